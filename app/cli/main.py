@@ -1,0 +1,53 @@
+"""`hub`: one entry point for every process of the hub and its administration.
+
+Every command reads the configuration once; a HubError becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from app.config import HubSettings, get_settings
+from app.errors import HubError
+
+EXIT_USAGE = 2
+
+
+def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HubError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper
+
+
+def settings() -> HubSettings:
+    value = get_settings()
+    logging.basicConfig(level=value.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Integration Hub: design, run and watch integration flows."""
+
+
+def _register() -> None:
+    from app.cli import admin, processes
+
+    for command in (*processes.COMMANDS, *admin.COMMANDS):
+        cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,190 @@
+"""Commands that run a part of the hub: up (all in one), web, worker, scheduler, redis, migrate."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from app.cli.main import reports_errors, settings
+from app.config import HubSettings
+from app.errors import ConfigError
+from app.keyring import ensure_dev_key
+from app.paths import PROJECT_ROOT
+
+
+def _migrate(config: HubSettings) -> str | None:
+    from app.storage import migrations
+    from app.storage.db import Database, check_database
+
+    url = config.effective_database_url
+    db = Database.connect(url)
+    try:
+        check_database(db.engine)
+    finally:
+        db.dispose()
+    migrations.upgrade(url)
+    return migrations.head_revision(url)
+
+
+def _redis(config: HubSettings):
+    import redis
+
+    from app.processes.embedded_redis import resolve_redis_url
+
+    url = resolve_redis_url(config.redis_url, config.data_path)
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ConfigError(f"HUB_REDIS_URL: cannot reach Redis ({exc})") from None
+    return client
+
+
+@click.command()
+@reports_errors
+def migrate() -> None:
+    """Apply database migrations up to the newest schema."""
+    head = _migrate(settings())
+    click.echo(f"database schema at revision {head}")
+
+
+@click.command()
+@reports_errors
+def redis() -> None:
+    """Run the embedded Redis in the foreground (for running web/worker separately without a Redis server)."""
+    from app.processes.embedded_redis import EmbeddedRedis
+
+    config = settings()
+    server = EmbeddedRedis(config.data_path, appendfsync=config.redis_appendfsync)
+    server.start()
+    click.echo(f"embedded Redis at 127.0.0.1:{server.port}, data in {server.folder}; Ctrl-C stops it")
+    try:
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@click.command()
+@reports_errors
+def web() -> None:
+    """Serve the web app (production build, one port) with Reflex."""
+    from app.web_environment import reflex_environment
+
+    config = settings()
+    _redis(config).close()  # fail here, with the variable's name, rather than on the first login
+    env = reflex_environment({**os.environ, **config.as_environment()})
+    argv = [
+        sys.executable, "-m", "reflex", "run", "--env", "prod",
+        "--frontend-port", str(config.web_port), "--loglevel", "warning",
+    ]  # fmt: skip
+    os.chdir(PROJECT_ROOT)
+    # exec: the supervisor's signals reach Reflex directly, and its children share our process group.
+    os.execve(sys.executable, argv, env)  # noqa: S606 - argv is ours, no shell involved
+
+
+@click.command()
+@reports_errors
+def worker() -> None:
+    """Run a worker: executes control jobs (and, with the runtime, flow steps)."""
+    from rq import Queue, Worker
+
+    from runtime.control import CONTROL_QUEUE
+
+    config = settings()
+    connection = _redis(config)
+    queue = Queue(CONTROL_QUEUE, connection=connection)
+    Worker([queue], connection=connection).work(logging_level=config.log_level)
+
+
+@click.command()
+@reports_errors
+def scheduler() -> None:
+    """Run the scheduler that enqueues periodic jobs (polling ticks, retention)."""
+    from rq_scheduler import Scheduler
+
+    from runtime.control import CONTROL_QUEUE
+
+    config = settings()
+    Scheduler(queue_name=CONTROL_QUEUE, connection=_redis(config), interval=5).run()
+
+
+@click.command()
+@reports_errors
+def up() -> None:
+    """Run the whole hub on this machine: migrations, embedded Redis, worker, scheduler and web app."""
+    from app.processes.embedded_redis import EmbeddedRedis
+    from app.processes.supervisor import Child, Supervisor
+
+    config = settings()
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    ensure_dev_key(config)
+    revision = _migrate(config)
+    click.echo(f"hub: database ready at revision {revision} ({_safe_db(config)})", err=True)
+
+    env = {**os.environ, **config.as_environment()}
+    embedded = None
+    if config.uses_embedded_redis:
+        embedded = EmbeddedRedis(config.data_path, appendfsync=config.redis_appendfsync)
+        env["HUB_REDIS_URL"] = embedded.start()
+        click.echo(f"hub: embedded Redis on 127.0.0.1:{embedded.port} (data in {embedded.folder})", err=True)
+    else:
+        _redis(config).close()
+
+    hub = [sys.executable, "-m", "app.cli"]
+    supervisor = Supervisor(
+        [
+            Child("worker", [*hub, "worker"]),
+            Child("scheduler", [*hub, "scheduler"]),
+            Child("web", [*hub, "web"]),
+        ]
+    )
+    supervisor.install_signal_handlers()
+    code = 0
+    try:
+        supervisor.start_all(env, cwd=str(PROJECT_ROOT))
+        _announce(config)
+        code = supervisor.wait()
+    finally:
+        click.echo("hub: stopping", err=True)
+        supervisor.stop_all()
+        if embedded is not None:
+            embedded.stop()
+        click.echo("hub: stopped", err=True)
+    sys.exit(code)
+
+
+def _safe_db(config: HubSettings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(config.effective_database_url).render_as_string(hide_password=True)
+
+
+def _announce(config: HubSettings) -> None:
+    from app.services.accounts import any_user_exists
+    from app.storage.db import Database
+
+    db = Database.connect(config.effective_database_url)
+    try:
+        has_users = any_user_exists(db)
+    finally:
+        db.dispose()
+    base = config.effective_public_base_url
+    click.echo(f"\n  Integration Hub is starting at {base}  (first start builds the UI: ~30 s)", err=True)
+    if has_users:
+        click.echo(f"  Log in at {base}/login\n", err=True)
+    else:
+        click.echo(
+            f"  No account yet: open {base}/setup to create the first one,\n"
+            "  or run `hub admin create-user EMAIL --tenant NAME --superuser`\n",
+            err=True,
+        )
+    click.echo("  Ctrl-C stops everything.\n", err=True)
+
+
+COMMANDS = [up, web, worker, scheduler, redis, migrate]

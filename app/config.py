@@ -1,0 +1,168 @@
+"""Hub configuration, read once from HUB_* environment variables and an optional .env file.
+
+Every value has an embedded default so that `hub up` works on a bare laptop; production switches by setting
+variables alone. A bad value raises ConfigError with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from app.errors import ConfigError
+
+ENV_PREFIX = "HUB_"
+KEY_BYTES = 32
+
+
+class MasterKey(pydantic.BaseModel):
+    """One entry of the master key ring: the first key encrypts, every key decrypts."""
+
+    key_id: str
+    key: bytes = Field(repr=False)
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    mode: Literal["dev", "production"] = "dev"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""
+    redis_appendfsync: Literal["everysec", "always"] = "everysec"
+    secret_keys: str = Field(default="", repr=False)
+    executor: Literal["inline", "process", "docker"] = "process"
+    web_port: int = Field(default=3000, ge=1, le=65535)
+    public_base_url: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    session_days: int = Field(default=14, ge=1, le=365)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_window_seconds: int = Field(default=900, ge=10)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://hub.example.com")
+        return value.rstrip("/")
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _check_secret_keys(cls, value: str) -> str:
+        parse_key_ring(value)
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_keys(self) -> HubSettings:
+        if self.mode == "production" and not self.secret_keys:
+            raise ValueError(
+                "secret_keys: required when HUB_MODE=production; generate one with `hub keys generate`"
+            )
+        return self
+
+    # Derived values: computed, never stored, so there is one source of truth.
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        if not self.database_url:
+            return f"sqlite:///{self.data_path / 'hub.db'}"
+        url = make_url(self.database_url)
+        if url.drivername == "postgresql":  # psycopg 3 is the driver we ship, not psycopg2
+            url = url.set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def effective_public_base_url(self) -> str:
+        return self.public_base_url or f"http://localhost:{self.web_port}"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    def as_environment(self) -> dict[str, str]:
+        """HUB_* variables reproducing this configuration in a child process started in another folder."""
+        values = self.model_dump()
+        values["data_dir"] = self.data_path
+        return {f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in values.items()}
+
+
+def parse_key_ring(value: str) -> list[MasterKey]:
+    """Parse `id:base64key,id2:base64key2` (ids optional). Raises ValueError naming the bad entry."""
+    keys: list[MasterKey] = []
+    for position, entry in enumerate(filter(None, (part.strip() for part in value.split(","))), start=1):
+        key_id, _, encoded = entry.rpartition(":")
+        key_id = key_id or f"k{position}"
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError(f"key {position} is not base64") from None
+        if len(raw) != KEY_BYTES:
+            raise ValueError(f"key {position} must decode to {KEY_BYTES} bytes, got {len(raw)}")
+        if any(k.key_id == key_id for k in keys):
+            raise ValueError(f"key id {key_id!r} appears twice")
+        keys.append(MasterKey(key_id=key_id, key=raw))
+    return keys
+
+
+def _describe(error: dict) -> str:
+    field = str(error["loc"][0]) if error.get("loc") else ""
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not field and ":" in message:
+        field, _, message = message.partition(": ")
+    name = f"{ENV_PREFIX}{field.upper()}" if field else "configuration"
+    if "input" in error and error.get("type") not in ("value_error",) and field != "secret_keys":
+        message = f"{message} (got {error['input']!r})"
+    return f"{name}: {message}"
+
+
+def load_settings(**overrides: object) -> HubSettings:
+    """Read the configuration, turning pydantic's report into one actionable line."""
+    try:
+        return HubSettings(**overrides)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0])) from None
+
+
+@functools.cache
+def get_settings() -> HubSettings:
+    """The process-wide configuration, read once."""
+    return load_settings()

@@ -1,0 +1,43 @@
+"""The composition root: builds, once per process, what the web app, the CLI and the workers share."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import redis
+
+from app.auth.throttle import LoginThrottle
+from app.config import HubSettings, get_settings
+from app.processes.embedded_redis import resolve_redis_url
+from app.storage.db import Database
+
+
+@dataclass(frozen=True)
+class HubContext:
+    settings: HubSettings
+    db: Database
+    redis: redis.Redis
+
+    @property
+    def login_throttle(self) -> LoginThrottle:
+        return LoginThrottle(self.redis, self.settings.login_max_failures, self.settings.login_window_seconds)
+
+    def close(self) -> None:
+        self.redis.close()
+        self.db.dispose()
+
+
+def build_context(settings: HubSettings) -> HubContext:
+    url = resolve_redis_url(settings.redis_url, settings.data_path)
+    return HubContext(
+        settings=settings,
+        db=Database.connect(settings.effective_database_url),
+        redis=redis.Redis.from_url(url, health_check_interval=30),
+    )
+
+
+@functools.cache
+def get_context() -> HubContext:
+    """The process-wide context, created on first use from the configuration read once."""
+    return build_context(get_settings())

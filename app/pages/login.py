@@ -1,0 +1,73 @@
+"""The login page: local accounts, one generic message on failure, attempts limited per account and address."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from app.auth import sessions
+from app.components.auth_card import auth_card, error_callout, field
+from app.context import get_context
+from app.errors import AuthenticationError, RateLimitedError
+from app.services.accounts import any_user_exists
+from app.state.auth import HOME_ROUTE, AuthState
+
+ROUTE = "/login"
+
+
+class LoginState(AuthState):
+    error: str = ""
+    busy: bool = False
+
+    @rx.event
+    def on_load(self):
+        self.error = ""
+        ctx = get_context()
+        if not any_user_exists(ctx.db):
+            return rx.redirect("/setup")
+        if sessions.resolve(ctx.db, self.session_token) is not None:
+            return rx.redirect(HOME_ROUTE)
+        return None
+
+    @rx.event
+    def submit(self, form: dict[str, str]):
+        ctx = get_context()
+        email, password = form.get("email", ""), form.get("password", "")
+        if not email.strip() or not password:
+            self.error = "Enter your e-mail and password."
+            return None
+        try:
+            token = sessions.login(
+                ctx.db,
+                ctx.login_throttle,
+                email,
+                password,
+                session_days=ctx.settings.session_days,
+                ip=self.router.session.client_ip or None,
+                user_agent=self.router.headers.user_agent or None,
+            )
+        except (AuthenticationError, RateLimitedError) as exc:
+            self.error = str(exc)
+            return None
+        self.error = ""
+        self.session_token = token
+        return rx.redirect(HOME_ROUTE)
+
+
+def login_page() -> rx.Component:
+    return auth_card(
+        "Log in",
+        "Use the account your hub administrator gave you.",
+        rx.form(
+            rx.vstack(
+                field("E-mail", "email", "email", auto_complete="username", auto_focus=True),
+                field("Password", "password", "password", auto_complete="current-password"),
+                error_callout(LoginState.error),
+                rx.button("Log in", type="submit", size="3", width="100%", data_testid="login-submit"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=LoginState.submit,
+            reset_on_submit=False,
+            width="100%",
+        ),
+    )

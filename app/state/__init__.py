@@ -1,0 +1,1 @@
+"""States shared by several pages (the logged-in user). Page-specific states live with their page."""

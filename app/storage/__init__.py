@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, the engine, tenant scoping and migrations."""

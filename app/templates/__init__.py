@@ -1,0 +1,1 @@
+"""The one page layout every logged-in page uses."""
