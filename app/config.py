@@ -132,7 +132,7 @@ def parse_key_ring(value: str) -> list[MasterKey]:
         key_id, _, encoded = entry.rpartition(":")
         key_id = key_id or f"k{position}"
         try:
-            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             raise ValueError(f"key {position} is not base64") from None
         if len(raw) != KEY_BYTES:

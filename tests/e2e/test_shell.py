@@ -1,0 +1,109 @@
+"""The app shell in a real browser against the production build: login, pages, tenant switch, logout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import OWNER_EMAIL, OWNER_PASSWORD, screenshot
+
+pytestmark = pytest.mark.browser
+PAGES = [
+    ("flows", "Flows"),
+    ("catalog", "Catalog"),
+    ("credentials", "Credentials"),
+    ("runs", "Runs"),
+    ("settings", "Settings"),
+]
+TIMEOUT = 20_000
+
+
+class ConsoleWatcher:
+    def __init__(self, page) -> None:
+        self.problems: list[str] = []
+        page.on(
+            "console",
+            lambda msg: (
+                self.problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None
+            ),
+        )
+        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    yield page
+    context.close()
+
+
+def _login(page, hub, password: str = OWNER_PASSWORD) -> None:
+    page.goto(f"{hub.base_url}/login")
+    page.locator("#email").fill(OWNER_EMAIL)
+    page.locator("#password").fill(password)
+    page.get_by_test_id("login-submit").click()
+
+
+def _session_cookie(page) -> str:
+    return next((c["value"] for c in page.context.cookies() if c["name"] == "hub_session"), "")
+
+
+def test_guest_is_sent_to_login(hub, page) -> None:
+    watcher = ConsoleWatcher(page)
+    page.goto(f"{hub.base_url}/runs")
+    page.wait_for_url("**/login**")
+    page.get_by_test_id("login-submit").wait_for()
+    screenshot(page, "login")
+    assert watcher.problems == []
+
+
+def test_wrong_password_shows_message_and_opens_no_session(hub, page) -> None:
+    _login(page, hub, password="not the password")
+    expect(page.get_by_test_id("form-error")).to_have_text("Wrong e-mail or password.")
+    assert "/login" in page.url
+    assert _session_cookie(page) == ""
+    page.goto(f"{hub.base_url}/flows")
+    page.wait_for_url("**/login**")
+
+
+def test_login_every_page_switch_tenant_logout(hub, page) -> None:
+    watcher = ConsoleWatcher(page)
+    _login(page, hub)
+    page.wait_for_url("**/flows**")
+    expect(page.get_by_test_id("page-title")).to_have_text("Flows")
+    expect(page.get_by_test_id("user-email")).to_have_text(OWNER_EMAIL)
+    assert _session_cookie(page).startswith("hs_")
+
+    for route, title in PAGES:
+        page.get_by_test_id(f"nav-{route}").click()
+        page.wait_for_url(f"**/{route}**")
+        page.get_by_test_id("page-title").filter(has_text=title).wait_for()
+        screenshot(page, f"page-{route}")
+    # Settings lists the members of the current tenant only.
+    expect(page.get_by_test_id("members-table")).to_contain_text(OWNER_EMAIL)
+
+    page.get_by_test_id("tenant-switcher").click()
+    page.get_by_role("option", name="Beta Corp").click()
+    page.get_by_text("Now working in Beta Corp.").wait_for()
+    page.reload()
+    expect(page.get_by_test_id("tenant-switcher")).to_have_text("Beta Corp")
+
+    page.get_by_test_id("logout").click()
+    page.wait_for_url("**/login**")
+    page.goto(f"{hub.base_url}/settings")
+    page.wait_for_url("**/login**")
+    assert watcher.problems == []
+
+
+def test_session_survives_a_restart_of_the_hub(hub, page) -> None:
+    _login(page, hub)
+    page.wait_for_url("**/flows**")
+    assert hub.interrupt() == 0
+    hub.start()
+    page.goto(f"{hub.base_url}/credentials")
+    page.get_by_test_id("page-title").filter(has_text="Credentials").wait_for()
+    expect(page.get_by_test_id("user-email")).to_have_text(OWNER_EMAIL)
