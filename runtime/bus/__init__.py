@@ -1,0 +1,1 @@
+"""The streams bus: envelopes on per-tenant Redis Streams, committed atomically with their effects."""

@@ -1,0 +1,91 @@
+"""Lua scripts that make each change to the bus atomic.
+
+A step's outputs, the acknowledgement of its input, its run bookkeeping and its events are one script call:
+Redis runs a script as a unit and logs its effects to the append-only file together, so a crash can never
+leave a message acknowledged without its outputs, or outputs without the acknowledgement.
+"""
+
+from __future__ import annotations
+
+# Commit a batch of processed messages of one tenant.
+# KEYS: 1 steps stream, 2 events stream, 3 delayed zset, 4 dead-letter stream, 5 backlog counter,
+#       6.. keys referenced by index from the ops (run hashes, bodies, snapshots, reply lists).
+# ARGV: 1 consumer group, 2 now (ms), 3 ops: JSON array of
+#   {id, rid, run, delta, add[], delay[[due, payload]], dead?, failed?, leaf?, ev[], bset[[k, v]], bdel?,
+#    snap?[k, field, value], reply?[k, value]}
+# An op is applied only if its XACK acknowledged something: a message already committed by another worker
+# (it was reclaimed while this one was still busy) changes nothing the second time.
+COMMIT = """
+local group = ARGV[1]
+local now = tonumber(ARGV[2])
+local ops = cjson.decode(ARGV[3])
+local events = {}
+local backlog = 0
+local applied = 0
+for _, op in ipairs(ops) do
+  if redis.call('XACK', KEYS[1], group, op.id) == 1 then
+    applied = applied + 1
+    if op.add then for _, payload in ipairs(op.add) do redis.call('XADD', KEYS[1], '*', 'm', payload) end end
+    if op.delay then for _, d in ipairs(op.delay) do redis.call('ZADD', KEYS[3], d[1], d[2]) end end
+    if op.dead then redis.call('XADD', KEYS[4], '*', 'm', op.dead) end
+    if op.bset then for _, b in ipairs(op.bset) do redis.call('SET', KEYS[b[1]], b[2]) end end
+    if op.bdel then redis.call('DEL', KEYS[op.bdel]) end
+    if op.snap then redis.call('HSET', KEYS[op.snap[1]], op.snap[2], op.snap[3]) end
+    if op.reply then
+      redis.call('RPUSH', KEYS[op.reply[1]], op.reply[2])
+      redis.call('EXPIRE', KEYS[op.reply[1]], 600)
+    end
+    if op.ev then for _, e in ipairs(op.ev) do events[#events + 1] = e end end
+    backlog = backlog + op.delta
+    local runkey = KEYS[op.run]
+    if op.failed then redis.call('HINCRBY', runkey, 'failed', 1) end
+    if op.leaf then redis.call('HINCRBY', runkey, 'leaves', 1) end
+    local left = redis.call('HINCRBY', runkey, 'inflight', op.delta)
+    if left <= 0 then
+      local failed = tonumber(redis.call('HGET', runkey, 'failed') or '0')
+      local leaves = tonumber(redis.call('HGET', runkey, 'leaves') or '0')
+      local started = tonumber(redis.call('HGET', runkey, 'started') or '0')
+      local status = 'succeeded'
+      if failed > 0 then
+        if leaves > 0 then status = 'partially_failed' else status = 'failed' end
+      end
+      events[#events + 1] = cjson.encode({t = 'run.finished', run = op.rid, status = status, ts = now,
+                                          started = started, failed = failed})
+      redis.call('DEL', runkey)
+    end
+  end
+end
+if backlog ~= 0 then redis.call('INCRBY', KEYS[5], backlog) end
+if #events > 0 then redis.call('XADD', KEYS[2], '*', 'e', '[' .. table.concat(events, ',') .. ']') end
+return applied
+"""
+
+# Start a run: refuse when the tenant's backlog is full, else enqueue its first message.
+# KEYS: 1 steps stream, 2 events stream, 3 run hash, 4 backlog counter, 5 body key, 6 dead-letter stream
+# ARGV: 1 envelope, 2 run.started event (JSON), 3 backlog cap (0: none), 4 now (ms), 5 body ('' when inline),
+#       6 dead-letter id to remove ('' when not a replay)
+START = """
+local cap = tonumber(ARGV[3])
+if cap > 0 then
+  local current = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if current >= cap then return redis.error_reply('BACKLOG') end
+end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) end
+redis.call('HSET', KEYS[3], 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', ARGV[4])
+redis.call('INCR', KEYS[4])
+local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'e', '[' .. ARGV[2] .. ']')
+if ARGV[6] ~= '' then redis.call('XDEL', KEYS[6], ARGV[6]) end
+return id
+"""
+
+# Move delayed messages whose time has come onto the steps stream.
+# KEYS: 1 delayed zset, 2 steps stream. ARGV: 1 now (ms), 2 at most this many.
+PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, payload in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'm', payload)
+  redis.call('ZREM', KEYS[1], payload)
+end
+return #due
+"""

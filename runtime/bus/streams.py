@@ -1,0 +1,338 @@
+"""The streams bus: start runs, read step messages, commit their effects, delay, reclaim, trim, dead letters.
+
+One stream of step messages per tenant (so a scheduler can choose between tenants without touching the
+envelope), read by the consumer group "workers"; one events stream per tenant, read by the run recorder.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+
+from runtime.bus import keys
+from runtime.bus.envelope import Envelope
+from runtime.bus.keys import TenantKeys
+from runtime.bus.scripts import COMMIT, PROMOTE, START
+
+DEFAULT_INLINE_BODY_LIMIT = 64 * 1024
+DEFAULT_MAX_BACKLOG = 100_000
+
+
+class BacklogFullError(Exception):
+    """The tenant's backlog is at its quota: the caller should answer 429/503 and try later. Nothing was
+    written."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Delivery:
+    """A step message handed to this worker: where it came from and how often it was delivered."""
+
+    stream: str
+    entry_id: str
+    envelope: Envelope
+    deliveries: int = 1
+
+
+@dataclass
+class DeadLetter:
+    entry_id: str
+    envelope: Envelope
+    error: str
+    failed_at_ms: int
+
+
+@dataclass
+class CommitBatch:
+    """The effects of processing a batch of one tenant's messages, built up and then committed at once."""
+
+    tenant_keys: TenantKeys
+    ops: list[dict[str, Any]] = field(default_factory=list)
+    extra_keys: list[str] = field(default_factory=list)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    FIXED = 5  # steps, events, delayed, dead, backlog
+
+    def key(self, name: str) -> int:
+        """The 1-based KEYS index of a dynamic key, registering it on first use."""
+        if name not in self._index:
+            self.extra_keys.append(name)
+            self._index[name] = self.FIXED + len(self.extra_keys)
+        return self._index[name]
+
+    def add(self, op: dict[str, Any]) -> None:
+        self.ops.append(op)
+
+
+class StreamsBus:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        inline_body_limit: int = DEFAULT_INLINE_BODY_LIMIT,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+    ) -> None:
+        self.redis = client
+        self.inline_body_limit = inline_body_limit
+        self.max_backlog = max_backlog
+        self._commit = client.register_script(COMMIT)
+        self._start = client.register_script(START)
+        self._promote = client.register_script(PROMOTE)
+        self._known_tenants: set[str] = set()
+
+    # -- tenants -------------------------------------------------------------------------------------
+    def ensure_tenant(self, tenant: str) -> TenantKeys:
+        tk = TenantKeys(tenant)
+        if tenant in self._known_tenants:
+            return tk
+        for stream, group in ((tk.steps, keys.STEP_GROUP), (tk.events, keys.RECORDER_GROUP)):
+            try:
+                # Id 0: messages added before the group existed are still delivered.
+                self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        self.redis.sadd(keys.TENANTS, tenant)
+        self._known_tenants.add(tenant)
+        return tk
+
+    def tenants(self) -> list[str]:
+        return sorted(t.decode() for t in self.redis.smembers(keys.TENANTS))
+
+    # -- flow versions ----------------------------------------------------------------------------------
+    def publish_version(self, tenant: str, flow_id: str, version_id: str, graph: dict[str, Any]) -> None:
+        """Make an (immutable) flow version available to every worker and router without SQL."""
+        document = orjson.dumps({"flow": flow_id, "version": version_id, "graph": graph})
+        self.redis.set(TenantKeys(tenant).flow_version(version_id), document)
+
+    def load_version(self, tenant: str, version_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(TenantKeys(tenant).flow_version(version_id))
+        return orjson.loads(raw) if raw else None
+
+    # -- starting runs --------------------------------------------------------------------------------
+    def _body_fields(self, tk: TenantKeys, envelope: Envelope, body: dict[str, Any]) -> tuple[str, bytes]:
+        """Returns (body key, stored body) when the body goes aside, else ("", b"") and sets it inline."""
+        encoded = orjson.dumps(body)
+        if len(encoded) > self.inline_body_limit:
+            envelope.body, envelope.body_ref = None, tk.body(envelope.mid)
+            return envelope.body_ref, encoded
+        envelope.body, envelope.body_ref = body, None
+        return "", b""
+
+    def start_run(
+        self,
+        tenant: str,
+        flow_id: str,
+        version_id: str,
+        step: str,
+        body: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        trigger: str = "manual",
+        test: bool = False,
+        replay_of: str | None = None,
+        replay_dead_id: str | None = None,
+        attempt: int = 1,
+        message_id: str | None = None,
+        pipeline: Any = None,
+    ) -> str:
+        """Durably enqueue a run's first message; returns the run id. Raises BacklogFullError at the quota."""
+        tk = self.ensure_tenant(tenant)
+        run_id = run_id or uuid.uuid4().hex
+        created = now_ms()
+        envelope = Envelope(
+            tenant=tenant,
+            flow=flow_id,
+            version=version_id,
+            run=run_id,
+            step=step,
+            mid=message_id or run_id,
+            attempt=attempt,
+            created_ms=created,
+            test=test,
+        )
+        body_key, stored = self._body_fields(tk, envelope, body)
+        event = {
+            "t": "run.started",
+            "run": run_id,
+            "flow": flow_id,
+            "version": version_id,
+            "ts": created,
+            "trigger": trigger,
+            "test": test,
+            "replay_of": replay_of,
+        }
+        try:
+            self._start(
+                keys=[tk.steps, tk.events, tk.run(run_id), tk.backlog, body_key or tk.body("-"), tk.dead],
+                args=[
+                    envelope.encode(),
+                    orjson.dumps(event),
+                    self.max_backlog,
+                    created,
+                    stored,
+                    replay_dead_id or "",
+                ],
+                client=pipeline,
+            )
+        except redis.ResponseError as exc:
+            if "BACKLOG" in str(exc):
+                raise BacklogFullError(
+                    f"tenant {tenant}: backlog quota of {self.max_backlog} messages reached"
+                ) from None
+            raise
+        return run_id
+
+    # -- reading --------------------------------------------------------------------------------------
+    def read(self, consumer: str, tenants: Iterable[str], count: int, block_ms: int | None) -> list[Delivery]:
+        streams = {TenantKeys(t).steps: ">" for t in tenants}
+        if not streams:
+            return []
+        reply = self.redis.xreadgroup(keys.STEP_GROUP, consumer, streams, count=count, block=block_ms)
+        return [
+            Delivery(stream.decode(), entry_id.decode(), Envelope.decode(fields[b"m"]))
+            for stream, entries in reply or []
+            for entry_id, fields in entries
+            if fields  # an entry trimmed while pending comes back empty
+        ]
+
+    def load_bodies(self, deliveries: list[Delivery]) -> None:
+        """Fetch bodies stored aside, in one round trip."""
+        aside = [d for d in deliveries if d.envelope.body is None and d.envelope.body_ref]
+        if not aside:
+            return
+        values = self.redis.mget([d.envelope.body_ref for d in aside])
+        for delivery, raw in zip(aside, values, strict=True):
+            delivery.envelope.body = orjson.loads(raw) if raw else {"data": None}
+
+    def reclaim(self, tenant: str, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
+        """Take over messages whose worker stopped answering (died, or hung) for longer than min_idle_ms."""
+        tk = TenantKeys(tenant)
+        # Redis 6.2 answers [cursor, entries]; 7.x adds the ids of entries deleted meanwhile.
+        entries = self.redis.xautoclaim(
+            tk.steps, keys.STEP_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+        )[1]
+        if not entries:
+            return []
+        ids = [entry_id for entry_id, fields in entries if fields]
+        deliveries_by_id: dict[bytes, int] = {}
+        if ids:
+            for info in self.redis.xpending_range(
+                tk.steps, keys.STEP_GROUP, min=ids[0], max=ids[-1], count=len(ids) * 2, consumername=consumer
+            ):
+                deliveries_by_id[info["message_id"]] = info["times_delivered"]
+        result = []
+        for entry_id, fields in entries:
+            if not fields:
+                continue
+            result.append(
+                Delivery(
+                    tk.steps,
+                    entry_id.decode(),
+                    Envelope.decode(fields[b"m"]),
+                    deliveries=deliveries_by_id.get(entry_id, 2),
+                )
+            )
+        return result
+
+    # -- committing -----------------------------------------------------------------------------------
+    def commit(self, batches: list[CommitBatch]) -> int:
+        """Apply every batch (one script call per tenant, all in one round trip). Returns ops applied."""
+        if not batches:
+            return 0
+        now = now_ms()
+        pipe = self.redis.pipeline(transaction=False)
+        for batch in batches:
+            tk = batch.tenant_keys
+            self._commit(
+                keys=[tk.steps, tk.events, tk.delayed, tk.dead, tk.backlog, *batch.extra_keys],
+                args=[keys.STEP_GROUP, now, orjson.dumps(batch.ops)],
+                client=pipe,
+            )
+        return sum(pipe.execute())
+
+    def promote_due(self, tenant: str, limit: int = 1000) -> int:
+        tk = TenantKeys(tenant)
+        return int(self._promote(keys=[tk.delayed, tk.steps], args=[now_ms(), limit]))
+
+    # -- housekeeping ---------------------------------------------------------------------------------
+    def trim(self, tenant: str) -> None:
+        """Remove entries every consumer group has acknowledged; never one still pending or undelivered."""
+        tk = TenantKeys(tenant)
+        for stream in (tk.steps, tk.events):
+            floor = self._acknowledged_floor(stream)
+            if floor is not None:
+                self.redis.xtrim(stream, minid=floor, approximate=False)
+
+    def _acknowledged_floor(self, stream: str) -> str | None:
+        try:
+            groups = self.redis.xinfo_groups(stream)
+        except redis.ResponseError:
+            return None
+        if not groups:
+            return None
+        floors = []
+        for group in groups:
+            last = group["last-delivered-id"]
+            last = last.decode() if isinstance(last, bytes) else last
+            ms, seq = (int(x) for x in last.split("-"))
+            floors.append((ms, seq + 1))  # entries up to last-delivered were handed out
+            if group["pending"]:
+                summary = self.redis.xpending(stream, group["name"])
+                lowest = summary["min"]
+                lowest = lowest.decode() if isinstance(lowest, bytes) else lowest
+                pms, pseq = (int(x) for x in lowest.split("-"))
+                floors.append((pms, pseq))
+        ms, seq = min(floors)
+        return f"{ms}-{seq}"
+
+    # -- dead letters and replay -------------------------------------------------------------------------
+    def dead_letters(self, tenant: str, count: int = 100) -> list[DeadLetter]:
+        entries = self.redis.xrange(TenantKeys(tenant).dead, count=count)
+        letters = []
+        for entry_id, fields in entries:
+            doc = orjson.loads(fields[b"m"])
+            letters.append(
+                DeadLetter(
+                    entry_id=entry_id.decode(),
+                    envelope=Envelope.decode(orjson.dumps(doc["env"])),
+                    error=doc["error"],
+                    failed_at_ms=doc["at"],
+                )
+            )
+        return letters
+
+    def replay(self, tenant: str, dead_id: str, *, version_id: str | None = None) -> str:
+        """Run a dead-lettered message again from the step that failed, as a new run linked to the old one."""
+        found = self.redis.xrange(TenantKeys(tenant).dead, min=dead_id, max=dead_id)
+        if not found:
+            raise KeyError(f"no dead letter {dead_id} for this tenant (already replayed or discarded?)")
+        doc = orjson.loads(found[0][1][b"m"])
+        envelope = Envelope.decode(orjson.dumps(doc["env"]))
+        body = doc.get("body") or envelope.body or {"data": None}
+        return self.start_run(
+            tenant,
+            envelope.flow,
+            version_id or envelope.version,
+            envelope.step,
+            body,
+            trigger="replay",
+            test=envelope.test,
+            replay_of=envelope.run,
+            replay_dead_id=dead_id,
+        )
+
+    def discard_dead_letter(self, tenant: str, dead_id: str) -> bool:
+        return bool(self.redis.xdel(TenantKeys(tenant).dead, dead_id))
+
+    def backlog(self, tenant: str) -> int:
+        return int(self.redis.get(TenantKeys(tenant).backlog) or 0)

@@ -1,0 +1,32 @@
+"""The built-in library, run inline in the worker. `builtin_registry()` resolves them by name."""
+
+from __future__ import annotations
+
+import functools
+
+from runtime.components.builtin import http_request, transform, triggers, utility
+from runtime.components.registry import StaticRegistry, spec_from_descriptor
+
+_COMPONENTS = {
+    "manual": (triggers.MANUAL, {"start": triggers.pass_through}),
+    "webhook": (triggers.WEBHOOK, {"receive": triggers.pass_through}),
+    "schedule": (triggers.SCHEDULE, {"tick": triggers.pass_through}),
+    "jsonata": (transform.JSONATA, {"transform": transform.transform}),
+    "filter": (transform.FILTER, {"filter": transform.filter_}),
+    "split": (transform.SPLIT, {"split": transform.split}),
+    "http": (http_request.HTTP, {"request": http_request.request}),
+    "log": (utility.LOG, {"log": utility.log}),
+    "reply": (utility.REPLY, {"reply": utility.reply}),
+    "delay": (utility.DELAY, {"delay": utility.delay}),
+}
+
+
+@functools.cache
+def builtin_registry() -> StaticRegistry:
+    return StaticRegistry(
+        spec_from_descriptor(name, desc, handlers) for name, (desc, handlers) in _COMPONENTS.items()
+    )
+
+
+def builtin_descriptors() -> dict[str, dict]:
+    return {name: descriptor for name, (descriptor, _) in _COMPONENTS.items()}

@@ -1,0 +1,126 @@
+"""HTTP request: any method, JSON / form / raw bodies, auth from the node's credential.
+
+Server errors (5xx), 429 and network failures raise a retryable StepError, so the worker's retry policy
+(backoff with jitter) applies; other 4xx answers are permanent failures: retrying would not help.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from runtime.components.builtin.transform import _evaluate
+from runtime.steps.context import StepContext
+from runtime.steps.errors import PermanentStepError, StepError
+from runtime.steps.message import Message
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+
+def _auth_headers(credential: dict[str, Any] | None) -> tuple[dict[str, str], httpx.Auth | None]:
+    if not credential:
+        return {}, None
+    kind = credential.get("kind")
+    if kind == "bearer" or (kind in ("oauth2_code", "oauth2_client") and credential.get("access_token")):
+        return {"Authorization": f"Bearer {credential.get('token') or credential.get('access_token')}"}, None
+    if kind == "basic":
+        return {}, httpx.BasicAuth(str(credential.get("username", "")), str(credential.get("password", "")))
+    if kind == "api_key":
+        return {str(credential.get("header") or "X-API-Key"): str(credential.get("key", ""))}, None
+    return {}, None
+
+
+def _request_body(message: Message, fields: dict[str, Any]) -> dict[str, Any]:
+    body_type = str(fields.get("body_type") or "json")
+    if fields.get("body"):
+        value = _evaluate(fields, "body", message.data)
+    elif body_type == "json":
+        value = message.data
+    else:
+        value = None
+    if value is None:
+        return {}
+    if body_type == "json":
+        return {"json": value}
+    if body_type == "form":
+        if not isinstance(value, dict):
+            raise PermanentStepError("a form body must be an object of field names to values")
+        return {"data": {str(k): str(v) for k, v in value.items()}}
+    if body_type == "raw":
+        return {"content": value if isinstance(value, str | bytes) else str(value)}
+    raise PermanentStepError(f"unknown body type {body_type!r}; use json, form or raw")
+
+
+def _parse(response: httpx.Response) -> Any:
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+    return response.text
+
+
+def request(message: Message, fields: dict[str, Any], context: StepContext) -> Message:
+    method = str(fields.get("method") or "GET").upper()
+    if method not in METHODS:
+        raise PermanentStepError(f"unknown HTTP method {method!r}")
+    url = str(fields.get("url") or "")
+    if not url.startswith(("http://", "https://")):
+        raise PermanentStepError(f"the URL must start with http:// or https:// (got {url!r})")
+    headers = {str(k): str(v) for k, v in (fields.get("headers") or {}).items()}
+    auth_headers, auth = _auth_headers(context.credential)
+    headers.update(auth_headers)
+    timeout = float(fields.get("timeout_s") or 30)
+    body = _request_body(message, fields) if method not in ("GET", "HEAD", "OPTIONS") else {}
+    try:
+        with httpx.Client(
+            timeout=timeout, follow_redirects=bool(fields.get("follow_redirects", True))
+        ) as client:
+            response = client.request(
+                method, url, headers=headers, params=fields.get("query") or None, auth=auth, **body
+            )
+    except httpx.TimeoutException:
+        raise StepError(f"{method} {url} timed out after {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        raise StepError(f"{method} {url} failed: {exc.__class__.__name__}: {exc}") from None
+    if len(response.content) > MAX_RESPONSE_BYTES:
+        raise PermanentStepError(
+            f"{method} {url} answered {len(response.content)} bytes; the limit is 10 MiB"
+        )
+    if response.status_code >= 500 or response.status_code == 429:
+        raise StepError(f"{method} {url} answered {response.status_code}")
+    if response.status_code >= 400 and fields.get("fail_on_4xx", True):
+        raise PermanentStepError(f"{method} {url} answered {response.status_code}: {response.text[:200]}")
+    context.log(f"{method} {url} -> {response.status_code}", "debug")
+    return Message(
+        data={"status": response.status_code, "headers": dict(response.headers), "body": _parse(response)},
+        metadata=message.metadata,
+    )
+
+
+HTTP = {
+    "title": "HTTP request",
+    "description": "Calls an HTTP API. 5xx, 429 and network errors are retried with backoff; other 4xx fail.",
+    "x-hub": {"credential_kinds": ["basic", "bearer", "api_key", "oauth2_code", "oauth2_client"]},
+    "actions": {
+        "request": {
+            "title": "Send a request",
+            "main": "builtin:http.request",
+            "fields": {
+                "method": {"label": "Method", "viewClass": "SelectView", "model": {m: m for m in METHODS}},
+                "url": {"label": "URL", "viewClass": "TextFieldView", "required": True},
+                "headers": {"label": "Headers", "viewClass": "TextAreaView"},
+                "query": {"label": "Query parameters", "viewClass": "TextAreaView"},
+                "body_type": {
+                    "label": "Body type",
+                    "viewClass": "SelectView",
+                    "model": {"json": "JSON", "form": "Form", "raw": "Raw"},
+                },
+                "body": {"label": "Body (JSONata)", "viewClass": "JSONataView"},
+                "timeout_s": {"label": "Timeout (s)", "viewClass": "TextFieldView"},
+            },
+        }
+    },
+}

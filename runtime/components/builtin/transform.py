@@ -1,0 +1,87 @@
+"""JSONata transform, filter and split: the data-shaping steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.flows.expressions import ExpressionError, compile_expression, evaluate, truthy
+from runtime.steps.context import StepContext
+from runtime.steps.errors import PermanentStepError
+from runtime.steps.message import Message
+
+
+def _expression(fields: dict[str, Any], name: str) -> Any:
+    try:
+        return compile_expression(str(fields[name]))
+    except ExpressionError as exc:
+        raise PermanentStepError(f"the {name} expression does not parse: {exc}") from None
+
+
+def _evaluate(fields: dict[str, Any], name: str, data: Any) -> Any:
+    try:
+        return evaluate(_expression(fields, name), data)
+    except PermanentStepError:
+        raise
+    except Exception as exc:  # jsonata's evaluation errors carry a position and code in the message
+        raise PermanentStepError(f"the {name} expression failed: {exc}") from None
+
+
+def transform(message: Message, fields: dict[str, Any], _context: StepContext) -> Message:
+    return Message(data=_evaluate(fields, "expression", message.data), metadata=message.metadata)
+
+
+def filter_(message: Message, fields: dict[str, Any], context: StepContext) -> Message | None:
+    if truthy(_evaluate(fields, "condition", message.data)):
+        return message
+    context.log("filtered out: condition is false", "debug")
+    return None
+
+
+def split(message: Message, fields: dict[str, Any], _context: StepContext) -> list[Message]:
+    items = _evaluate(fields, "path", message.data) if fields.get("path") else message.data
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        items = [items]
+    return [Message(data=item, metadata=message.metadata) for item in items]
+
+
+_EXPRESSION_FIELD = {"label": "JSONata expression", "viewClass": "JSONataView", "required": True}
+
+JSONATA = {
+    "title": "JSONata transform",
+    "description": "Reshapes the message with a JSONata expression; the result becomes the new message.",
+    "actions": {
+        "transform": {
+            "title": "Transform",
+            "main": "builtin:jsonata.transform",
+            "fields": {"expression": _EXPRESSION_FIELD},
+        }
+    },
+}
+
+FILTER = {
+    "title": "Filter",
+    "description": "Passes the message on only when the condition (JSONata) is true.",
+    "actions": {
+        "filter": {
+            "title": "Filter by condition",
+            "main": "builtin:filter.filter",
+            "fields": {"condition": {**_EXPRESSION_FIELD, "label": "Condition"}},
+        }
+    },
+}
+
+SPLIT = {
+    "title": "Split",
+    "description": "Emits one message per element of an array (the data itself, or the array a JSONata path selects).",
+    "actions": {
+        "split": {
+            "title": "Split an array",
+            "main": "builtin:split.split",
+            "fields": {
+                "path": {"label": "Array path (JSONata)", "viewClass": "JSONataView", "required": False}
+            },
+        }
+    },
+}

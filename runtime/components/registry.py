@@ -1,0 +1,68 @@
+"""Component specs built from component.json-style descriptors, and a simple in-memory resolver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from runtime.components.spec import ComponentSpec, FunctionSpec
+
+
+def _required_fields(function: Mapping[str, Any]) -> tuple[str, ...]:
+    fields = function.get("fields") or {}
+    return tuple(
+        name for name, spec in fields.items() if isinstance(spec, Mapping) and spec.get("required") is True
+    )
+
+
+def spec_from_descriptor(
+    name: str,
+    descriptor: Mapping[str, Any],
+    handlers: Mapping[str, Callable[..., Any]] | None = None,
+    *,
+    runtime: str = "builtin",
+) -> ComponentSpec:
+    """Read the parts of a descriptor the runtime needs: functions, their kind, required fields, credentials."""
+    handlers = handlers or {}
+    credentials = descriptor.get("credentials") or {}
+    credential_kinds = tuple(descriptor.get("x-hub", {}).get("credential_kinds", ()))
+    if not credential_kinds and credentials:
+        credential_kinds = ("fields",)
+    functions: dict[str, FunctionSpec] = {}
+    for kind, section in (("trigger", "triggers"), ("action", "actions")):
+        for function_id, function in (descriptor.get(section) or {}).items():
+            hub = function.get("x-hub", {})
+            functions[function_id] = FunctionSpec(
+                id=function_id,
+                kind=kind,  # type: ignore[arg-type]
+                title=function.get("title", function_id),
+                required_fields=_required_fields(function),
+                credential_kinds=tuple(hub.get("credential_kinds", credential_kinds)),
+                credential_required=bool(hub.get("credential_required", False)),
+                uses_snapshot=bool(hub.get("uses_snapshot", False)),
+                handler=handlers.get(function_id),
+            )
+    return ComponentSpec(
+        name=name,
+        version=str(descriptor.get("version", "1.0.0")),
+        title=descriptor.get("title", name),
+        functions=functions,
+        runtime=runtime,  # type: ignore[arg-type]
+        descriptor=dict(descriptor),
+    )
+
+
+class StaticRegistry:
+    """Resolves component names from a fixed set of specs (the built-ins, or a test's own)."""
+
+    def __init__(self, specs: Iterable[ComponentSpec] = ()) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+
+    def get(self, name: str) -> ComponentSpec | None:
+        return self._specs.get(name)
+
+    def with_components(self, *specs: ComponentSpec) -> StaticRegistry:
+        return StaticRegistry([*self._specs.values(), *specs])
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)

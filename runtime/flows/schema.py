@@ -1,0 +1,68 @@
+"""The flow document: nodes, edges and trigger. Shared by the designer, the API and the runtime."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NODE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class RetryPolicy(BaseModel):
+    """How often a failing step is tried, with exponential backoff and jitter between attempts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=3, ge=1, le=25)
+    base_delay_s: float = Field(default=1.0, ge=0, le=3600)
+    max_delay_s: float = Field(default=300.0, ge=0, le=86400)
+
+
+class NodeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retry: RetryPolicy = RetryPolicy()
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    executor: Literal["inline", "process", "docker"] | None = None
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=NODE_ID_PATTERN)
+    component: str = Field(min_length=1, max_length=200)
+    function: str = Field(min_length=1, max_length=200)
+    name: str = ""
+    fields: dict[str, Any] = Field(default_factory=dict)
+    credential_id: str | None = None
+    settings: NodeSettings = NodeSettings()
+    # Where the designer draws the node; the runtime ignores it.
+    position: dict[str, float] | None = None
+
+
+class Edge(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    target: str
+    # A JSONata expression on the message the source emitted; the edge is followed when it is truthy.
+    condition: str | None = None
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["webhook", "schedule", "manual", "polling"] = "manual"
+    cron: str | None = None
+
+
+class FlowGraph(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nodes: list[Node] = Field(default_factory=list)
+    edges: list[Edge] = Field(default_factory=list)
+    trigger: Trigger = Trigger()
+
+    def node(self, node_id: str) -> Node | None:
+        return next((n for n in self.nodes if n.id == node_id), None)

@@ -1,0 +1,1 @@
+"""The step contract: messages in, outputs out; the executors that run steps."""

@@ -1,0 +1,39 @@
+"""What a step may see and do besides returning outputs: its snapshot, logs, a reply, its credential."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.steps.errors import Rebound
+
+
+@dataclass
+class StepContext:
+    tenant_id: str
+    flow_id: str
+    run_id: str
+    step_id: str
+    # Stable across redeliveries of the same message: a step with side effects de-duplicates on it.
+    message_id: str
+    attempt: int
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    credential: dict[str, Any] | None = None
+    test_mode: bool = False
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    reply_value: dict[str, Any] | None = None
+    delay_outputs_s: float = 0.0
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.logs.append((level, str(message)))
+
+    def reply(self, body: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        """Answer the caller waiting on a synchronous webhook."""
+        self.reply_value = {"status": status, "headers": headers or {}, "body": body}
+
+    def rebound(self, reason: str, delay_s: float = 10.0) -> None:
+        raise Rebound(reason, delay_s)
+
+    def delay(self, seconds: float) -> None:
+        """Hold this step's outputs back for `seconds` (without occupying the worker)."""
+        self.delay_outputs_s = max(0.0, float(seconds))

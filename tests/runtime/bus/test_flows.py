@@ -1,0 +1,176 @@
+"""Flows over the streams bus: outputs, routing, split and filter, retries, dead letters and replay."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.bus.keys import TenantKeys
+from tests.runtime.conftest import START, node
+
+
+def _outputs(harness, run: str, step: str) -> list:
+    return [out for e in harness.step_events(run, step) if e["status"] == "succeeded" for out in e["out"]]
+
+
+def test_linear_flow(harness) -> None:
+    version = harness.publish(
+        [
+            START,
+            node("shape", "jsonata", "transform", fields={"expression": "{'total': price * qty}"}),
+            node("log", "log", "log"),
+        ],
+        [{"source": "start", "target": "shape"}, {"source": "shape", "target": "log"}],
+    )
+    finished = harness.run_to_end(version, {"price": 2.5, "qty": 4})
+    assert finished["status"] == "succeeded"
+    run = finished["run"]
+    assert _outputs(harness, run, "shape") == [{"total": 10}]
+    assert [e["step"] for e in harness.step_events(run)] == ["start", "shape", "log"]
+    assert all(e["attempt"] == 1 for e in harness.step_events(run))
+    log_event = harness.step_events(run, "log")[0]
+    assert log_event["logs"] == [["info", "{'total': 10}"]]
+    # Nothing left behind: the run's bookkeeping is gone and the backlog is back to zero.
+    tk = TenantKeys(harness.tenant)
+    assert not harness.bus.redis.exists(tk.run(run))
+    assert harness.bus.backlog(harness.tenant) == 0
+
+
+def test_branching_by_conditions(harness) -> None:
+    version = harness.publish(
+        [START, node("big", "log", "log"), node("small", "log", "log"), node("all", "log", "log")],
+        [
+            {"source": "start", "target": "big", "condition": "amount >= 100"},
+            {"source": "start", "target": "small", "condition": "amount < 100"},
+            {"source": "start", "target": "all"},
+        ],
+    )
+    big = harness.run_to_end(version, {"amount": 150})["run"]
+    small = harness.run_to_end(version, {"amount": 5})["run"]
+    assert sorted(e["step"] for e in harness.step_events(big)) == ["all", "big", "start"]
+    assert sorted(e["step"] for e in harness.step_events(small)) == ["all", "small", "start"]
+
+
+def test_split_then_filter(harness) -> None:
+    version = harness.publish(
+        [
+            START,
+            node("each", "split", "split", fields={"path": "orders"}),
+            node("paid", "filter", "filter", fields={"condition": "paid = true"}),
+            node("out", "jsonata", "transform", fields={"expression": "id"}),
+        ],
+        [
+            {"source": "start", "target": "each"},
+            {"source": "each", "target": "paid"},
+            {"source": "paid", "target": "out"},
+        ],
+    )
+    orders = [{"id": 1, "paid": True}, {"id": 2, "paid": False}, {"id": 3, "paid": True}]
+    finished = harness.run_to_end(version, {"orders": orders})
+    run = finished["run"]
+    assert finished["status"] == "succeeded"
+    assert len(harness.step_events(run, "paid")) == 3
+    assert sorted(_outputs(harness, run, "out")) == [1, 3]
+    # Each split output has its own stable message id.
+    assert len({e["mid"] for e in harness.step_events(run, "paid")}) == 3
+
+
+def test_retries_then_success(harness) -> None:
+    version = harness.publish(
+        [
+            START,
+            node(
+                "call",
+                "flaky",
+                "call",
+                fields={"fail_times": 2},
+                settings={"retry": {"max_attempts": 3, "base_delay_s": 0.01}},
+            ),
+        ],
+        [{"source": "start", "target": "call"}],
+    )
+    finished = harness.run_to_end(version, {"n": 1})
+    assert finished["status"] == "succeeded"
+    attempts = [(e["attempt"], e["status"]) for e in harness.step_events(finished["run"], "call")]
+    assert attempts == [(1, "retrying"), (2, "retrying"), (3, "succeeded")]
+
+
+def test_always_failing_step_dead_letters_then_replay_after_fix(harness) -> None:
+    version = harness.publish(
+        [START, node("call", "flaky", "broken"), node("after", "log", "log")],
+        [{"source": "start", "target": "call"}, {"source": "call", "target": "after"}],
+    )
+    finished = harness.run_to_end(version, {"order": 7})
+    assert finished["status"] == "failed"
+    failed = harness.step_events(finished["run"], "call")
+    assert [(e["status"], e["error"]) for e in failed] == [("dead", "the service is broken")]
+    letters = harness.bus.dead_letters(harness.tenant)
+    assert len(letters) == 1
+    assert letters[0].error == "the service is broken"
+    assert letters[0].envelope.step == "call"
+
+    harness.bus.redis.set("test:fixed", 1)
+    replay = harness.bus.replay(harness.tenant, letters[0].entry_id)
+    harness.drain(lambda: replay in harness.finished())
+    assert harness.finished()[replay]["status"] == "succeeded"
+    started = next(e for e in harness.events() if e["t"] == "run.started" and e["run"] == replay)
+    assert started["replay_of"] == finished["run"]
+    # Only the failed step onward ran again.
+    assert [e["step"] for e in harness.step_events(replay)] == ["call", "after"]
+    assert _outputs(harness, replay, "call") == [{"fixed": True, "order": 7}]
+    assert harness.bus.dead_letters(harness.tenant) == []
+
+
+def test_partially_failed_run(harness) -> None:
+    version = harness.publish(
+        [START, node("bad", "flaky", "broken"), node("good", "log", "log")],
+        [{"source": "start", "target": "bad"}, {"source": "start", "target": "good"}],
+    )
+    assert harness.run_to_end(version, {})["status"] == "partially_failed"
+
+
+def test_rebound_retries_later(harness, redis) -> None:
+    from runtime.components.registry import spec_from_descriptor
+
+    def wait_for_it(message, fields, context):
+        if redis.incr(f"test:rebound:{context.message_id}") < 3:
+            context.rebound("not ready", delay_s=0.01)
+        return message
+
+    harness.registry = harness.registry.with_components(
+        spec_from_descriptor("patient", {"actions": {"wait": {"fields": {}}}}, {"wait": wait_for_it})
+    )
+    version = harness.publish([START, node("w", "patient", "wait")], [{"source": "start", "target": "w"}])
+    finished = harness.run_to_end(version, {})
+    assert finished["status"] == "succeeded"
+    assert [e["status"] for e in harness.step_events(finished["run"], "w")] == [
+        "rebound",
+        "rebound",
+        "succeeded",
+    ]
+
+
+def test_unpublished_version_dead_letters_with_a_clear_error(harness) -> None:
+    run = harness.start("no-such-version", {})
+    harness.drain(lambda: run in harness.finished())
+    assert harness.finished()[run]["status"] == "failed"
+    (letter,) = harness.bus.dead_letters(harness.tenant)
+    assert "not published" in letter.error
+
+
+@pytest.mark.parametrize("status_field", ["201", "abc"])
+def test_reply_step(harness, status_field: str) -> None:
+    version = harness.publish(
+        [START, node("answer", "reply", "reply", fields={"status": status_field, "body": "{'hello': name}"})],
+        [{"source": "start", "target": "answer"}],
+    )
+    finished = harness.run_to_end(version, {"name": "Ada"})
+    replies = harness.bus.redis.lrange(TenantKeys(harness.tenant).reply(finished["run"]), 0, -1)
+    if status_field == "201":
+        import orjson
+
+        assert [orjson.loads(r) for r in replies] == [
+            {"status": 201, "headers": {}, "body": {"hello": "Ada"}}
+        ]
+    else:
+        assert replies == []
+        assert finished["status"] == "failed"
