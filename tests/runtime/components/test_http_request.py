@@ -1,0 +1,91 @@
+"""The HTTP request component against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runtime.components.builtin.http_request import request
+from runtime.steps.context import StepContext
+from runtime.steps.errors import PermanentStepError, StepError
+from runtime.steps.message import Message
+from tests.http_server import LocalHTTPServer
+from tests.runtime.conftest import START, node
+
+
+@pytest.fixture
+def server() -> Iterator[LocalHTTPServer]:
+    with LocalHTTPServer() as srv:
+        yield srv
+
+
+def _context(credential: dict | None = None) -> StepContext:
+    return StepContext("t", "f", "r", "s", "m", 1, credential=credential)
+
+
+def test_json_post_with_query_and_headers(server) -> None:
+    out = request(
+        Message(data={"name": "Ada"}),
+        {"method": "post", "url": f"{server.url}/echo", "query": {"page": 2}, "headers": {"X-Trace": "abc"}},
+        _context(),
+    )
+    assert out.data["status"] == 200
+    echoed = out.data["body"]
+    assert echoed["method"] == "POST"
+    assert echoed["query"] == {"page": "2"}
+    assert echoed["headers"]["x-trace"] == "abc"
+    assert echoed["body"] == '{"name":"Ada"}'
+
+
+def test_form_body_from_jsonata_and_basic_auth(server) -> None:
+    out = request(
+        Message(data={"a": 1}),
+        {"method": "PUT", "url": f"{server.url}/echo", "body_type": "form", "body": "{'x': a + 1}"},
+        _context({"kind": "basic", "username": "u", "password": "p"}),
+    )
+    echoed = out.data["body"]
+    assert echoed["body"] == "x=2"
+    assert echoed["headers"]["authorization"] == "Basic dTpw"
+
+
+def test_text_response_and_bearer(server) -> None:
+    out = request(Message(), {"url": f"{server.url}/text"}, _context({"kind": "bearer", "token": "tok"}))
+    assert out.data["body"] == "plain words"
+
+
+def test_errors_are_classified(server) -> None:
+    with pytest.raises(StepError) as server_error:
+        request(Message(), {"url": f"{server.url}/flaky"}, _context())
+    assert server_error.value.retryable and "503" in str(server_error.value)
+    with pytest.raises(PermanentStepError, match="answered 404"):
+        request(Message(), {"url": f"{server.url}/missing"}, _context())
+    with pytest.raises(StepError, match=r"timed out after 0\.2 s"):
+        request(Message(), {"url": f"{server.url}/slow", "timeout_s": 0.2}, _context())
+    with pytest.raises(StepError, match="failed: ConnectError"):
+        request(Message(), {"url": "http://127.0.0.1:1/nothing"}, _context())
+    with pytest.raises(PermanentStepError, match="must start with http"):
+        request(Message(), {"url": "ftp://example.com"}, _context())
+    with pytest.raises(PermanentStepError, match="unknown HTTP method"):
+        request(Message(), {"url": f"{server.url}/echo", "method": "BREW"}, _context())
+
+
+def test_5xx_is_retried_by_the_worker_until_it_succeeds(harness, server) -> None:
+    version = harness.publish(
+        [
+            START,
+            node(
+                "call",
+                "http",
+                "request",
+                fields={"url": f"{server.url}/flaky"},
+                settings={"retry": {"max_attempts": 4, "base_delay_s": 0.01}},
+            ),
+        ],
+        [{"source": "start", "target": "call"}],
+    )
+    finished = harness.run_to_end(version, {})
+    assert finished["status"] == "succeeded"
+    statuses = [e["status"] for e in harness.step_events(finished["run"], "call")]
+    assert statuses == ["retrying", "retrying", "succeeded"]
+    assert server.hits["/flaky"] == 3
