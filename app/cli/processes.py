@@ -91,15 +91,35 @@ def web() -> None:
 @click.command()
 @reports_errors
 def worker() -> None:
-    """Run a worker: executes control jobs (and, with the runtime, flow steps)."""
-    from rq import Queue, Worker
+    """Run a worker: flow steps from the streams bus, and control jobs from the rq queue."""
+    import socket
+    import threading
 
+    from rq import Queue, SimpleWorker
+
+    from runtime.bus.streams import StreamsBus
+    from runtime.components.builtin import builtin_registry
     from runtime.control import CONTROL_QUEUE
+    from runtime.worker import Worker as StepWorker
+    from runtime.worker import WorkerConfig
 
     config = settings()
     connection = _redis(config)
-    queue = Queue(CONTROL_QUEUE, connection=connection)
-    Worker([queue], connection=connection).work(logging_level=config.log_level)
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    steps = StepWorker(StreamsBus(connection), builtin_registry(), WorkerConfig(name=name))
+    stop = threading.Event()
+    thread = threading.Thread(target=steps.run, args=(stop,), name="step-worker")
+    thread.start()
+    try:
+        # rq owns the main thread (it installs the SIGTERM/SIGINT handlers); SimpleWorker, because forking
+        # beside a running thread is unsafe. When rq returns, the step
+        # worker finishes its current batch and stops too.
+        SimpleWorker([Queue(CONTROL_QUEUE, connection=connection)], connection=connection).work(
+            logging_level=config.log_level
+        )
+    finally:
+        stop.set()
+        thread.join(30)
 
 
 @click.command()
