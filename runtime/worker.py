@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import redis
 
 from runtime.bus.envelope import Envelope, child_message_id
 from runtime.bus.keys import TenantKeys
@@ -91,7 +92,12 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.config.name)
         while not stop.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+            except redis.ConnectionError as exc:
+                # Redis restarting or a network blip: nothing was committed, so nothing is lost; wait and retry.
+                log.warning("worker %s lost Redis (%s); retrying in 1 s", self.config.name, exc)
+                stop.wait(1.0)
         log.info("worker %s stopped after %d messages", self.config.name, self.stats.processed)
 
     def run_once(self) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
 import time
 
@@ -108,7 +110,18 @@ def worker() -> None:
     name = f"{socket.gethostname()}-{os.getpid()}"
     steps = StepWorker(StreamsBus(connection), builtin_registry(), WorkerConfig(name=name))
     stop = threading.Event()
-    thread = threading.Thread(target=steps.run, args=(stop,), name="step-worker")
+    crashed = threading.Event()
+
+    def run_steps() -> None:
+        try:
+            steps.run(stop)
+        except Exception:
+            # A worker that silently stopped taking steps would look healthy: stop the whole process.
+            logging.getLogger("hub.worker").exception("the step worker failed; stopping")
+            crashed.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=run_steps, name="step-worker")
     thread.start()
     try:
         # rq owns the main thread (it installs the SIGTERM/SIGINT handlers); SimpleWorker, because forking
@@ -120,6 +133,8 @@ def worker() -> None:
     finally:
         stop.set()
         thread.join(30)
+    if crashed.is_set():
+        sys.exit(1)
 
 
 @click.command()

@@ -289,6 +289,8 @@ class StreamsBus:
             if group["pending"]:
                 summary = self.redis.xpending(stream, group["name"])
                 lowest = summary["min"]
+                if lowest is None:  # acknowledged since XINFO answered
+                    continue
                 lowest = lowest.decode() if isinstance(lowest, bytes) else lowest
                 pms, pseq = (int(x) for x in lowest.split("-"))
                 floors.append((pms, pseq))
