@@ -30,26 +30,16 @@ class LoginState(AuthState):
 
     @rx.event
     def submit(self, form: dict[str, str]):
-        ctx = get_context()
         email, password = form.get("email", ""), form.get("password", "")
         if not email.strip() or not password:
             self.error = "Enter your e-mail and password."
             return None
         try:
-            token = sessions.login(
-                ctx.db,
-                ctx.login_throttle,
-                email,
-                password,
-                session_days=ctx.settings.session_days,
-                ip=self.router.session.client_ip or None,
-                user_agent=self.router.headers.user_agent or None,
-            )
+            self._open_session(email, password)
         except (AuthenticationError, RateLimitedError) as exc:
             self.error = str(exc)
             return None
         self.error = ""
-        self.session_token = token
         return rx.redirect(HOME_ROUTE)
 
 

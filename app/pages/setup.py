@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.auth import sessions
 from app.components.auth_card import auth_card, error_callout, field
 from app.context import get_context
 from app.errors import HubError
@@ -31,14 +30,7 @@ class SetupState(AuthState):
             return None
         try:
             first_run_setup(ctx.db, form.get("email", ""), form.get("password", ""), form.get("tenant", ""))
-            self.session_token = sessions.login(
-                ctx.db,
-                ctx.login_throttle,
-                form.get("email", ""),
-                form.get("password", ""),
-                session_days=ctx.settings.session_days,
-                ip=self.router.session.client_ip or None,
-            )
+            self._open_session(form.get("email", ""), form.get("password", ""))
         except HubError as exc:
             self.error = str(exc)
             return None

@@ -44,6 +44,19 @@ class AuthState(rx.State):
             else []
         )
 
+    def _open_session(self, email: str, password: str) -> None:
+        """Log in and keep the token in the cookie. Raises AuthenticationError or RateLimitedError."""
+        ctx = get_context()
+        self.session_token = sessions.login(
+            ctx.db,
+            ctx.login_throttle,
+            email,
+            password,
+            session_days=ctx.settings.session_days,
+            ip=self.router.session.client_ip or None,
+            user_agent=self.router.headers.user_agent or None,
+        )
+
     @rx.event
     def require_login(self):
         """on_load of every protected page: restore the session from the cookie or go to the login page."""
