@@ -210,7 +210,8 @@ class Worker:
                 self._succeed(op, batch, env, step, result, started_ms)
             except _RouteError as exc:
                 result.error, result.retryable = str(exc), False
-                op.pop("add", None), op.pop("delay", None), op.pop("bset", None)
+                for effect in ("add", "delay", "bset"):  # nothing of the failed routing is committed
+                    op.pop(effect, None)
                 self._fail(op, env, step, result, started_ms)
         else:
             self._fail(op, env, step, result, started_ms)
@@ -250,7 +251,7 @@ class Worker:
         return self.executors["inline"].execute(invocation, handler)
 
     def _child(
-        self, env: Envelope, target: str, mid: str, body: dict[str, Any], batch: CommitBatch
+        self, env: Envelope, target: str, mid: str, body: dict[str, Any], encoded: bytes, batch: CommitBatch
     ) -> tuple[bytes, list]:
         child = Envelope(
             tenant=env.tenant,
@@ -264,13 +265,8 @@ class Worker:
             created_ms=env.created_ms,
             test=env.test,
         )
-        encoded = orjson.dumps(body)
-        bset: list = []
-        if len(encoded) > self.bus.inline_body_limit:
-            child.body_ref = batch.tenant_keys.body(mid)
-            bset = [batch.key(child.body_ref), encoded.decode()]
-        else:
-            child.body = body
+        stored = self.bus.place_body(batch.tenant_keys, child, body, encoded)
+        bset = [batch.key(child.body_ref), stored.decode()] if stored else []
         return child.encode(), bset
 
     def _succeed(
@@ -286,6 +282,7 @@ class Worker:
         bodies: list[list] = []
         for index, output in enumerate(result.outputs):
             body = output.to_body()
+            encoded = orjson.dumps(body)  # once per output, however many edges it takes
             for route_index, route in enumerate(step.routes):
                 if route.condition is not None:
                     try:
@@ -297,7 +294,7 @@ class Worker:
                     if not taken:
                         continue
                 mid = child_message_id(env.mid, env.step, route_index, index)
-                payload, bset = self._child(env, route.target, mid, body, batch)
+                payload, bset = self._child(env, route.target, mid, body, encoded, batch)
                 payloads.append(payload.decode())
                 if bset:
                     bodies.append(bset)

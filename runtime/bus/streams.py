@@ -119,14 +119,18 @@ class StreamsBus:
         return orjson.loads(raw) if raw else None
 
     # -- starting runs --------------------------------------------------------------------------------
-    def _body_fields(self, tk: TenantKeys, envelope: Envelope, body: dict[str, Any]) -> tuple[str, bytes]:
-        """Returns (body key, stored body) when the body goes aside, else ("", b"") and sets it inline."""
-        encoded = orjson.dumps(body)
+    def place_body(
+        self, tk: TenantKeys, envelope: Envelope, body: dict[str, Any], encoded: bytes | None = None
+    ) -> bytes:
+        """Put the body in the envelope, or aside under its own key when larger than the inline limit.
+
+        Returns the bytes to store under `envelope.body_ref` (b"" when the body stays inline)."""
+        encoded = orjson.dumps(body) if encoded is None else encoded
         if len(encoded) > self.inline_body_limit:
             envelope.body, envelope.body_ref = None, tk.body(envelope.mid)
-            return envelope.body_ref, encoded
+            return encoded
         envelope.body, envelope.body_ref = body, None
-        return "", b""
+        return b""
 
     def start_run(
         self,
@@ -160,7 +164,7 @@ class StreamsBus:
             created_ms=created,
             test=test,
         )
-        body_key, stored = self._body_fields(tk, envelope, body)
+        stored = self.place_body(tk, envelope, body)
         event = {
             "t": "run.started",
             "run": run_id,
@@ -173,7 +177,14 @@ class StreamsBus:
         }
         try:
             self._start(
-                keys=[tk.steps, tk.events, tk.run(run_id), tk.backlog, body_key or tk.body("-"), tk.dead],
+                keys=[
+                    tk.steps,
+                    tk.events,
+                    tk.run(run_id),
+                    tk.backlog,
+                    envelope.body_ref or tk.body("-"),
+                    tk.dead,
+                ],
                 args=[
                     envelope.encode(),
                     orjson.dumps(event),
