@@ -35,3 +35,19 @@ class RateLimitedError(HubError):
 
 class ValidationError(HubError):
     """Input was rejected; nothing was changed."""
+
+
+class ConflictError(HubError):
+    """Someone else changed the object since it was read; reload and apply the change again."""
+
+
+class FlowInvalidError(ValidationError):
+    """A flow cannot be published or run; `problems` names the node of each reason."""
+
+    def __init__(self, message: str, problems: list) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class BackpressureError(RateLimitedError):
+    """The tenant's backlog is full: nothing was accepted; try again when the workers have caught up."""

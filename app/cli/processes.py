@@ -1,4 +1,4 @@
-"""Commands that run a part of the hub: up (all in one), web, worker, scheduler, redis, migrate."""
+"""Commands that run a part of the hub: up (all in one), web, worker, recorder, scheduler, redis, migrate."""
 
 from __future__ import annotations
 
@@ -139,6 +139,33 @@ def worker() -> None:
 
 @click.command()
 @reports_errors
+def recorder() -> None:
+    """Run the run recorder: stores run, step and log events from Redis in the database."""
+    import socket
+    import threading
+
+    from app.recorder.service import Recorder, RecorderConfig
+    from app.storage.db import Database, check_database
+    from runtime.bus.streams import StreamsBus
+
+    config = settings()
+    db = Database.connect(config.effective_database_url)
+    check_database(db.engine)
+    service = Recorder(
+        db, StreamsBus(_redis(config)), RecorderConfig(name=f"{socket.gethostname()}-{os.getpid()}")
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # The batch in hand is written and acknowledged before the loop sees the flag.
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        service.run(stop)
+    finally:
+        db.dispose()
+
+
+@click.command()
+@reports_errors
 def scheduler() -> None:
     """Run the scheduler that enqueues periodic jobs (polling ticks, retention)."""
     from rq_scheduler import Scheduler
@@ -175,6 +202,7 @@ def up() -> None:
     supervisor = Supervisor(
         [
             Child("worker", [*hub, "worker"]),
+            Child("recorder", [*hub, "recorder"]),
             Child("scheduler", [*hub, "scheduler"]),
             Child("web", [*hub, "web"]),
         ]
@@ -222,4 +250,4 @@ def _announce(config: HubSettings) -> None:
     click.echo("  Ctrl-C stops everything.\n", err=True)
 
 
-COMMANDS = [up, web, worker, scheduler, redis, migrate]
+COMMANDS = [up, web, worker, recorder, scheduler, redis, migrate]

@@ -28,6 +28,10 @@ class TenantKeys:
         return f"{self.base}:events"
 
     @property
+    def rejected_events(self) -> str:
+        return f"{self.base}:events:rejected"
+
+    @property
     def delayed(self) -> str:
         return f"{self.base}:delayed"
 

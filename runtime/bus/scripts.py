@@ -70,12 +70,13 @@ if cap > 0 then
   local current = tonumber(redis.call('GET', KEYS[4]) or '0')
   if current >= cap then return redis.error_reply('BACKLOG') end
 end
+-- A replay consumes its dead letter: of two replays of the same one, only the first starts a run.
+if ARGV[6] ~= '' and redis.call('XDEL', KEYS[6], ARGV[6]) == 0 then return redis.error_reply('GONE') end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) end
 redis.call('HSET', KEYS[3], 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', ARGV[4])
 redis.call('INCR', KEYS[4])
 local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'e', '[' .. ARGV[2] .. ']')
-if ARGV[6] ~= '' then redis.call('XDEL', KEYS[6], ARGV[6]) end
 return id
 """
 

@@ -24,6 +24,10 @@ DEFAULT_INLINE_BODY_LIMIT = 64 * 1024
 DEFAULT_MAX_BACKLOG = 100_000
 
 
+class DeadLetterGoneError(KeyError):
+    """The dead letter was replayed or discarded already."""
+
+
 class BacklogFullError(Exception):
     """The tenant's backlog is at its quota: the caller should answer 429/503 and try later. Nothing was
     written."""
@@ -49,6 +53,18 @@ class DeadLetter:
     envelope: Envelope
     error: str
     failed_at_ms: int
+    body: dict[str, Any] | None = None
+
+
+def _dead_letter(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
+    doc = orjson.loads(fields[b"m"])
+    return DeadLetter(
+        entry_id=entry_id.decode(),
+        envelope=Envelope.decode(orjson.dumps(doc["env"])),
+        error=doc["error"],
+        failed_at_ms=doc["at"],
+        body=doc.get("body"),
+    )
 
 
 @dataclass
@@ -200,6 +216,10 @@ class StreamsBus:
                 raise BacklogFullError(
                     f"tenant {tenant}: backlog quota of {self.max_backlog} messages reached"
                 ) from None
+            if "GONE" in str(exc):
+                raise DeadLetterGoneError(
+                    f"dead letter {replay_dead_id} was replayed or discarded already"
+                ) from None
             raise
         return run_id
 
@@ -309,29 +329,33 @@ class StreamsBus:
         return f"{ms}-{seq}"
 
     # -- dead letters and replay -------------------------------------------------------------------------
-    def dead_letters(self, tenant: str, count: int = 100) -> list[DeadLetter]:
-        entries = self.redis.xrange(TenantKeys(tenant).dead, count=count)
-        letters = []
-        for entry_id, fields in entries:
-            doc = orjson.loads(fields[b"m"])
-            letters.append(
-                DeadLetter(
-                    entry_id=entry_id.decode(),
-                    envelope=Envelope.decode(orjson.dumps(doc["env"])),
-                    error=doc["error"],
-                    failed_at_ms=doc["at"],
-                )
-            )
-        return letters
+    def dead_letters(self, tenant: str, count: int = 100, after: str = "-") -> list[DeadLetter]:
+        """Oldest first; pass the last entry id seen as `after` (exclusive) for the next page."""
+        start = "-" if after == "-" else f"({after}"
+        return [
+            _dead_letter(e, f) for e, f in self.redis.xrange(TenantKeys(tenant).dead, min=start, count=count)
+        ]
 
-    def replay(self, tenant: str, dead_id: str, *, version_id: str | None = None) -> str:
-        """Run a dead-lettered message again from the step that failed, as a new run linked to the old one."""
-        found = self.redis.xrange(TenantKeys(tenant).dead, min=dead_id, max=dead_id)
-        if not found:
-            raise KeyError(f"no dead letter {dead_id} for this tenant (already replayed or discarded?)")
-        doc = orjson.loads(found[0][1][b"m"])
-        envelope = Envelope.decode(orjson.dumps(doc["env"]))
-        body = doc.get("body") or envelope.body or {"data": None}
+    def dead_letter(self, tenant: str, dead_id: str) -> DeadLetter | None:
+        try:
+            found = self.redis.xrange(TenantKeys(tenant).dead, min=dead_id, max=dead_id)
+        except redis.ResponseError:  # not a stream id at all
+            return None
+        return _dead_letter(*found[0]) if found else None
+
+    def replay(
+        self, tenant: str, dead_id: str, *, version_id: str | None = None, run_id: str | None = None
+    ) -> str:
+        """Run a dead-lettered message again from the step that failed, as a new run linked to the old one.
+
+        Raises DeadLetterGoneError when it was replayed or discarded already (also by a concurrent replay)."""
+        letter = self.dead_letter(tenant, dead_id)
+        if letter is None:
+            raise DeadLetterGoneError(
+                f"no dead letter {dead_id} for this tenant (already replayed or discarded?)"
+            )
+        envelope = letter.envelope
+        body = letter.body or envelope.body or {"data": None}
         return self.start_run(
             tenant,
             envelope.flow,
@@ -342,10 +366,24 @@ class StreamsBus:
             test=envelope.test,
             replay_of=envelope.run,
             replay_dead_id=dead_id,
+            run_id=run_id,
         )
 
     def discard_dead_letter(self, tenant: str, dead_id: str) -> bool:
-        return bool(self.redis.xdel(TenantKeys(tenant).dead, dead_id))
+        try:
+            return bool(self.redis.xdel(TenantKeys(tenant).dead, dead_id))
+        except redis.ResponseError:  # not a stream id at all
+            return False
+
+    def runs_in_flight(self, tenant: str, run_ids: list[str]) -> set[str]:
+        """Which of these runs still have bookkeeping in Redis (it is deleted when a run finishes)."""
+        if not run_ids:
+            return set()
+        tk = TenantKeys(tenant)
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.exists(tk.run(run_id))
+        return {run_id for run_id, found in zip(run_ids, pipe.execute(), strict=True) if found}
 
     def backlog(self, tenant: str) -> int:
         return int(self.redis.get(TenantKeys(tenant).backlog) or 0)

@@ -34,7 +34,7 @@ def test_sigint_stops_every_child(tmp_path: Path) -> None:
         hub.start()
         children = hub.descendants()
         names = _names(children)
-        for part in ("redis-server", "app.cli worker", "app.cli scheduler", "reflex run"):
+        for part in ("redis-server", "app.cli worker", "app.cli recorder", "app.cli scheduler", "reflex run"):
             assert part in names, f"{part} not running under hub up: {names}"
         assert (tmp_path / "data" / "redis" / "url").exists()
         assert (tmp_path / "data" / "hub.db").exists()

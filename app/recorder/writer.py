@@ -1,0 +1,114 @@
+"""Write a folded batch of run events to SQL in one transaction, idempotently."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.recorder.events import FINISHED, RecordBatch, RunChange
+from app.storage.db import Database
+from app.storage.models import Flow, FlowVersion, Run, RunLogLine, RunStatus, StepExecution
+from app.storage.scoping import system_session
+from app.storage.types import utcnow
+
+CHUNK = 500
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    runs: int = 0
+    steps: int = 0
+    logs: int = 0
+    ignored_runs: int = 0  # events of runs whose flow is not in this database (deleted, or not ours)
+
+
+def _chunks(values: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _existing(session: Session, column: Any, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for chunk in _chunks(list(set(ids))):
+        found.update(session.scalars(sa.select(column).where(column.in_(chunk))))
+    return found
+
+
+def write_batch(db: Database, batch: RecordBatch) -> WriteResult:
+    if not batch.runs:
+        return WriteResult()
+    with system_session(db.sessions) as session:
+        kept = _apply_runs(session, batch)
+        session.flush()  # step rows reference the runs
+        rows = [row for row in batch.steps if row["run_id"] in kept]
+        present = _existing(session, StepExecution.id, (row["id"] for row in rows))
+        new_rows = [row for row in rows if row["id"] not in present]
+        # Log lines belong to their step execution's event: a step execution seen before had its lines written.
+        lines = [line for row in new_rows for line in batch.logs.get(row["id"], ())]
+        for chunk in _chunks(new_rows):
+            session.execute(sa.insert(StepExecution), chunk)
+        for chunk in _chunks(lines):
+            session.execute(sa.insert(RunLogLine), chunk)
+    return WriteResult(
+        runs=len(kept), steps=len(new_rows), logs=len(lines), ignored_runs=len(batch.runs) - len(kept)
+    )
+
+
+def _apply_runs(session: Session, batch: RecordBatch) -> set[uuid.UUID]:
+    changes = list(batch.runs.values())
+    runs = {}
+    for chunk in _chunks([c.run_id for c in changes]):
+        runs.update({run.id: run for run in session.scalars(sa.select(Run).where(Run.id.in_(chunk)))})
+    flow_tenants: dict[uuid.UUID, uuid.UUID] = {}
+    for chunk in _chunks(list({c.flow_id for c in changes if c.run_id not in runs})):
+        flow_tenants.update(
+            session.execute(sa.select(Flow.id, Flow.tenant_id).where(Flow.id.in_(chunk))).all()
+        )
+    versions = _existing(session, FlowVersion.id, (c.version_id for c in changes if c.version_id))
+    originals = _existing(session, Run.id, (c.replay_of for c in changes if c.replay_of))
+    first_step = {}
+    for row in batch.steps:
+        first_step.setdefault(row["run_id"], row["started_at"])
+
+    kept: set[uuid.UUID] = set()
+    for change in changes:
+        run = runs.get(change.run_id)
+        if run is None:
+            # A flow of another tenant, or a flow deleted meanwhile: never write across tenants.
+            if flow_tenants.get(change.flow_id) != change.tenant_id:
+                continue
+            run = Run(
+                id=change.run_id,
+                tenant_id=change.tenant_id,
+                flow_id=change.flow_id,
+                flow_version_id=change.version_id if change.version_id in versions else None,
+                status=RunStatus.RUNNING.value,
+                started_at=change.started_at or first_step.get(change.run_id) or utcnow(),
+            )
+            session.add(run)
+        elif run.tenant_id != change.tenant_id:
+            continue
+        _merge(run, change, originals)
+        kept.add(change.run_id)
+    return kept
+
+
+def _merge(run: Run, change: RunChange, originals: set[uuid.UUID]) -> None:
+    if change.started_at is not None:
+        run.started_at = change.started_at
+        run.trigger_kind = change.trigger or run.trigger_kind
+        run.test_mode = bool(change.test_mode)
+        if change.replay_of in originals:
+            run.replay_of_id = change.replay_of
+    # A run once finished stays finished: a late duplicate of an earlier event cannot reopen it.
+    if change.status is not None and run.status not in FINISHED:
+        run.status = change.status
+        run.finished_at = change.finished_at
+    if change.error and not run.error:
+        run.error = change.error

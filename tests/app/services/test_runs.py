@@ -1,0 +1,127 @@
+"""Manual runs, backpressure, and dead letters: list, replay from the failed step (linked), discard."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import BackpressureError, NotFoundError
+from app.services import flows
+from app.services import runs as run_service
+from app.storage.scoping import tenant_session
+from runtime.bus.streams import StreamsBus
+from tests.runtime.conftest import START, node
+
+BROKEN = (
+    [
+        START,
+        node("shape", "jsonata", "transform", fields={"expression": "{'id': id}"}),
+        node("call", "flaky", "broken", settings={"retry": {"max_attempts": 2, "base_delay_s": 0.01}}),
+        node("done", "log", "log"),
+    ],
+    [
+        {"source": "start", "target": "shape"},
+        {"source": "shape", "target": "call"},
+        {"source": "call", "target": "done"},
+    ],
+)
+
+
+def _dead_run(hub):
+    flow_id = hub.flow(*BROKEN)
+    run = hub.run_to_end(flow_id, {"id": 7})
+    assert run.status == "failed"
+    [letter] = run_service.list_dead_letters(hub.bus, hub.tenant_id, flow_id)
+    return flow_id, run, letter
+
+
+def test_an_unpublished_flow_cannot_run(hub) -> None:
+    flow = flows.create_flow(hub.db, hub.tenant_id, "draft only")
+    with pytest.raises(NotFoundError, match="no published version"):
+        run_service.start_manual_run(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id, {})
+
+
+def test_another_tenants_flow_cannot_be_run(hub) -> None:
+    flow_id = hub.flow([START], [])
+    with pytest.raises(NotFoundError):
+        hub.start(flow_id, {}, tenant_id=hub.new_tenant("Other"))
+
+
+def test_a_full_backlog_refuses_new_runs(hub) -> None:
+    flow_id = hub.flow([START], [])
+    bus = StreamsBus(hub.bus.redis, max_backlog=1)
+    run_service.start_manual_run(hub.db, bus, hub.components, hub.tenant_id, flow_id, {})
+    with pytest.raises(BackpressureError, match="nothing was started") as caught:
+        run_service.start_manual_run(hub.db, bus, hub.components, hub.tenant_id, flow_id, {})
+    assert caught.value.retry_after_seconds > 0
+
+
+def test_dead_letter_lists_the_failed_step_and_its_input(hub) -> None:
+    flow_id, run, letter = _dead_run(hub)
+    assert (letter.flow_id, letter.run_id, letter.step_id, letter.attempt) == (flow_id, run.id, "call", 1)
+    assert letter.error == "the service is broken"
+    assert letter.data == {"id": 7}
+    assert run_service.list_dead_letters(hub.bus, hub.tenant_id, flow_id=hub.flow([START], [])) == []
+    assert run_service.list_dead_letters(hub.bus, hub.new_tenant("Other")) == []
+
+
+def test_replay_after_fixing_runs_from_the_failed_step(hub) -> None:
+    _, run, letter = _dead_run(hub)
+    hub.bus.redis.set("test:fixed", 1)
+    replay_id = run_service.replay_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id)
+    hub.drive(lambda: hub.finished(replay_id))
+    replay = hub.run(replay_id)
+    assert (replay.status, replay.replay_of_id, replay.trigger_kind) == ("succeeded", run.id, "replay")
+    # Only the failed step and what follows it ran again.
+    assert [s.step_id for s in hub.steps(replay_id)] == ["call", "done"]
+    assert run_service.list_dead_letters(hub.bus, hub.tenant_id) == []
+    with pytest.raises(NotFoundError, match="already replayed or discarded"):
+        run_service.replay_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id)
+
+
+def test_replay_uses_the_fixed_current_version(hub) -> None:
+    flow_id, _, letter = _dead_run(hub)
+    nodes = [n if n["id"] != "call" else node("call", "log", "log") for n in BROKEN[0]]
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        lock_version = flows.get_flow(session, flow_id).lock_version
+    flows.save_draft(
+        hub.db,
+        hub.tenant_id,
+        flow_id,
+        {"nodes": nodes, "edges": BROKEN[1]},
+        expected_lock_version=lock_version,
+    )
+    fixed = flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow_id)
+    replay_id = run_service.replay_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id)
+    hub.drive(lambda: hub.finished(replay_id))
+    replay = hub.run(replay_id)
+    assert (replay.status, replay.flow_version_id) == ("succeeded", fixed.id)
+
+
+def test_replay_with_the_original_version_fails_again(hub) -> None:
+    _, _, letter = _dead_run(hub)
+    replay_id = run_service.replay_dead_letter(
+        hub.db, hub.bus, hub.tenant_id, letter.id, use_current_version=False
+    )
+    hub.drive(lambda: hub.finished(replay_id))
+    assert hub.run(replay_id).status == "failed"
+    assert len(run_service.list_dead_letters(hub.bus, hub.tenant_id)) == 1
+
+
+def test_another_tenant_cannot_replay_or_discard(hub) -> None:
+    _, _, letter = _dead_run(hub)
+    other = hub.new_tenant("Other")
+    with pytest.raises(NotFoundError):
+        run_service.replay_dead_letter(hub.db, hub.bus, other, letter.id)
+    with pytest.raises(NotFoundError):
+        run_service.discard_dead_letter(hub.bus, other, letter.id)
+    assert len(run_service.list_dead_letters(hub.bus, hub.tenant_id)) == 1
+
+
+def test_discard(hub) -> None:
+    _, _, letter = _dead_run(hub)
+    run_service.discard_dead_letter(hub.bus, hub.tenant_id, letter.id)
+    assert run_service.list_dead_letters(hub.bus, hub.tenant_id) == []
+    with pytest.raises(NotFoundError):
+        run_service.discard_dead_letter(hub.bus, hub.tenant_id, letter.id)
+    with pytest.raises(NotFoundError):
+        run_service.discard_dead_letter(hub.bus, hub.tenant_id, "not-an-id")
