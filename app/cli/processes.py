@@ -121,13 +121,25 @@ def worker() -> None:
             crashed.set()
             os.kill(os.getpid(), signal.SIGTERM)
 
+    # A stop asked for before rq has installed its own handlers (the step worker may already be busy) is
+    # remembered here and handed to rq as soon as it is listening.
+    early_stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: early_stop.set())
+
+    class ControlWorker(SimpleWorker):
+        def _install_signal_handlers(self) -> None:
+            super()._install_signal_handlers()
+            if early_stop.is_set():
+                self.request_stop(signal.SIGTERM, None)
+
     thread = threading.Thread(target=run_steps, name="step-worker")
     thread.start()
     try:
         # rq owns the main thread (it installs the SIGTERM/SIGINT handlers); SimpleWorker, because forking
         # beside a running thread is unsafe. When rq returns, the step
         # worker finishes its current batch and stops too.
-        SimpleWorker([Queue(CONTROL_QUEUE, connection=connection)], connection=connection).work(
+        ControlWorker([Queue(CONTROL_QUEUE, connection=connection)], connection=connection).work(
             logging_level=config.log_level
         )
     finally:

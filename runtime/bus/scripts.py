@@ -11,8 +11,10 @@ from __future__ import annotations
 # KEYS: 1 steps stream, 2 events stream, 3 delayed zset, 4 dead-letter stream, 5 backlog counter,
 #       6.. keys referenced by index from the ops (run hashes, bodies, snapshots, reply lists).
 # ARGV: 1 consumer group, 2 now (ms), 3 ops: JSON array of
-#   {id, rid, run, delta, add[], delay[[due, payload]], dead?, failed?, leaf?, ev[], bset[[k, v]], bdel?,
-#    snap?[k, field, value], reply?[k, value]}
+#   {id, rid, run, delta, add[], delay[[due, payload]], dead[], failed?, leaf?, ev[], bset[[k, v]], bdel?,
+#    snap[[k, field, value]], reply[[k, value]]}
+# One op is one delivered message; its lists may hold the effects of several steps (fused steps run in the
+# same commit); failed and leaf are counts.
 # An op is applied only if its XACK acknowledged something: a message already committed by another worker
 # (it was reclaimed while this one was still busy) changes nothing the second time.
 COMMIT = """
@@ -27,19 +29,21 @@ for _, op in ipairs(ops) do
     applied = applied + 1
     if op.add then for _, payload in ipairs(op.add) do redis.call('XADD', KEYS[1], '*', 'm', payload) end end
     if op.delay then for _, d in ipairs(op.delay) do redis.call('ZADD', KEYS[3], d[1], d[2]) end end
-    if op.dead then redis.call('XADD', KEYS[4], '*', 'm', op.dead) end
+    if op.dead then for _, d in ipairs(op.dead) do redis.call('XADD', KEYS[4], '*', 'm', d) end end
     if op.bset then for _, b in ipairs(op.bset) do redis.call('SET', KEYS[b[1]], b[2]) end end
     if op.bdel then redis.call('DEL', KEYS[op.bdel]) end
-    if op.snap then redis.call('HSET', KEYS[op.snap[1]], op.snap[2], op.snap[3]) end
+    if op.snap then for _, n in ipairs(op.snap) do redis.call('HSET', KEYS[n[1]], n[2], n[3]) end end
     if op.reply then
-      redis.call('RPUSH', KEYS[op.reply[1]], op.reply[2])
-      redis.call('EXPIRE', KEYS[op.reply[1]], 600)
+      for _, r in ipairs(op.reply) do
+        redis.call('RPUSH', KEYS[r[1]], r[2])
+        redis.call('EXPIRE', KEYS[r[1]], 600)
+      end
     end
     if op.ev then for _, e in ipairs(op.ev) do events[#events + 1] = e end end
     backlog = backlog + op.delta
     local runkey = KEYS[op.run]
-    if op.failed then redis.call('HINCRBY', runkey, 'failed', 1) end
-    if op.leaf then redis.call('HINCRBY', runkey, 'leaves', 1) end
+    if op.failed then redis.call('HINCRBY', runkey, 'failed', op.failed) end
+    if op.leaf then redis.call('HINCRBY', runkey, 'leaves', op.leaf) end
     local left = redis.call('HINCRBY', runkey, 'inflight', op.delta)
     if left <= 0 then
       local failed = tonumber(redis.call('HGET', runkey, 'failed') or '0')

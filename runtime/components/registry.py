@@ -40,6 +40,7 @@ def spec_from_descriptor(
                 credential_kinds=tuple(hub.get("credential_kinds", credential_kinds)),
                 credential_required=bool(hub.get("credential_required", False)),
                 uses_snapshot=bool(hub.get("uses_snapshot", False)),
+                fusible=bool(hub.get("fusible", False)) and not hub.get("uses_snapshot", False),
                 handler=handlers.get(function_id),
             )
     return ComponentSpec(

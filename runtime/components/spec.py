@@ -20,6 +20,9 @@ class FunctionSpec:
     credential_required: bool = False
     # Polling triggers keep state between runs ("last seen id"); others skip loading it.
     uses_snapshot: bool = False
+    # Cheap, pure and trusted (built-in data shaping): the worker may run it in the same commit as the step
+    # before it instead of a round trip through the stream. Never true for I/O or snapshot-keeping steps.
+    fusible: bool = False
     # Built-in (inline) implementation; None for components run by the process or docker executors.
     handler: Callable[..., Any] | None = None
 

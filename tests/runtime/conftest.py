@@ -20,12 +20,18 @@ from runtime.worker import Worker, WorkerConfig
 
 
 def flaky_component(redis) -> Any:
-    """`flaky.call` fails `fail_times` times per message, then passes the message on."""
+    """`flaky.call` fails `fail_times` times per message, then passes the message on; `flaky.fragile` (fusible)
+    fails once per message; `flaky.broken` fails for good until `test:fixed` is set."""
 
     def call(message, fields, context):
         count = redis.incr(f"test:flaky:{context.message_id}")
         if count <= int(fields.get("fail_times", 2)):
             raise StepError(f"flaky failure {count}")
+        return message
+
+    def fragile(message, fields, context):
+        if redis.incr(f"test:fragile:{context.message_id}") == 1:
+            raise StepError("fragile failure")
         return message
 
     def broken(message, fields, context):
@@ -35,8 +41,15 @@ def flaky_component(redis) -> Any:
 
     return spec_from_descriptor(
         "flaky",
-        {"actions": {"call": {"fields": {}}, "broken": {"fields": {}}}},
-        {"call": call, "broken": broken},
+        {
+            "actions": {
+                "call": {"fields": {}},
+                "broken": {"fields": {}},
+                # Fusible, so that a failure of a step run in its predecessor's commit can be tested.
+                "fragile": {"fields": {}, "x-hub": {"fusible": True}},
+            }
+        },
+        {"call": call, "broken": broken, "fragile": fragile},
     )
 
 
@@ -46,9 +59,10 @@ class Harness:
     registry: StaticRegistry
     tenant: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
     workers: list[Worker] = field(default_factory=list)
+    worker_defaults: dict[str, Any] = field(default_factory=dict)
 
     def worker(self, name: str = "w1", **config: Any) -> Worker:
-        settings = {"housekeeping_interval_s": 0.02, "block_ms": 20, **config}
+        settings = {"housekeeping_interval_s": 0.02, "block_ms": 20, **self.worker_defaults, **config}
         worker = Worker(self.bus, self.registry, WorkerConfig(name=name, **settings))
         self.workers.append(worker)
         return worker

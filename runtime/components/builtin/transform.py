@@ -53,6 +53,7 @@ JSONATA = {
     "description": "Reshapes the message with a JSONata expression; the result becomes the new message.",
     "actions": {
         "transform": {
+            "x-hub": {"fusible": True},
             "title": "Transform",
             "main": "builtin:jsonata.transform",
             "fields": {"expression": _EXPRESSION_FIELD},
@@ -65,6 +66,7 @@ FILTER = {
     "description": "Passes the message on only when the condition (JSONata) is true.",
     "actions": {
         "filter": {
+            "x-hub": {"fusible": True},
             "title": "Filter by condition",
             "main": "builtin:filter.filter",
             "fields": {"condition": {**_EXPRESSION_FIELD, "label": "Condition"}},
@@ -77,6 +79,7 @@ SPLIT = {
     "description": "Emits one message per element of an array (the data itself, or the array a JSONata path selects).",
     "actions": {
         "split": {
+            "x-hub": {"fusible": True},
             "title": "Split an array",
             "main": "builtin:split.split",
             "fields": {

@@ -50,6 +50,7 @@ LOG = {
     "description": "Writes a line to the run's log (the message, or a JSONata expression of it) and passes it on.",
     "actions": {
         "log": {
+            "x-hub": {"fusible": True},
             "title": "Write to the run log",
             "main": "builtin:log.log",
             "fields": {
@@ -65,6 +66,7 @@ REPLY = {
     "description": "Answers the caller of a synchronous webhook with a status, headers and a body.",
     "actions": {
         "reply": {
+            "x-hub": {"fusible": True},
             "title": "Reply",
             "main": "builtin:reply.reply",
             "fields": {

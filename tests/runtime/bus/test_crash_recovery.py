@@ -67,13 +67,22 @@ def test_kill_9_loses_nothing(redis, redis_url: str) -> None:
         while int(redis.get("test:sink:by:victim") or 0) < 1500 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert int(redis.get("test:sink:by:victim") or 0) >= 1500, "the victim never got going"
+        tk = TenantKeys(tenant)
+        # Kill the victim while it holds a batch (not in the instant between a commit and its next read):
+        # freeze it, look, and let it go on for a moment if it holds nothing.
+        orphaned: list = []
+        for _ in range(100):
+            victim.send_signal(signal.SIGSTOP)
+            orphaned = redis.xpending_range(
+                tk.steps, keys.STEP_GROUP, min="-", max="+", count=1000, consumername="victim"
+            )
+            if orphaned:
+                break
+            victim.send_signal(signal.SIGCONT)
+            time.sleep(0.003)
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
-        tk = TenantKeys(tenant)
         # The victim died holding a batch: those messages are pending on it until another worker claims them.
-        orphaned = redis.xpending_range(
-            tk.steps, keys.STEP_GROUP, min="-", max="+", count=1000, consumername="victim"
-        )
         assert orphaned, "the victim held no messages when killed: the test proved nothing"
         killed_at = int(redis.get("test:sink:executions") or 0)
         assert killed_at < RUNS, "the kill came too late to prove anything"

@@ -8,6 +8,12 @@ from runtime.bus.keys import TenantKeys
 from tests.runtime.conftest import START, node
 
 
+@pytest.fixture(autouse=True, params=[0, 64], ids=["unfused", "fused"])
+def _fusion(request, harness) -> None:
+    """Every flow gives the same outputs and records whether its cheap steps share a commit or not."""
+    harness.worker_defaults["fuse_limit"] = request.param
+
+
 def _outputs(harness, run: str, step: str) -> list:
     return [out for e in harness.step_events(run, step) if e["status"] == "succeeded" for out in e["out"]]
 

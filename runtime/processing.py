@@ -1,0 +1,326 @@
+"""From one delivered step message to the effects its commit applies: outputs, retries, dead letters, events.
+
+The step runs through an executor; its outputs are routed along the edges whose condition holds. An output
+bound for a *fusible* step (cheap, pure, built-in: transform, filter, split, log, reply) is not sent through
+the stream: that step runs right here, and so on down the chain, up to `fuse_limit` steps per delivered
+message. Everything the chain produced is committed together with the acknowledgement of the one delivered
+message, so the guarantees are those of a single step: if the worker dies before the commit, the message is
+delivered again and the whole chain re-runs, giving its messages the same ids. A fused step that fails is
+retried or dead-lettered on its own, exactly as if it had been delivered, while what came before it stays
+committed. Every step, fused or not, gets its own event.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from runtime.bus.envelope import Envelope, child_message_id
+from runtime.bus.streams import CommitBatch, StreamsBus, now_ms
+from runtime.flows.compiler import ExecutionPlan, PlanStep
+from runtime.flows.expressions import evaluate, truthy
+from runtime.steps.context import StepContext
+from runtime.steps.executor import Executor, StepInvocation, StepResult
+from runtime.steps.message import Message
+
+TRACE_LIMIT = 50
+REBOUND_LIMIT = 10
+
+
+@dataclass
+class Effects:
+    """Everything one delivered message's processing commits, in the shape of the COMMIT script's op."""
+
+    batch: CommitBatch
+    add: list[str] = field(default_factory=list)
+    delay: list[list[Any]] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    bset: list[list[Any]] = field(default_factory=list)
+    snap: list[list[Any]] = field(default_factory=list)
+    reply: list[list[Any]] = field(default_factory=list)
+    ev: list[str] = field(default_factory=list)
+    leaves: int = 0
+    failed: int = 0
+    kept_bodies: set[str] = field(default_factory=set)
+    budget: int = 0  # fused steps still allowed
+
+    def op(self, entry_id: str, env: Envelope) -> dict[str, Any]:
+        tk = self.batch.tenant_keys
+        # In flight afterwards: what went onto the stream or the delayed set, minus the message consumed.
+        op: dict[str, Any] = {
+            "id": entry_id,
+            "rid": env.run,
+            "run": self.batch.key(tk.run(env.run)),
+            "delta": len(self.add) + len(self.delay) - 1,
+        }
+        for name in ("add", "delay", "dead", "bset", "snap", "reply", "ev"):
+            value = getattr(self, name)
+            if value:
+                op[name] = value
+        if self.leaves:
+            op["leaf"] = self.leaves
+        if self.failed:
+            op["failed"] = self.failed
+        # The delivered message's body, stored aside, goes with it, unless a retry of it still needs it.
+        if env.body_ref and env.body_ref not in self.kept_bodies:
+            op["bdel"] = self.batch.key(env.body_ref)
+        return op
+
+
+@dataclass(frozen=True)
+class Recording:
+    data: bool = True
+    limit_bytes: int = 16_384
+
+
+def backoff_seconds(step: PlanStep, attempt: int, rng: random.Random) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1), scaled by 0.5-1.5, capped."""
+    policy = step.retry
+    raw = policy.base_delay_s * (2 ** (attempt - 1))
+    return min(policy.max_delay_s, raw * rng.uniform(0.5, 1.5))
+
+
+def _preview(value: Any, limit: int) -> tuple[Any, bool]:
+    """A value to record, truncated to about `limit` bytes of JSON (then kept as a marked string)."""
+    encoded = orjson.dumps(value, default=str)
+    if len(encoded) <= limit:
+        return value, False
+    return {"truncated": True, "preview": encoded[:limit].decode("utf-8", "ignore")}, True
+
+
+def fusible(step: PlanStep) -> bool:
+    function = step.function
+    return (
+        function.fusible
+        and function.handler is not None
+        and step.component.runtime == "builtin"
+        and step.node.settings.executor in (None, "inline")
+    )
+
+
+class _RouteError(Exception):
+    pass
+
+
+@dataclass
+class Child:
+    envelope: Envelope
+    step: PlanStep
+    encoded: bytes  # the body's JSON, encoded once however many edges it takes
+
+
+class MessageProcessor:
+    def __init__(
+        self,
+        bus: StreamsBus,
+        executors: dict[str, Executor],
+        recording: Recording,
+        fuse_limit: int,
+        rng: random.Random,
+    ) -> None:
+        self.bus = bus
+        self.executors = executors
+        self.recording = recording
+        self.fuse_limit = fuse_limit
+        self.rng = rng
+        self.failed = 0
+        self.dead_count = 0
+
+    def effects(self, batch: CommitBatch) -> Effects:
+        return Effects(batch, budget=self.fuse_limit)
+
+    # -- one step, then its fused successors ----------------------------------------------------------
+    def run(
+        self, env: Envelope, plan: ExecutionPlan, step: PlanStep, snapshot: dict[str, Any], effects: Effects
+    ) -> None:
+        started = now_ms()
+        result = self._execute(env, step, snapshot)
+        children: list[Child] = []
+        if result.ok:
+            try:
+                children = self._route(env, plan, step, result)
+            except _RouteError as exc:
+                result.error, result.retryable = str(exc), False
+        tk = effects.batch.tenant_keys
+        if result.reply is not None:
+            key = effects.batch.key(tk.reply(env.run))
+            effects.reply.append([key, orjson.dumps(result.reply, default=str).decode()])
+        if not result.ok:
+            self._fail(env, step, result, started, effects)
+            return
+        if result.snapshot is not None:
+            key = effects.batch.key(tk.snapshots(env.flow))
+            effects.snap.append([key, env.step, orjson.dumps(result.snapshot).decode()])
+        effects.ev.append(self._event("step.finished", "succeeded", env, step, result, started))
+        if not children:
+            effects.leaves += 1
+        due = now_ms() + int(result.delay_s * 1000) if result.delay_s > 0 else None
+        for child in children:
+            if due is None and effects.budget > 0 and fusible(child.step):
+                effects.budget -= 1
+                self.run(child.envelope, plan, child.step, {}, effects)
+            else:
+                self._emit(effects, child.envelope, due, child.encoded)
+
+    def _execute(self, env: Envelope, step: PlanStep, snapshot: dict[str, Any]) -> StepResult:
+        handler = step.function.handler
+        if handler is None:
+            return StepResult(
+                error=f"component {step.component.name!r} has no inline implementation and no other executor is "
+                "configured for it",
+                retryable=False,
+            )
+        context = StepContext(
+            tenant_id=env.tenant,
+            flow_id=env.flow,
+            run_id=env.run,
+            step_id=env.step,
+            message_id=env.mid,
+            attempt=env.attempt,
+            snapshot=dict(snapshot),
+            test_mode=env.test,
+        )
+        invocation = StepInvocation(
+            component=step.component.name,
+            function=step.function.id,
+            fields=step.node.fields,
+            message=Message.from_body(env.body or {}),
+            context=context,
+            timeout_s=step.node.settings.timeout_s,
+        )
+        return self.executors["inline"].execute(invocation, handler)
+
+    def _route(self, env: Envelope, plan: ExecutionPlan, step: PlanStep, result: StepResult) -> list[Child]:
+        children = []
+        trace = [*env.trace[-(TRACE_LIMIT - 1) :], env.step]
+        for index, output in enumerate(result.outputs):
+            body = output.to_body()
+            encoded = b""
+            for route_index, route in enumerate(step.routes):
+                if route.condition is not None:
+                    try:
+                        taken = truthy(evaluate(route.condition, output.data))
+                    except Exception as exc:
+                        raise _RouteError(
+                            f"the condition on the edge to {route.target} failed: {exc}"
+                        ) from None
+                    if not taken:
+                        continue
+                encoded = encoded or orjson.dumps(body)
+                child = Envelope(
+                    tenant=env.tenant,
+                    flow=env.flow,
+                    version=env.version,
+                    run=env.run,
+                    step=route.target,
+                    mid=child_message_id(env.mid, env.step, route_index, index),
+                    attempt=1,
+                    body=body,
+                    trace=trace,
+                    created_ms=env.created_ms,
+                    test=env.test,
+                )
+                children.append(Child(child, plan.steps[route.target], encoded))
+        return children
+
+    def _emit(
+        self, effects: Effects, envelope: Envelope, due_ms: int | None, encoded: bytes | None = None
+    ) -> None:
+        """Put an envelope on the steps stream (or, with a due time, the delayed set)."""
+        batch = effects.batch
+        if envelope.body_ref is None:
+            stored = self.bus.place_body(batch.tenant_keys, envelope, envelope.body or {}, encoded)
+            if stored:
+                effects.bset.append([batch.key(envelope.body_ref), stored.decode()])
+        else:
+            effects.kept_bodies.add(envelope.body_ref)
+        payload = envelope.encode().decode()
+        if due_ms is None:
+            effects.add.append(payload)
+        else:
+            effects.delay.append([due_ms, payload])
+
+    # -- failures -------------------------------------------------------------------------------------
+    def _fail(
+        self, env: Envelope, step: PlanStep, result: StepResult, started: int, effects: Effects
+    ) -> None:
+        self.failed += 1
+        rebound = result.rebound_delay_s is not None
+        allowed = max(step.retry.max_attempts, REBOUND_LIMIT) if rebound else step.retry.max_attempts
+        if (result.retryable or rebound) and env.attempt < allowed:
+            delay = result.rebound_delay_s if rebound else backoff_seconds(step, env.attempt, self.rng)
+            assert delay is not None
+            retry = Envelope(**{**_fields(env), "attempt": env.attempt + 1})
+            self._emit(effects, retry, now_ms() + int(delay * 1000))
+            status = "rebound" if rebound else "retrying"
+            effects.ev.append(
+                self._event("step.failed", status, env, step, result, started, retry_in_s=round(delay, 3))
+            )
+            return
+        self.dead(env, result.error or "failed", step, started, result, effects)
+
+    def dead(
+        self,
+        env: Envelope,
+        error: str,
+        step: PlanStep | None,
+        started: int,
+        result: StepResult | None,
+        effects: Effects,
+    ) -> None:
+        self.dead_count += 1
+        inline = Envelope(**{**_fields(env), "body_ref": None})
+        doc = {"env": orjson.loads(inline.encode()), "error": error, "at": now_ms(), "body": env.body}
+        effects.dead.append(orjson.dumps(doc, default=str).decode())
+        effects.failed += 1
+        result = result or StepResult(error=error, retryable=False)
+        result.error = error
+        effects.ev.append(self._event("step.failed", "dead", env, step, result, started))
+
+    # -- events ---------------------------------------------------------------------------------------
+    def _event(
+        self,
+        kind: str,
+        status: str,
+        env: Envelope,
+        step: PlanStep | None,
+        result: StepResult,
+        started: int,
+        **extra: Any,
+    ) -> str:
+        event: dict[str, Any] = {
+            "t": kind,
+            "run": env.run,
+            "flow": env.flow,
+            "version": env.version,
+            "step": env.step,
+            "mid": env.mid,
+            "attempt": env.attempt,
+            "status": status,
+            "started": started,
+            "ms": round(result.duration_ms, 3),
+            "executor": result.executor,
+            "component": step.component.name if step else "",
+            "function": step.function.id if step else "",
+            **extra,
+        }
+        if result.error:
+            event["error"] = result.error
+        if result.logs:
+            event["logs"] = [[level, text[:2000]] for level, text in result.logs]
+        if self.recording.data:
+            limit = self.recording.limit_bytes
+            event["in"], cut_in = _preview((env.body or {}).get("data"), limit)
+            cut_out = False
+            if result.ok:
+                event["out"], cut_out = _preview([o.data for o in result.outputs], limit)
+            if cut_in or cut_out:
+                event["cut"] = True
+        return orjson.dumps(event, default=str).decode()
+
+
+def _fields(env: Envelope) -> dict[str, Any]:
+    return {name: getattr(env, name) for name in Envelope.__slots__}
