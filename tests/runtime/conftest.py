@@ -117,3 +117,13 @@ def node(node_id: str, component: str, function: str, **extra: Any) -> dict:
 
 
 START = node("start", "manual", "start")
+
+# trigger -> JSONata transform -> log: the flow most tests start from.
+LINEAR = (
+    [
+        START,
+        node("shape", "jsonata", "transform", fields={"expression": "{'total': price * qty}"}),
+        node("log", "log", "log"),
+    ],
+    [{"source": "start", "target": "shape"}, {"source": "shape", "target": "log"}],
+)

@@ -9,16 +9,7 @@ from app.runtime_ids import database_id, runtime_id
 from app.storage.models import Run, StepExecution
 from app.storage.scoping import system_session
 from runtime.bus.keys import TenantKeys
-from tests.runtime.conftest import START, node
-
-LINEAR = (
-    [
-        START,
-        node("shape", "jsonata", "transform", fields={"expression": "{'total': price * qty}"}),
-        node("log", "log", "log"),
-    ],
-    [{"source": "start", "target": "shape"}, {"source": "shape", "target": "log"}],
-)
+from tests.runtime.conftest import LINEAR, START, node
 
 
 def test_linear_run_is_recorded(hub) -> None:

@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 from runtime.bus.keys import TenantKeys
-from tests.runtime.conftest import START, node
-
-LINEAR = (
-    [
-        START,
-        node("shape", "jsonata", "transform", fields={"expression": "{'total': price * qty}"}),
-        node("log", "log", "log"),
-    ],
-    [{"source": "start", "target": "shape"}, {"source": "shape", "target": "log"}],
-)
+from tests.runtime.conftest import LINEAR, START, node
 
 
 def test_a_chain_of_fusible_steps_is_one_commit(harness) -> None:
