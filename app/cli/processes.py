@@ -131,7 +131,9 @@ def worker() -> None:
         def _install_signal_handlers(self) -> None:
             super()._install_signal_handlers()
             if early_stop.is_set():
-                self.request_stop(signal.SIGTERM, None)
+                # Not request_stop(): while idle it raises StopRequested, and rq calls this method outside the
+                # try block that would catch it. The flag is what its loop checks before each dequeue.
+                self._stop_requested = True
 
     thread = threading.Thread(target=run_steps, name="step-worker")
     thread.start()

@@ -25,6 +25,17 @@ FINISHED = frozenset(
 ERROR_LIMIT = 4000
 
 
+def without_nul(value: Any) -> Any:
+    """The value without NUL characters, which PostgreSQL refuses in text and JSONB."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def from_ms(value: int | float) -> dt.datetime:
     return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
 
@@ -52,7 +63,8 @@ class RunChange:
 
 @dataclass
 class RecordBatch:
-    runs: dict[uuid.UUID, RunChange] = field(default_factory=dict)
+    # Keyed by (tenant, run): an event can only ever change a run of the tenant whose stream it came from.
+    runs: dict[tuple[uuid.UUID, uuid.UUID], RunChange] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     logs: dict[uuid.UUID, list[dict[str, Any]]] = field(default_factory=dict)  # by step execution id
     skipped: int = 0
@@ -82,13 +94,13 @@ class EventFolder:
             # Not a run of this hub's database (a benchmark or a foreign producer): nothing to record.
             self.batch.skipped += 1
             return
-        change = self.batch.runs.get(run_id)
+        change = self.batch.runs.get((tenant_id, run_id))
         if change is None:
             if flow_id is None:  # run.finished carries no flow: the run must be known already
                 change = RunChange(run_id, tenant_id, uuid.UUID(int=0), None)
             else:
                 change = RunChange(run_id, tenant_id, flow_id, _uuid(event.get("version")))
-            self.batch.runs[run_id] = change
+            self.batch.runs[(tenant_id, run_id)] = change
         elif flow_id is not None and change.flow_id.int == 0:
             change.flow_id, change.version_id = flow_id, _uuid(event.get("version"))
         kind = event.get("t")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import redis
 import sqlalchemy.exc
 
-from app.recorder.events import EventFolder
+from app.recorder.events import EventFolder, without_nul
 from app.recorder.sweeper import RunSweeper
 from app.recorder.writer import WriteResult, write_batch
 from app.storage.db import Database
@@ -69,8 +69,9 @@ class Recorder:
         while not stop.is_set():
             try:
                 self.run_once()
-            except (redis.ConnectionError, *TRANSIENT) as exc:
+            except (redis.RedisError, *TRANSIENT) as exc:
                 log.warning("recorder %s: %s; retrying in 2 s", self.config.name, exc)
+                self._recovered = False  # the batch in hand stays pending on us: read it again first
                 stop.wait(2.0)
         log.info("recorder %s stopped after %d entries", self.config.name, self.stats.entries)
 
@@ -112,17 +113,9 @@ class Recorder:
             self._write(entries)
         except TRANSIENT:
             raise
-        except Exception as exc:  # malformed events or rows the database refuses
+        except Exception:  # malformed events or rows the database refuses
             if len(entries) == 1:
-                log.error(
-                    "recorder: events entry %s of %s rejected: %s",
-                    entries[0].entry_id,
-                    entries[0].tenant,
-                    exc,
-                )
-                self.events.reject(entries[0], str(exc))
-                self.stats.rejected += 1
-                return 1
+                return self._record_alone(entries[0])
             # One bad entry must not hold back the others: find it by halves.
             middle = len(entries) // 2
             return self.record(entries[:middle]) + self.record(entries[middle:])
@@ -130,12 +123,40 @@ class Recorder:
         self.stats.entries += len(entries)
         return len(entries)
 
+    def _record_alone(self, entry: EventEntry) -> int:
+        """An entry refused as a whole (it holds the events of many runs): write its events one by one, without
+        the NUL characters PostgreSQL refuses, and set aside only those that still fail, so that the other runs
+        are recorded and closed."""
+        refused: list[tuple[dict, Exception]] = []
+        for event in entry.events:
+            try:
+                self._write([EventEntry(entry.tenant, entry.entry_id, [without_nul(event)])])
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                refused.append((event, exc))
+        if refused:
+            reason = f"{len(refused)} event(s) refused; first: {refused[0][1]}"
+            log.error("recorder: events entry %s of %s: %s", entry.entry_id, entry.tenant, reason)
+            self.events.reject(EventEntry(entry.tenant, entry.entry_id, [e for e, _ in refused]), reason)
+            self.stats.rejected += len(refused)
+        else:
+            self.events.ack([entry])
+        self.stats.entries += 1
+        return 1
+
     def _write(self, entries: list[EventEntry]) -> WriteResult:
         folder = EventFolder()
         for entry in entries:
             for event in entry.events:
                 folder.add(entry.tenant, event)
         result = write_batch(self.db, folder.batch)
+        if folder.batch.skipped or result.ignored_runs:
+            log.info(
+                "recorder: ignored %d events and %d runs not of this hub's flows",
+                folder.batch.skipped,
+                result.ignored_runs,
+            )
         self.stats.runs += result.runs
         self.stats.steps += result.steps
         self.stats.logs += result.logs

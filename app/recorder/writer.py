@@ -46,7 +46,7 @@ def write_batch(db: Database, batch: RecordBatch) -> WriteResult:
     with system_session(db.sessions) as session:
         kept = _apply_runs(session, batch)
         session.flush()  # step rows reference the runs
-        rows = [row for row in batch.steps if row["run_id"] in kept]
+        rows = [row for row in batch.steps if (row["tenant_id"], row["run_id"]) in kept]
         present = _existing(session, StepExecution.id, (row["id"] for row in rows))
         new_rows = [row for row in rows if row["id"] not in present]
         # Log lines belong to their step execution's event: a step execution seen before had its lines written.
@@ -60,42 +60,54 @@ def write_batch(db: Database, batch: RecordBatch) -> WriteResult:
     )
 
 
-def _apply_runs(session: Session, batch: RecordBatch) -> set[uuid.UUID]:
+def _owned(session: Session, model: Any, pairs: Iterable[tuple[uuid.UUID, uuid.UUID | None]]) -> set[tuple]:
+    """Which (tenant, id) pairs exist as rows of `model` belonging to that tenant."""
+    wanted = {(tenant, key) for tenant, key in pairs if key is not None}
+    found: set[tuple] = set()
+    for chunk in _chunks(list({key for _, key in wanted})):
+        found.update(
+            tuple(row)
+            for row in session.execute(sa.select(model.tenant_id, model.id).where(model.id.in_(chunk)))
+        )
+    return found & wanted
+
+
+def _apply_runs(session: Session, batch: RecordBatch) -> set[tuple[uuid.UUID, uuid.UUID]]:
     changes = list(batch.runs.values())
     runs = {}
-    for chunk in _chunks([c.run_id for c in changes]):
+    for chunk in _chunks(list({c.run_id for c in changes})):
         runs.update({run.id: run for run in session.scalars(sa.select(Run).where(Run.id.in_(chunk)))})
-    flow_tenants: dict[uuid.UUID, uuid.UUID] = {}
-    for chunk in _chunks(list({c.flow_id for c in changes if c.run_id not in runs})):
-        flow_tenants.update(
-            session.execute(sa.select(Flow.id, Flow.tenant_id).where(Flow.id.in_(chunk))).all()
-        )
-    versions = _existing(session, FlowVersion.id, (c.version_id for c in changes if c.version_id))
-    originals = _existing(session, Run.id, (c.replay_of for c in changes if c.replay_of))
+    flows = _owned(session, Flow, ((c.tenant_id, c.flow_id) for c in changes if c.run_id not in runs))
+    versions = _owned(session, FlowVersion, ((c.tenant_id, c.version_id) for c in changes))
+    originals = _owned(session, Run, ((c.tenant_id, c.replay_of) for c in changes))
     first_step = {}
     for row in batch.steps:
-        first_step.setdefault(row["run_id"], row["started_at"])
+        first_step.setdefault((row["tenant_id"], row["run_id"]), row["started_at"])
 
-    kept: set[uuid.UUID] = set()
+    kept: set[tuple[uuid.UUID, uuid.UUID]] = set()
     for change in changes:
+        key = (change.tenant_id, change.run_id)
         run = runs.get(change.run_id)
         if run is None:
             # A flow of another tenant, or a flow deleted meanwhile: never write across tenants.
-            if flow_tenants.get(change.flow_id) != change.tenant_id:
+            if (change.tenant_id, change.flow_id) not in flows:
                 continue
             run = Run(
                 id=change.run_id,
                 tenant_id=change.tenant_id,
                 flow_id=change.flow_id,
-                flow_version_id=change.version_id if change.version_id in versions else None,
+                flow_version_id=change.version_id
+                if (change.tenant_id, change.version_id) in versions
+                else None,
                 status=RunStatus.RUNNING.value,
-                started_at=change.started_at or first_step.get(change.run_id) or utcnow(),
+                started_at=change.started_at or first_step.get(key) or utcnow(),
             )
             session.add(run)
+            runs[change.run_id] = run
         elif run.tenant_id != change.tenant_id:
-            continue
-        _merge(run, change, originals)
-        kept.add(change.run_id)
+            continue  # the run belongs to another tenant: this event may not touch it
+        _merge(run, change, {r for t, r in originals if t == change.tenant_id})
+        kept.add(key)
     return kept
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -119,38 +120,49 @@ def publish_flow(
     note: str = "",
 ) -> FlowVersion:
     """Compile the draft; if it is valid, freeze it as the next version and hand it to the runtime."""
-    with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
-        document = flow_document(flow)
-        plan = _compile(document, components, TenantCredentials(session))
-        number = (
-            session.scalar(sa.select(sa.func.max(FlowVersion.number)).where(FlowVersion.flow_id == flow.id))
-            or 0
-        ) + 1
-        version = FlowVersion(
-            tenant_id=tenant_id,
-            flow_id=flow.id,
-            number=number,
-            graph=flow.graph,
-            trigger=flow.trigger,
-            component_pins={s.component.name: s.component.version for s in plan.steps.values()},
-            note=note,
-            created_by=user_id,
-        )
-        session.add(version)
-        session.flush()
-        # Redis first: if publishing fails, the transaction rolls back and no version points at nothing.
-        bus.publish_version(runtime_id(tenant_id), runtime_id(flow.id), runtime_id(version.id), document)
-        flow.current_version_id = version.id
-        audit.record(
-            session,
-            "flow.published",
-            tenant_id=tenant_id,
-            actor_user_id=user_id,
-            target_type="flow",
-            target_id=flow.id,
-            version=number,
-        )
+    try:
+        with tenant_session(db.sessions, tenant_id) as session:
+            flow = get_flow(session, flow_id)
+            document = flow_document(flow)
+            plan = _compile(document, components, TenantCredentials(session))
+            latest = session.scalar(
+                sa.select(sa.func.max(FlowVersion.number)).where(FlowVersion.flow_id == flow.id)
+            )
+            version = FlowVersion(
+                tenant_id=tenant_id,
+                flow_id=flow.id,
+                number=(latest or 0) + 1,
+                graph=flow.graph,
+                trigger=flow.trigger,
+                component_pins={s.component.name: s.component.version for s in plan.steps.values()},
+                note=note,
+                created_by=user_id,
+            )
+            session.add(version)
+            session.flush()
+            # Redis first: if publishing fails, the transaction rolls back and no version points at nothing.
+            bus.publish_version(runtime_id(tenant_id), runtime_id(flow.id), runtime_id(version.id), document)
+            # A statement, not an attribute change: publishing leaves the draft alone, so it must not bump the
+            # draft's lock version under an editor who still has it open.
+            session.execute(
+                sa.update(Flow)
+                .where(Flow.id == flow.id)
+                .values(current_version_id=version.id)
+                .execution_options(synchronize_session=False)
+            )
+            audit.record(
+                session,
+                "flow.published",
+                tenant_id=tenant_id,
+                actor_user_id=user_id,
+                target_type="flow",
+                target_id=flow.id,
+                version=version.number,
+            )
+    except IntegrityError:
+        raise ConflictError(
+            "This flow was published by someone else at the same moment; reload it and publish again."
+        ) from None
     return version
 
 

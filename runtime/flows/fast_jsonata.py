@@ -32,8 +32,20 @@ UNDEFINED = _Undefined()
 _NUMBER = (int, float)
 
 
+# jsonata-python computes with floats: integers beyond 2**53 lose precision there, and integers from 1e15 on
+# are rendered in exponent form by $string. Values that large are left to it.
+_EXACT_INT = 2**53
+_PLAIN_INT = 10**15
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, _NUMBER) and not isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        if -_EXACT_INT < value < _EXACT_INT:
+            return True
+        raise Unsupported
+    return isinstance(value, float)
 
 
 def _number_result(value: float | int) -> float | int:
@@ -65,9 +77,9 @@ def _string(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int) and -_PLAIN_INT < value < _PLAIN_INT:
         return str(value)
-    raise Unsupported  # floats, null, arrays and objects
+    raise Unsupported  # large integers, floats, null, arrays and objects
 
 
 def _path(names: tuple[str, ...]) -> Evaluator:
@@ -260,7 +272,7 @@ def _context(data: Any) -> Any:
 
 _FUNCTIONS: dict[str, Callable[[Evaluator], Evaluator]] = {
     "uppercase": _text_function(str.upper),
-    "lowercase": _text_function(str.lower),
+    "lowercase": _text_function(str.casefold),  # as jsonata-python does ('ß' -> 'ss')
     "length": _text_function(len),
     "exists": _exists,
     "not": _not,
@@ -356,6 +368,8 @@ def compile_fast(ast: Any) -> Evaluator | None:
         return None
 
     def evaluate(data: Any) -> Any:
+        if data is None:
+            raise Unsupported  # jsonata treats a null input as no input at all
         result = body(data)
         return None if result is UNDEFINED else result
 

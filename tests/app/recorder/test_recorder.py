@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import sqlalchemy as sa
 
 from app.recorder.events import step_execution_id
@@ -155,3 +156,56 @@ def test_a_tenant_cannot_record_into_another_tenants_flow(hub) -> None:
             session.scalar(sa.select(sa.func.count(StepExecution.id)).where(StepExecution.tenant_id == other))
             == 0
         )
+
+
+def test_forged_events_in_another_tenants_stream_change_nothing(hub) -> None:
+    flow_id = hub.flow(*LINEAR)
+    run_id = hub.start(flow_id, {"price": 1, "qty": 1})
+    other = runtime_id(hub.new_tenant("Other"))
+    hub.bus.ensure_tenant(other)
+    forged = [
+        {
+            "t": "run.finished",
+            "run": runtime_id(run_id),
+            "status": "cancelled",
+            "ts": 1,
+            "started": 1,
+            "failed": 0,
+        },
+        {
+            "t": "step.failed",
+            "run": runtime_id(run_id),
+            "flow": runtime_id(flow_id),
+            "version": "0" * 32,
+            "step": "x",
+            "mid": "m",
+            "attempt": 1,
+            "status": "dead",
+            "started": 1,
+            "ms": 1,
+            "error": "forged",
+        },
+    ]
+    # In the same batch as the real events, and first.
+    hub.bus.redis.xadd(TenantKeys(other).events, {"e": orjson.dumps(forged)})
+    hub.drive(lambda: hub.finished(run_id))
+    run = hub.run(run_id)
+    assert (run.status, run.error) == ("succeeded", None)
+    assert [s.step_id for s in hub.steps(run_id)] == ["start", "shape", "log"]
+    with system_session(hub.db.sessions) as session:
+        assert (
+            session.scalar(sa.select(sa.func.count(StepExecution.id)).where(StepExecution.error == "forged"))
+            == 0
+        )
+
+
+def test_a_nul_character_in_one_run_does_not_lose_the_others(hub) -> None:
+    """PostgreSQL refuses NUL in JSONB; the events of a whole worker batch share one entry."""
+    flow_id = hub.flow(*LINEAR)
+    bad = hub.start(flow_id, {"price": 1, "qty": 1, "text": "a\x00b"})
+    good = hub.start(flow_id, {"price": 2, "qty": 1})
+    hub.drive(lambda: hub.finished(bad) and hub.finished(good))
+    assert hub.run(bad).status == hub.run(good).status == "succeeded"
+    assert len(hub.steps(bad)) == len(hub.steps(good)) == 3
+    assert hub.steps(bad)[0].input["text"] in ("ab", "a\x00b")  # cleaned where the database refuses NUL
+    assert hub.recorders[0].stats.rejected == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -109,3 +112,42 @@ def test_another_tenants_flow_is_not_found(hub) -> None:
         flows.publish_flow(hub.db, hub.bus, hub.components, other, flow.id)
     with pytest.raises(NotFoundError):
         flows.save_draft(hub.db, other, flow.id, GOOD, expected_lock_version=flow.lock_version)
+
+
+def test_publishing_does_not_invalidate_the_editors_draft(hub) -> None:
+    flow = flows.create_flow(hub.db, hub.tenant_id, "orders", GOOD)
+    flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id)
+    edited = {**GOOD, "nodes": [START]}
+    saved = flows.save_draft(hub.db, hub.tenant_id, flow.id, edited, expected_lock_version=flow.lock_version)
+    assert saved.lock_version == flow.lock_version + 1
+
+
+def test_a_concurrent_publish_is_a_conflict(hub, monkeypatch) -> None:
+    if hub.db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite lets one writer in at a time: two publishes cannot interleave")
+    flow = flows.create_flow(hub.db, hub.tenant_id, "orders", GOOD)
+    real_publish = hub.bus.publish_version
+    outcome: list = []
+
+    def other_editor() -> None:
+        try:
+            flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id)
+            outcome.append("published")
+        except ConflictError as exc:
+            outcome.append(exc)
+
+    def publish_meanwhile(*args, **kwargs):
+        # Another editor publishes the same flow while this publish is between numbering and commit.
+        monkeypatch.setattr(hub.bus, "publish_version", real_publish)
+        threading.Thread(target=other_editor).start()
+        time.sleep(0.3)  # it numbers its version too, then waits on ours
+        real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(hub.bus, "publish_version", publish_meanwhile)
+    flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id)
+    deadline = time.monotonic() + 10
+    while not outcome and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(outcome) == 1 and isinstance(outcome[0], ConflictError)
+    assert "published by someone else" in str(outcome[0])
+    assert _versions(hub, flow.id) == [1]
