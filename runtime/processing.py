@@ -1,13 +1,14 @@
 """From one delivered step message to the effects its commit applies: outputs, retries, dead letters, events.
 
 The step runs through an executor; its outputs are routed along the edges whose condition holds. An output
-bound for a *fusible* step (cheap, pure, built-in: transform, filter, split, log, reply) is not sent through
-the stream: that step runs right here, and so on down the chain, up to `fuse_limit` steps per delivered
-message. Everything the chain produced is committed together with the acknowledgement of the one delivered
-message, so the guarantees are those of a single step: if the worker dies before the commit, the message is
-delivered again and the whole chain re-runs, giving its messages the same ids. A fused step that fails is
-retried or dead-lettered on its own, exactly as if it had been delivered, while what came before it stays
-committed. Every step, fused or not, gets its own event.
+of a fusible step bound for another fusible step (cheap, pure, built-in: pass-through triggers, transform,
+filter, split, log, reply) is not sent through the stream: that step runs right here, and so on down the
+chain, up to `fuse_limit` steps per delivered message. Everything the chain produced is committed together
+with the acknowledgement of the one delivered message, so the guarantees are those of a single step: if the
+worker dies before the commit, the message is delivered again and the whole chain re-runs, giving its
+messages the same ids. A fused step that fails is retried or dead-lettered on its own, exactly as if it had
+been delivered, while what came before it stays committed. Every step, fused or not, gets its own event.
+Nothing is fused after a step with I/O, so its result is durable before anything runs on it.
 """
 
 from __future__ import annotations
@@ -158,8 +159,11 @@ class MessageProcessor:
         if not children:
             effects.leaves += 1
         due = now_ms() + int(result.delay_s * 1000) if result.delay_s > 0 else None
+        # Only after a fusible step: the result of a step with I/O is committed before anything runs on it, so
+        # a crash further down the chain can never make that I/O happen again.
+        chain = due is None and fusible(step)
         for child in children:
-            if due is None and effects.budget > 0 and fusible(child.step):
+            if chain and effects.budget > 0 and fusible(child.step):
                 effects.budget -= 1
                 self.run(child.envelope, plan, child.step, {}, effects)
             else:

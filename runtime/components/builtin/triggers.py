@@ -16,7 +16,13 @@ MANUAL = {
     "title": "Manual trigger",
     "description": "Starts the flow by hand (from the designer's Run button or the API) with the data given.",
     "triggers": {
-        "start": {"title": "Start by hand", "main": "builtin:manual.start", "type": "manual", "fields": {}}
+        "start": {
+            "title": "Start by hand",
+            "main": "builtin:manual.start",
+            "type": "manual",
+            "fields": {},
+            "x-hub": {"fusible": True},
+        }
     },
 }
 
@@ -26,6 +32,7 @@ WEBHOOK = {
     "become the message.",
     "triggers": {
         "receive": {
+            "x-hub": {"fusible": True},
             "title": "Receive a request",
             "main": "builtin:webhook.receive",
             "type": "webhook",
@@ -39,6 +46,7 @@ SCHEDULE = {
     "description": "Starts the flow on a cron schedule.",
     "triggers": {
         "tick": {
+            "x-hub": {"fusible": True},
             "title": "On schedule",
             "main": "builtin:schedule.tick",
             "type": "polling",

@@ -108,3 +108,19 @@ def test_a_fused_step_that_dies_leaves_the_rest_committed(harness) -> None:
     assert letter.body == {"data": {"v": "x"}, "metadata": {}, "attachments": []} or letter.body["data"] == {
         "v": "x"
     }
+
+
+def test_steps_after_a_step_with_io_are_not_fused(harness) -> None:
+    """A crash in a fused step must never repeat the I/O of the step before it: its result is committed first."""
+    version = harness.publish(
+        [
+            START,
+            node("call", "flaky", "call", fields={"fail_times": 0}),
+            node("shape", "jsonata", "transform", fields={"expression": "n"}),
+        ],
+        [{"source": "start", "target": "call"}, {"source": "call", "target": "shape"}],
+    )
+    worker = harness.worker()
+    assert harness.run_to_end(version, {"n": 1})["status"] == "succeeded"
+    # start (with nothing fused after it but the non-fusible call) | call | shape: three commits.
+    assert worker.stats.committed == 3
