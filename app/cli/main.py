@@ -44,9 +44,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from app.cli import admin, processes
+    from app.cli import admin, components, processes
 
-    for command in (*processes.COMMANDS, *admin.COMMANDS):
+    for command in (*processes.COMMANDS, *admin.COMMANDS, *components.COMMANDS):
         cli.add_command(command)
 
 

@@ -1,0 +1,78 @@
+"""`hub component import|list`: the component catalog from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from app.cli.admin import _db
+from app.cli.main import reports_errors
+from app.errors import NotFoundError
+
+
+@click.group()
+def component() -> None:
+    """Manage the component catalog."""
+
+
+def _tenant_id(db, slug: str | None):
+    from app.services import accounts
+
+    if slug is None:
+        return None
+    tenant = accounts.find_tenant_by_slug(db, accounts.slugify(slug))
+    if tenant is None:
+        raise NotFoundError(f"No tenant with the slug {slug!r}.")
+    return tenant.id
+
+
+@component.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--tenant", "tenant_slug", default=None, help="Private to this tenant (slug); global when omitted."
+)
+@click.option("--name", default=None, help="Catalog name; derived from the folder or file name when omitted.")
+@reports_errors
+def import_(path: Path, tenant_slug: str | None, name: str | None) -> None:
+    """Import a component.json file, or a component folder (component.json with its metadata files)."""
+    from app.services import catalog
+
+    db = _db()
+    try:
+        tenant_id = _tenant_id(db, tenant_slug)
+        if path.is_dir():
+            result = catalog.import_folder(db, path, tenant_id=tenant_id, name=name)
+        else:
+            default = path.stem if path.stem != "component" else path.parent.name
+            result = catalog.import_descriptor(
+                db, path.read_bytes(), name=name or default.split("__")[-1], tenant_id=tenant_id
+            )
+    finally:
+        db.dispose()
+    state = "already imported" if result.unchanged else "imported"
+    click.echo(f"{state} {result.name} {result.version} ({len(result.warnings)} warnings)")
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}")
+
+
+@component.command("list")
+@click.option("--tenant", "tenant_slug", required=True, help="Show what this tenant sees (slug).")
+@reports_errors
+def list_(tenant_slug: str) -> None:
+    """List the components a tenant sees: global ones and its own."""
+    from app.services import catalog
+
+    db = _db()
+    try:
+        entries = catalog.list_components(db, _tenant_id(db, tenant_slug))
+    finally:
+        db.dispose()
+    for entry in entries:
+        click.echo(
+            f"{entry.name:30} {entry.version:16} {entry.scope:7} {entry.triggers} triggers, {entry.actions} actions"
+            f"  {entry.title}"
+        )
+
+
+COMMANDS = [component]

@@ -1,0 +1,222 @@
+"""The component catalog: import component.json descriptors (a file, an upload, a folder), list and find them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.errors import NotFoundError, ValidationError
+from app.services import audit
+from app.storage.db import Database
+from app.storage.models import Component
+from app.storage.scoping import system_session, tenant_session
+from runtime.components.descriptor import (
+    Descriptor,
+    DescriptorError,
+    load_descriptor_json,
+    parse_descriptor,
+)
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+MAX_DESCRIPTOR_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    component_id: uuid.UUID
+    name: str
+    version: str
+    warnings: list[str] = field(default_factory=list)
+    unchanged: bool = False  # the same descriptor was imported before: nothing was written
+
+
+def component_name(candidate: str) -> str:
+    """A catalog name from a file, folder or title: lower case, digits, '.', '_' and '-'."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", candidate.strip().lower()).strip("-.")
+    name = name.removesuffix("-component")
+    if not _NAME.match(name):
+        raise ValidationError(
+            f"{candidate!r} cannot be made into a component name; give one with letters or digits."
+        )
+    return name
+
+
+def _session(db: Database, tenant_id: uuid.UUID | None):
+    return system_session(db.sessions) if tenant_id is None else tenant_session(db.sessions, tenant_id)
+
+
+def import_descriptor(
+    db: Database,
+    descriptor: str | bytes | Mapping[str, Any],
+    *,
+    name: str | None = None,
+    tenant_id: uuid.UUID | None = None,
+    files: Mapping[str, str | bytes] | None = None,
+    user_id: uuid.UUID | None = None,
+) -> ImportResult:
+    """Import one component.json (text or decoded). tenant_id None imports a global component.
+
+    A descriptor without a version gets one from its content, so that changing it makes a new version
+    instead of changing flows that pinned the old one; the same version with other content is refused."""
+    if isinstance(descriptor, str | bytes):
+        if len(descriptor) > MAX_DESCRIPTOR_BYTES:
+            raise ValidationError(
+                f"component.json is larger than {MAX_DESCRIPTOR_BYTES // 1024 // 1024} MiB."
+            )
+        try:
+            raw = load_descriptor_json(descriptor)
+        except DescriptorError as exc:
+            raise ValidationError(str(exc)) from None
+    else:
+        raw = descriptor
+    if not isinstance(raw, Mapping):
+        raise ValidationError(
+            f"component.json: the descriptor must be a JSON object, got {type(raw).__name__}"
+        )
+    hub_block = raw.get("x-hub")
+    declared = (hub_block or {}).get("name") if isinstance(hub_block, Mapping) else None
+    title = raw.get("title")
+    candidate = name or declared or (title if isinstance(title, str) else "")
+    if not candidate:
+        raise ValidationError("The component needs a name: give one, or a title in the descriptor.")
+    component = component_name(str(candidate))
+    try:
+        parsed = parse_descriptor(raw, name=component, files=files)
+    except DescriptorError as exc:
+        raise ValidationError(f"component.json: {exc}") from None
+    cleaned = parsed.cleaned
+    digest = hashlib.sha256(orjson.dumps(cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    version = parsed.descriptor.version
+    if not isinstance(raw.get("version"), str | int | float) or not str(raw.get("version")).strip():
+        version = f"0.0.0+{digest[:8]}"
+        parsed.warnings[:] = [w for w in parsed.warnings if not w.startswith("version:")]
+        parsed.warnings.append(f"version: missing: this content is version {version}")
+        cleaned["version"] = version
+    with _session(db, tenant_id) as session:
+        existing = session.scalar(
+            sa.select(Component).where(
+                Component.name == component,
+                Component.version == version,
+                Component.tenant_id.is_(None) if tenant_id is None else Component.tenant_id == tenant_id,
+            )
+        )
+        if existing is not None:
+            if existing.descriptor.get("x-hub-digest") == digest:
+                return ImportResult(existing.id, component, version, parsed.warnings, unchanged=True)
+            raise ValidationError(
+                f"version: {component} {version} is already in the catalog with a different descriptor; flows "
+                "pinned to it must not change under them. Give the new descriptor a new version."
+            )
+        row = Component(
+            tenant_id=tenant_id,
+            name=component,
+            version=version,
+            title=parsed.descriptor.title[:300],
+            description=parsed.descriptor.description,
+            descriptor={**cleaned, "x-hub-digest": digest, "x-hub-warnings": parsed.warnings},
+            runtime=parsed.descriptor.runtime,
+            entry=parsed.descriptor.entry[:500],
+            deprecated=False,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "component.imported",
+            tenant_id=tenant_id,
+            actor_user_id=user_id,
+            target_type="component",
+            target_id=row.id,
+            name=component,
+            version=version,
+            warnings=len(parsed.warnings),
+        )
+        return ImportResult(row.id, component, version, parsed.warnings)
+
+
+def import_folder(
+    db: Database, folder: Path, *, tenant_id: uuid.UUID | None = None, name: str | None = None
+) -> ImportResult:
+    """Import a component's folder: its component.json and the JSON files its metadata paths point at."""
+    descriptor = folder / "component.json"
+    if not descriptor.is_file():
+        raise ValidationError(f"{folder} has no component.json.")
+    files = {
+        str(path.relative_to(folder).as_posix()): path.read_bytes()
+        for path in folder.rglob("*.json")
+        if path != descriptor
+        and "node_modules" not in path.parts
+        and path.stat().st_size <= MAX_DESCRIPTOR_BYTES
+    }
+    return import_descriptor(
+        db, descriptor.read_bytes(), name=name or folder.name, tenant_id=tenant_id, files=files
+    )
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: uuid.UUID
+    name: str
+    version: str
+    title: str
+    description: str
+    scope: str  # "global" or "tenant"
+    runtime: str
+    triggers: int
+    actions: int
+    warnings: int
+
+
+def _entry(row: Component) -> CatalogEntry:
+    descriptor = row.descriptor or {}
+    return CatalogEntry(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        title=row.title,
+        description=row.description,
+        scope="global" if row.tenant_id is None else "tenant",
+        runtime=row.runtime,
+        triggers=len(descriptor.get("triggers") or {}),
+        actions=len(descriptor.get("actions") or {}),
+        warnings=len(descriptor.get("x-hub-warnings") or []),
+    )
+
+
+def list_components(db: Database, tenant_id: uuid.UUID, search: str = "") -> list[CatalogEntry]:
+    """Global components and the tenant's own, the newest import of each name and scope first."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        query = sa.select(Component).order_by(Component.title, Component.created_at.desc())
+        if search.strip():
+            needle = f"%{search.strip().lower()}%"
+            query = query.where(
+                sa.or_(
+                    sa.func.lower(Component.title).like(needle), sa.func.lower(Component.name).like(needle)
+                )
+            )
+        rows = session.scalars(query).all()
+    seen: set[tuple[str, bool]] = set()
+    entries = []
+    for row in rows:
+        key = (row.name, row.tenant_id is None)
+        if key not in seen:
+            seen.add(key)
+            entries.append(_entry(row))
+    return entries
+
+
+def get_descriptor(session: Session, component_id: uuid.UUID) -> tuple[Component, Descriptor, list[str]]:
+    row = session.get(Component, component_id)
+    if row is None:
+        raise NotFoundError("This component does not exist (or belongs to another tenant).")
+    parsed = parse_descriptor(row.descriptor, name=row.name)
+    return row, parsed.descriptor, list(row.descriptor.get("x-hub-warnings") or [])
