@@ -28,6 +28,13 @@ def _migrate(config: HubSettings) -> str | None:
     finally:
         db.dispose()
     migrations.upgrade(url)
+    from app.services.catalog import sync_builtins
+
+    db = Database.connect(url)
+    try:
+        sync_builtins(db)  # the built-in library, as the catalog shows it, follows the code
+    finally:
+        db.dispose()
     return migrations.head_revision(url)
 
 

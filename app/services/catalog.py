@@ -19,12 +19,15 @@ from app.services import audit
 from app.storage.db import Database
 from app.storage.models import Component
 from app.storage.scoping import system_session, tenant_session
+from runtime.components.builtin import builtin_descriptors, builtin_registry
 from runtime.components.descriptor import (
     Descriptor,
     DescriptorError,
     load_descriptor_json,
     parse_descriptor,
 )
+from runtime.components.registry import spec_from_descriptor
+from runtime.components.spec import ComponentSpec
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_DESCRIPTOR_BYTES = 2 * 1024 * 1024
@@ -42,7 +45,6 @@ class ImportResult:
 def component_name(candidate: str) -> str:
     """A catalog name from a file, folder or title: lower case, digits, '.', '_' and '-'."""
     name = re.sub(r"[^a-z0-9._-]+", "-", candidate.strip().lower()).strip("-.")
-    name = name.removesuffix("-component")
     if not _NAME.match(name):
         raise ValidationError(
             f"{candidate!r} cannot be made into a component name; give one with letters or digits."
@@ -89,6 +91,10 @@ def import_descriptor(
     if not candidate:
         raise ValidationError("The component needs a name: give one, or a title in the descriptor.")
     component = component_name(str(candidate))
+    if component in builtin_descriptors():
+        raise ValidationError(
+            f"The name {component!r} belongs to a built-in component; import this one under another name."
+        )
     try:
         parsed = parse_descriptor(raw, name=component, files=files)
     except DescriptorError as exc:
@@ -220,3 +226,82 @@ def get_descriptor(session: Session, component_id: uuid.UUID) -> tuple[Component
         raise NotFoundError("This component does not exist (or belongs to another tenant).")
     parsed = parse_descriptor(row.descriptor, name=row.name)
     return row, parsed.descriptor, list(row.descriptor.get("x-hub-warnings") or [])
+
+
+def sync_builtins(db: Database) -> int:
+    """Make the built-in library visible in the catalog as global components; returns rows written.
+
+    Built-ins ship with the hub's code, so their rows follow the code (a flow cannot pin older code)."""
+    written = 0
+    with system_session(db.sessions) as session:
+        rows = {
+            row.name: row
+            for row in session.scalars(
+                sa.select(Component).where(Component.tenant_id.is_(None), Component.runtime == "builtin")
+            )
+        }
+        for name, raw in builtin_descriptors().items():
+            parsed = parse_descriptor(
+                {**raw, "x-hub": {**raw.get("x-hub", {}), "runtime": "builtin"}}, name=name
+            )
+            digest = hashlib.sha256(orjson.dumps(parsed.cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
+            descriptor = {**parsed.cleaned, "x-hub-digest": digest, "x-hub-warnings": parsed.warnings}
+            row = rows.get(name)
+            if row is None:
+                row = Component(tenant_id=None, name=name, runtime="builtin", entry=f"builtin:{name}")
+                session.add(row)
+            elif row.descriptor.get("x-hub-digest") == digest:
+                continue
+            row.version = parsed.descriptor.version
+            row.title = parsed.descriptor.title
+            row.description = parsed.descriptor.description
+            row.descriptor = descriptor
+            written += 1
+    return written
+
+
+class TenantCatalog:
+    """Resolves component names for a tenant: the built-ins, then its own components, then global ones (the
+    newest version of each). `pins` says which version of each imported component a flow version uses."""
+
+    def __init__(self, db: Database, tenant_id: uuid.UUID) -> None:
+        self.db = db
+        self.tenant_id = tenant_id
+        self._found: dict[str, tuple[ComponentSpec, dict[str, Any]] | None] = {}
+
+    def get(self, name: str) -> ComponentSpec | None:
+        builtin = builtin_registry().get(name)
+        if builtin is not None:
+            return builtin
+        found = self._lookup(name)
+        return found[0] if found else None
+
+    def imported(self, name: str) -> dict[str, Any] | None:
+        """What a worker needs to resolve an imported component without SQL: version, runtime, descriptor."""
+        found = self._lookup(name) if builtin_registry().get(name) is None else None
+        return found[1] if found else None
+
+    def _lookup(self, name: str) -> tuple[ComponentSpec, dict[str, Any]] | None:
+        if name not in self._found:
+            with tenant_session(self.db.sessions, self.tenant_id) as session:
+                row = session.scalar(
+                    sa.select(Component)
+                    .where(Component.name == name, Component.runtime != "builtin")
+                    # The tenant's own before global ones; the newest import of each.
+                    .order_by(Component.tenant_id.is_(None), Component.created_at.desc())
+                    .limit(1)
+                )
+                if row is None:
+                    self._found[name] = None
+                else:
+                    document = {
+                        "version": row.version,
+                        "runtime": row.runtime,
+                        "entry": row.entry,
+                        "descriptor": row.descriptor,
+                    }
+                    spec = spec_from_descriptor(
+                        name, {**row.descriptor, "version": row.version}, runtime=row.runtime
+                    )
+                    self._found[name] = (spec, document)
+        return self._found[name]

@@ -141,7 +141,13 @@ def publish_flow(
             session.add(version)
             session.flush()
             # Redis first: if publishing fails, the transaction rolls back and no version points at nothing.
-            bus.publish_version(runtime_id(tenant_id), runtime_id(flow.id), runtime_id(version.id), document)
+            bus.publish_version(
+                runtime_id(tenant_id),
+                runtime_id(flow.id),
+                runtime_id(version.id),
+                document,
+                _imported(components, plan),
+            )
             # A statement, not an attribute change: publishing leaves the draft alone, so it must not bump the
             # draft's lock version under an editor who still has it open.
             session.execute(
@@ -164,6 +170,15 @@ def publish_flow(
             "This flow was published by someone else at the same moment; reload it and publish again."
         ) from None
     return version
+
+
+def _imported(components: ComponentResolver, plan: ExecutionPlan) -> dict[str, Any]:
+    """The imported components the plan uses, pinned (a resolver that knows them says so via `imported`)."""
+    describe = getattr(components, "imported", None)
+    if describe is None:
+        return {}
+    pins = {step.component.name: describe(step.component.name) for step in plan.steps.values()}
+    return {name: pin for name, pin in pins.items() if pin is not None}
 
 
 def _compile(

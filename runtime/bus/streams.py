@@ -125,9 +125,21 @@ class StreamsBus:
         return sorted(t.decode() for t in self.redis.smembers(keys.TENANTS))
 
     # -- flow versions ----------------------------------------------------------------------------------
-    def publish_version(self, tenant: str, flow_id: str, version_id: str, graph: dict[str, Any]) -> None:
-        """Make an (immutable) flow version available to every worker and router without SQL."""
-        document = orjson.dumps({"flow": flow_id, "version": version_id, "graph": graph})
+    def publish_version(
+        self,
+        tenant: str,
+        flow_id: str,
+        version_id: str,
+        graph: dict[str, Any],
+        components: dict[str, Any] | None = None,
+    ) -> None:
+        """Make an (immutable) flow version available to every worker and router without SQL.
+
+        `components` carries the pinned imported components it uses (name -> version, runtime, entry,
+        descriptor), so a worker resolves exactly those versions."""
+        document = orjson.dumps(
+            {"flow": flow_id, "version": version_id, "graph": graph, "components": components or {}}
+        )
         self.redis.set(TenantKeys(tenant).flow_version(version_id), document)
 
     def load_version(self, tenant: str, version_id: str) -> dict[str, Any] | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Protocol
 
-from runtime.components.spec import ComponentResolver
+from runtime.components.registry import spec_from_descriptor
+from runtime.components.spec import ComponentResolver, ComponentSpec
 from runtime.flows.compiler import ExecutionPlan, compile_flow
 
 
@@ -15,6 +16,22 @@ class PlanNotFoundError(LookupError):
 
 class VersionStore(Protocol):
     def load_version(self, tenant: str, version_id: str) -> dict | None: ...
+
+
+class PinnedComponents:
+    """The runtime's own components first, then the imported ones a flow version pinned when it was saved."""
+
+    def __init__(self, base: ComponentResolver, pinned: dict[str, dict]) -> None:
+        self.base = base
+        self.pinned = pinned
+
+    def get(self, name: str) -> ComponentSpec | None:
+        spec = self.base.get(name)
+        if spec is not None or name not in self.pinned:
+            return spec
+        pin = self.pinned[name]
+        descriptor = {**pin.get("descriptor", {}), "version": pin.get("version", "")}
+        return spec_from_descriptor(name, descriptor, runtime=pin.get("runtime", "docker"))
 
 
 class PlanCache:
@@ -34,9 +51,8 @@ class PlanCache:
         if document is None:
             raise PlanNotFoundError(f"flow version {version_id} is not published for tenant {tenant}")
         # Raises FlowValidationError if a component disappeared since the version was saved.
-        plan = compile_flow(
-            document["graph"], self.components, flow_id=document["flow"], version_id=version_id
-        )
+        resolver = PinnedComponents(self.components, document.get("components") or {})
+        plan = compile_flow(document["graph"], resolver, flow_id=document["flow"], version_id=version_id)
         self._plans[key] = plan
         if len(self._plans) > self.size:
             self._plans.popitem(last=False)

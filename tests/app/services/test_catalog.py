@@ -59,7 +59,7 @@ def test_messy_descriptors_are_repaired_with_warnings_that_name_the_key(db, tena
     assert any(
         w.startswith("actions.sqlQuery.fields.label: is not a field definition") for w in postgres.warnings
     )
-    filter_ = catalog.import_descriptor(db, _by_name("filter").read_bytes(), tenant_id=tenant, name="filter")
+    filter_ = catalog.import_descriptor(db, _by_name("filter").read_bytes(), tenant_id=tenant, name="ei-filter")
     assert "actions.SimpleJSONataFilter.fields.assertion: key 'Note' read as 'note'" in filter_.warnings
     s3 = catalog.import_descriptor(db, _by_name("aws-s3").read_bytes(), tenant_id=tenant, name="s3")
     assert any("draft-3 'required: true'" in w for w in s3.warnings)
@@ -79,7 +79,7 @@ def test_a_folder_brings_its_metadata_files(db, tenant, tmp_path) -> None:
     schema = {"type": "object", "properties": {"routingKey": {"type": "string", "required": True}}}
     (folder / "lib" / "schemas" / "publish.in.json").write_text(json.dumps(schema))
     result = catalog.import_folder(db, folder, tenant_id=tenant)
-    assert result.name == "amqp"
+    assert result.name == "amqp-component"
     assert not any("publish.in.json" in w for w in result.warnings)
     with system_session(db.sessions) as session:
         stored = session.get(Component, result.component_id).descriptor
@@ -125,8 +125,8 @@ def test_broken_descriptors_are_refused_and_store_nothing(db, tenant, content: b
 
 def test_versions_never_change_under_a_flow(db, tenant) -> None:
     raw = _raw(_by_name("jsonata-transform"))  # has no version: one is derived from the content
-    first = catalog.import_descriptor(db, raw, tenant_id=tenant, name="jsonata")
-    again = catalog.import_descriptor(db, raw, tenant_id=tenant, name="jsonata")
+    first = catalog.import_descriptor(db, raw, tenant_id=tenant, name="ei-jsonata")
+    again = catalog.import_descriptor(db, raw, tenant_id=tenant, name="ei-jsonata")
     assert again.unchanged and again.version == first.version and first.version.startswith("0.0.0+")
     changed = catalog.import_descriptor(
         db, {**raw, "description": "changed"}, tenant_id=tenant, name="splitter"
@@ -147,3 +147,16 @@ def test_tenant_components_are_private_and_global_ones_shared(db, tenant) -> Non
     assert {private.component_id, shared.component_id} <= mine
     assert shared.component_id in theirs and private.component_id not in theirs
     assert [e.name for e in catalog.list_components(db, other, search="CSV")] == ["csv"]
+
+
+def test_builtins_are_global_components(db, tenant) -> None:
+    assert catalog.sync_builtins(db) >= 10
+    assert catalog.sync_builtins(db) == 0  # unchanged code, nothing written
+    entries = {e.name: e for e in catalog.list_components(db, tenant)}
+    assert entries["jsonata"].scope == "global" and entries["jsonata"].runtime == "builtin"
+    assert entries["webhook"].triggers == 1
+
+
+def test_a_builtin_name_cannot_be_taken(db, tenant) -> None:
+    with pytest.raises(ValidationError, match="belongs to a built-in component"):
+        catalog.import_descriptor(db, _by_name("webhook").read_bytes(), tenant_id=tenant, name="webhook")
