@@ -59,7 +59,9 @@ def test_messy_descriptors_are_repaired_with_warnings_that_name_the_key(db, tena
     assert any(
         w.startswith("actions.sqlQuery.fields.label: is not a field definition") for w in postgres.warnings
     )
-    filter_ = catalog.import_descriptor(db, _by_name("filter").read_bytes(), tenant_id=tenant, name="ei-filter")
+    filter_ = catalog.import_descriptor(
+        db, _by_name("filter").read_bytes(), tenant_id=tenant, name="ei-filter"
+    )
     assert "actions.SimpleJSONataFilter.fields.assertion: key 'Note' read as 'note'" in filter_.warnings
     s3 = catalog.import_descriptor(db, _by_name("aws-s3").read_bytes(), tenant_id=tenant, name="s3")
     assert any("draft-3 'required: true'" in w for w in s3.warnings)
