@@ -24,11 +24,16 @@ app.add_page(
 )
 for route, component, title in (
     (flows.ROUTE, flows.flows_page, "Flows"),
-    (catalog.ROUTE, catalog.catalog_page, "Catalog"),
     (credentials.ROUTE, credentials.credentials_page, "Credentials"),
     (runs.ROUTE, runs.runs_page, "Runs"),
 ):
     app.add_page(component, route=route, title=f"{title} · Integration Hub", on_load=AuthState.require_login)
+app.add_page(
+    catalog.catalog_page,
+    route=catalog.ROUTE,
+    title="Catalog · Integration Hub",
+    on_load=catalog.CatalogState.load,
+)
 app.add_page(
     settings.settings_page,
     route=settings.ROUTE,

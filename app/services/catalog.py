@@ -241,9 +241,10 @@ def sync_builtins(db: Database) -> int:
             )
         }
         for name, raw in builtin_descriptors().items():
-            parsed = parse_descriptor(
-                {**raw, "x-hub": {**raw.get("x-hub", {}), "runtime": "builtin"}}, name=name
-            )
+            spec = builtin_registry().get(name)
+            version = raw.get("version") or (spec.version if spec else "1.0.0")
+            document = {**raw, "version": version, "x-hub": {**raw.get("x-hub", {}), "runtime": "builtin"}}
+            parsed = parse_descriptor(document, name=name)
             digest = hashlib.sha256(orjson.dumps(parsed.cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
             descriptor = {**parsed.cleaned, "x-hub-digest": digest, "x-hub-warnings": parsed.warnings}
             row = rows.get(name)

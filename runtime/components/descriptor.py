@@ -122,7 +122,7 @@ class FunctionDef(BaseModel):
     description: str = ""
     help_link: str = ""
     main: str = ""
-    trigger_type: Literal["polling", "webhook"] | None = None
+    trigger_type: Literal["polling", "webhook", "manual"] | None = None  # manual: the hub's own
     fields: list[FieldDef] = []
     metadata_in: dict[str, Any] | None = None
     metadata_out: dict[str, Any] | None = None
@@ -323,7 +323,7 @@ class _Parser:
             trigger_type = None
             if kind == "trigger":
                 declared = str(spec.get("type") or "polling").lower()
-                if declared not in ("polling", "webhook"):
+                if declared not in ("polling", "webhook", "manual"):
                     self.warn(
                         where,
                         f"trigger type {spec.get('type')!r} is not polling or webhook: taken as polling",

@@ -157,6 +157,7 @@ def test_builtins_are_global_components(db, tenant) -> None:
     entries = {e.name: e for e in catalog.list_components(db, tenant)}
     assert entries["jsonata"].scope == "global" and entries["jsonata"].runtime == "builtin"
     assert entries["webhook"].triggers == 1
+    assert entries["manual"].version == "1.0.0" and entries["manual"].warnings == 0
 
 
 def test_a_builtin_name_cannot_be_taken(db, tenant) -> None:

@@ -1,0 +1,110 @@
+"""A configuration form generated from a component's fields (descriptor `fields` with their viewClass).
+
+Used by the catalog's preview, and by the designer's node panel and the credentials page. The fields come as
+plain dicts (see `field_view`) so that a state can hold them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from runtime.components.descriptor import FieldDef
+
+
+def field_view(field: FieldDef) -> dict[str, Any]:
+    """What the form needs of a field, as state-friendly data."""
+    note = field.note or field.help
+    if field.unknown_view:
+        note = f"This field's view ({field.view_class}) is not known here: enter its value as text. {note}".strip()
+    elif field.kind == "json":
+        note = f"Entered as JSON ({field.view_class}). {note}".strip()
+    elif field.options_function:
+        note = f"Choices come from the component ({field.options_function}) once a credential is chosen. {note}".strip()
+    return {
+        "name": field.name,
+        "label": field.label + (" *" if field.required else ""),
+        "kind": "text" if field.options_function and field.kind in ("select", "multiselect") else field.kind,
+        "placeholder": field.placeholder or field.prompt,
+        "note": note,
+        "options": [[value, label] for value, label in (field.options or {}).items()],
+    }
+
+
+_SELECT_STYLE = {
+    "width": "100%",
+    "padding": "6px 8px",
+    "border": "1px solid var(--gray-7)",
+    "border_radius": "var(--radius-2)",
+    "background": "var(--color-surface)",
+}
+
+
+def _control(field: Any) -> rx.Component:
+    name = field["name"]
+    return rx.match(
+        field["kind"],
+        ("password", rx.input(name=name, type="password", placeholder=field["placeholder"], width="100%")),
+        ("textarea", rx.text_area(name=name, placeholder=field["placeholder"], width="100%")),
+        ("code", rx.text_area(name=name, font_family="monospace", width="100%")),
+        ("jsonata", rx.text_area(name=name, font_family="monospace", placeholder="JSONata", width="100%")),
+        ("json", rx.text_area(name=name, font_family="monospace", placeholder="{}", width="100%")),
+        ("checkbox", rx.checkbox(name=name)),
+        (
+            "select",
+            rx.el.select(
+                rx.el.option("—", value=""),
+                rx.foreach(field["options"].to(list[list[str]]), lambda o: rx.el.option(o[1], value=o[0])),
+                name=name,
+                style=_SELECT_STYLE,
+            ),
+        ),
+        (
+            "multiselect",
+            rx.el.select(
+                rx.foreach(field["options"].to(list[list[str]]), lambda o: rx.el.option(o[1], value=o[0])),
+                name=name,
+                multiple=True,
+                style=_SELECT_STYLE,
+            ),
+        ),
+        ("oauth", rx.text("Signed in with OAuth2 from the Credentials page.", size="2", color_scheme="gray")),
+        rx.input(name=name, placeholder=field["placeholder"], width="100%"),
+    )
+
+
+def config_form(
+    form_id: Any, fields: Any, errors: Any, on_submit: Any, submit_label: str = "Check"
+) -> rx.Component:
+    """`form_id`: a string var naming the form; `fields`: a list var of `field_view` dicts; `errors`: a dict var
+    "form_id/field name" -> message, shown under the field."""
+    return rx.form(
+        rx.vstack(
+            rx.foreach(
+                fields,
+                lambda field: rx.vstack(
+                    rx.text(field["label"], size="2", weight="medium"),
+                    _control(field),
+                    rx.cond(field["note"] != "", rx.text(field["note"], size="1", color_scheme="gray")),
+                    rx.cond(
+                        errors.contains(form_id + "/" + field["name"].to(str)),
+                        rx.text(
+                            errors[form_id + "/" + field["name"].to(str)],
+                            size="1",
+                            color_scheme="red",
+                            data_testid="field-error",
+                        ),
+                    ),
+                    spacing="1",
+                    width="100%",
+                ),
+            ),
+            rx.el.input(type="hidden", name="__form", value=form_id),
+            rx.button(submit_label, type="submit", variant="soft", data_testid="check-form"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=False,
+        width="100%",
+    )

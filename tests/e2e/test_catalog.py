@@ -1,0 +1,123 @@
+"""The catalog in a real browser: cards, search, a component's forms with validation, importing a file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from app.services import accounts, catalog
+from app.storage.db import Database
+from tests.e2e.conftest import OWNER_EMAIL, OWNER_PASSWORD, screenshot
+from tests.e2e.test_shell import ConsoleWatcher
+
+pytestmark = pytest.mark.browser
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "component-json"
+ODD = {
+    "title": "Oddities",
+    "version": "1.0.0",
+    "description": "A component with every kind of field.",
+    "actions": {
+        "go": {
+            "title": "Go somewhere",
+            "main": "./go.js",
+            "fields": {
+                "target": {"label": "Target", "viewClass": "TextFieldView", "required": True},
+                "mode": {
+                    "label": "Mode",
+                    "viewClass": "SelectView",
+                    "model": {"fast": "Fast", "slow": "Slow"},
+                },
+                "shape": {"label": "Shape", "viewClass": "HologramView"},
+                "expression": {"label": "Mapping", "viewClass": "JSONataView"},
+            },
+        }
+    },
+}
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def imported(hub) -> None:
+    db = Database.connect(f"sqlite:///{hub.data_dir / 'hub.db'}")
+    try:
+        acme = accounts.find_tenant_by_slug(db, "acme")
+        catalog.import_descriptor(db, ODD, tenant_id=acme.id, name="oddities")
+        catalog.import_descriptor(
+            db, (FIXTURES / "elasticio__postgresql-component.json").read_bytes(), name="postgresql"
+        )
+    finally:
+        db.dispose()
+
+
+def _login(page, hub) -> None:
+    page.goto(f"{hub.base_url}/login")
+    page.locator("#email").fill(OWNER_EMAIL)
+    page.locator("#password").fill(OWNER_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url("**/flows**")
+
+
+def test_browse_search_and_validate_a_form(hub, imported, page) -> None:
+    watcher = ConsoleWatcher(page)
+    _login(page, hub)
+    page.goto(f"{hub.base_url}/catalog")
+    expect(page.get_by_test_id("component-card").first).to_be_visible()
+    # Built-ins (global) and this tenant's import are both there.
+    expect(page.get_by_test_id("component-card").filter(has_text="JSONata transform")).to_be_visible()
+    page.get_by_test_id("catalog-search").fill("odd")
+    expect(page.get_by_test_id("component-card")).to_have_count(1)
+    screenshot(page, "catalog-list")
+    page.get_by_test_id("component-card").click()
+    expect(page.get_by_test_id("component-title")).to_have_text("Oddities")
+    expect(page.get_by_text("This field's view (HologramView) is not known here")).to_be_visible()
+
+    form = page.get_by_test_id("function-card").filter(has_text="Go somewhere")
+    form.get_by_test_id("check-form").click()
+    expect(form.get_by_test_id("field-error")).to_have_text("Target is required.")
+    form.locator("textarea[name=expression]").fill("{ broken")
+    form.locator("input[name=target]").fill("the moon")
+    form.get_by_test_id("check-form").click()
+    expect(form.get_by_test_id("field-error")).to_contain_text("Not a valid JSONata expression")
+    form.locator("textarea[name=expression]").fill("{'to': target}")
+    form.locator("select[name=mode]").select_option("slow")
+    form.get_by_test_id("check-form").click()
+    expect(form.get_by_text("Valid: this configuration can be saved.")).to_be_visible()
+    screenshot(page, "catalog-detail")
+    page.get_by_test_id("catalog-back").click()
+    expect(page.get_by_test_id("catalog-search")).to_be_visible()
+    assert watcher.problems == []
+
+
+def test_import_a_descriptor_file_shows_its_warnings(hub, imported, page) -> None:
+    _login(page, hub)
+    page.goto(f"{hub.base_url}/catalog")
+    page.locator("#component-upload input[type=file]").set_input_files(
+        str(FIXTURES / "elasticio__filter-component.json")
+    )
+    page.get_by_test_id("import-button").click()
+    result = page.get_by_test_id("import-result")
+    expect(result).to_contain_text("filter-component 0.0.0+")
+    expect(result).to_contain_text("key 'Note' read as 'note'")
+    page.get_by_test_id("catalog-search").fill("filter")
+    expect(page.get_by_test_id("component-card")).to_have_count(2)  # the built-in filter and the import
+    expect(page.get_by_test_id("component-card").filter(has_text="filter-component")).to_be_visible()
+    screenshot(page, "catalog-import")
+
+    broken = hub.data_dir / "component.json"
+    broken.write_text('{"title": "x", "triggers": []}')
+    page.locator("#component-upload input[type=file]").set_input_files(str(broken))
+    page.get_by_test_id("import-button").click()
+    expect(page.get_by_test_id("import-error")).to_contain_text(
+        "triggers: must be an object keyed by function id"
+    )
