@@ -49,6 +49,8 @@ class HubSettings(BaseSettings):
     session_days: int = Field(default=14, ge=1, le=365)
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_seconds: int = Field(default=900, ge=10)
+    # Internal hosts/networks that steps may call, comma-separated (e.g. "10.1.0.0/16,*.corp.example").
+    egress_allow: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -81,6 +83,14 @@ class HubSettings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL, e.g. https://hub.example.com")
         return value.rstrip("/")
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_egress_allow(cls, value: str) -> str:
+        from runtime.net.egress import EgressPolicy
+
+        EgressPolicy.parse(value)  # raises ValueError naming the entry
+        return value
 
     @field_validator("secret_keys")
     @classmethod

@@ -23,6 +23,7 @@ from runtime.bus.envelope import Envelope, child_message_id
 from runtime.bus.streams import CommitBatch, StreamsBus, now_ms
 from runtime.flows.compiler import ExecutionPlan, PlanStep
 from runtime.flows.expressions import evaluate, truthy
+from runtime.net.egress import EgressPolicy
 from runtime.steps.context import StepContext
 from runtime.steps.executor import Executor, StepInvocation, StepResult
 from runtime.steps.message import Message
@@ -121,12 +122,14 @@ class MessageProcessor:
         recording: Recording,
         fuse_limit: int,
         rng: random.Random,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.bus = bus
         self.executors = executors
         self.recording = recording
         self.fuse_limit = fuse_limit
         self.rng = rng
+        self.egress = egress or EgressPolicy()
         self.failed = 0
         self.dead_count = 0
 
@@ -186,6 +189,7 @@ class MessageProcessor:
             attempt=env.attempt,
             snapshot=dict(snapshot),
             test_mode=env.test,
+            egress=self.egress,
         )
         invocation = StepInvocation(
             component=step.component.name,

@@ -26,6 +26,7 @@ from runtime.bus.streams import CommitBatch, Delivery, StreamsBus, now_ms
 from runtime.components.spec import ComponentResolver
 from runtime.flows.compiler import ExecutionPlan, FlowValidationError, PlanStep
 from runtime.flows.plans import PlanCache, PlanNotFoundError
+from runtime.net.egress import EgressPolicy
 from runtime.processing import REBOUND_LIMIT, MessageProcessor, Recording
 from runtime.steps.executor import Executor, InlineExecutor
 
@@ -48,6 +49,8 @@ class WorkerConfig:
     # Fusible steps run in the same commit as the step before them, at most this many per delivered message
     # (0: every step goes through the stream).
     fuse_limit: int = 64
+    # Internal hosts and networks steps may call (HUB_EGRESS_ALLOW); by default none.
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Worker:
             Recording(self.config.record_data, self.config.record_limit_bytes),
             self.config.fuse_limit,
             random.Random(),  # noqa: S311 - jitter, not security
+            self.config.egress,
         )
         self._tenants: list[str] = []
         self._next_housekeeping = 0.0

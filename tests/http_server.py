@@ -51,6 +51,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(1.0)
             self._send(200, {"slow": True})
+        elif url.path == "/redirect":
+            target = parse_qs(url.query)["to"][0]
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif url.path == "/text":
             self._send(200, b"plain words", "text/plain")
         else:

@@ -109,13 +109,15 @@ def worker() -> None:
     from runtime.bus.streams import StreamsBus
     from runtime.components.builtin import builtin_registry
     from runtime.control import CONTROL_QUEUE
+    from runtime.net.egress import EgressPolicy
     from runtime.worker import Worker as StepWorker
     from runtime.worker import WorkerConfig
 
     config = settings()
     connection = _redis(config)
     name = f"{socket.gethostname()}-{os.getpid()}"
-    steps = StepWorker(StreamsBus(connection), builtin_registry(), WorkerConfig(name=name))
+    egress = EgressPolicy.parse(config.egress_allow)
+    steps = StepWorker(StreamsBus(connection), builtin_registry(), WorkerConfig(name=name, egress=egress))
     stop = threading.Event()
     crashed = threading.Event()
 

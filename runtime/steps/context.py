@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.net.egress import EgressPolicy
 from runtime.steps.errors import Rebound
 
 
@@ -23,6 +24,8 @@ class StepContext:
     logs: list[tuple[str, str]] = field(default_factory=list)
     reply_value: dict[str, Any] | None = None
     delay_outputs_s: float = 0.0
+    # Where the step may connect to (outbound HTTP); internal addresses only when an administrator allows them.
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
     def log(self, message: str, level: str = "info") -> None:
         self.logs.append((level, str(message)))

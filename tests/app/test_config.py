@@ -57,6 +57,7 @@ def test_plain_postgresql_url_uses_psycopg3(monkeypatch: pytest.MonkeyPatch) -> 
         ("HUB_SECRET_KEYS", "c2hvcnQ", "must decode to 32 bytes, got 5"),
         ("HUB_SECRET_KEYS", "a:!!!!", "not base64"),
         ("HUB_MODE", "staging", "'dev' or 'production'"),
+        ("HUB_EGRESS_ALLOW", "10.0.0.0/33", "'10.0.0.0/33' is neither a host name nor an address or network"),
     ],
 )
 def test_bad_value_names_the_variable(

@@ -7,6 +7,7 @@ Server errors (5xx), 429 and network failures raise a retryable StepError, so th
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -62,6 +63,9 @@ def _parse(response: httpx.Response) -> Any:
     return response.text
 
 
+REDIRECT_LIMIT = 5
+
+
 def request(message: Message, fields: dict[str, Any], context: StepContext) -> Message:
     method = str(fields.get("method") or "GET").upper()
     if method not in METHODS:
@@ -74,29 +78,62 @@ def request(message: Message, fields: dict[str, Any], context: StepContext) -> M
     headers.update(auth_headers)
     timeout = float(fields.get("timeout_s") or 30)
     body = _request_body(message, fields) if method not in ("GET", "HEAD", "OPTIONS") else {}
+    follow = bool(fields.get("follow_redirects", True))
+    current = url
     try:
-        with httpx.Client(
-            timeout=timeout, follow_redirects=bool(fields.get("follow_redirects", True))
-        ) as client:
-            response = client.request(
-                method, url, headers=headers, params=fields.get("query") or None, auth=auth, **body
-            )
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            for _ in range(REDIRECT_LIMIT + 1):
+                # Every hop is checked: a public URL must not redirect into the internal network.
+                response = _send(client, context, method, current, headers, fields, auth, body)
+                if not (follow and response.is_redirect):
+                    break
+                current = urljoin(current, response.headers["location"])
+                if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                    method, body = "GET", {}
+            else:
+                raise PermanentStepError(f"{url} redirected more than {REDIRECT_LIMIT} times")
     except httpx.TimeoutException:
-        raise StepError(f"{method} {url} timed out after {timeout:g} s") from None
+        raise StepError(f"{method} {current} timed out after {timeout:g} s") from None
     except httpx.HTTPError as exc:
-        raise StepError(f"{method} {url} failed: {exc.__class__.__name__}: {exc}") from None
+        raise StepError(f"{method} {current} failed: {exc.__class__.__name__}: {exc}") from None
     if len(response.content) > MAX_RESPONSE_BYTES:
         raise PermanentStepError(
-            f"{method} {url} answered {len(response.content)} bytes; the limit is 10 MiB"
+            f"{method} {current} answered {len(response.content)} bytes; the limit is 10 MiB"
         )
     if response.status_code >= 500 or response.status_code == 429:
-        raise StepError(f"{method} {url} answered {response.status_code}")
+        raise StepError(f"{method} {current} answered {response.status_code}")
     if response.status_code >= 400 and fields.get("fail_on_4xx", True):
-        raise PermanentStepError(f"{method} {url} answered {response.status_code}: {response.text[:200]}")
-    context.log(f"{method} {url} -> {response.status_code}", "debug")
+        raise PermanentStepError(f"{method} {current} answered {response.status_code}: {response.text[:200]}")
+    context.log(f"{method} {current} -> {response.status_code}", "debug")
     return Message(
         data={"status": response.status_code, "headers": dict(response.headers), "body": _parse(response)},
         metadata=message.metadata,
+    )
+
+
+def _send(
+    client: httpx.Client,
+    context: StepContext,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    fields: dict[str, Any],
+    auth: httpx.Auth | None,
+    body: dict[str, Any],
+) -> httpx.Response:
+    target = context.egress.check(url)
+    default_port = 443 if target.scheme == "https" else 80
+    host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    # Connect to the address that was checked; TLS still verifies the certificate against the host name.
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return client.request(
+        method,
+        target.connect_url,
+        headers={**headers, "Host": host},
+        params=fields.get("query") or None,
+        auth=auth,
+        extensions=extensions,
+        **body,
     )
 
 

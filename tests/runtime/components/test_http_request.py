@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from runtime.components.builtin.http_request import request
+from runtime.net.egress import EgressPolicy, EgressRefusedError
 from runtime.steps.context import StepContext
 from runtime.steps.errors import PermanentStepError, StepError
 from runtime.steps.message import Message
@@ -20,8 +21,11 @@ def server() -> Iterator[LocalHTTPServer]:
         yield srv
 
 
-def _context(credential: dict | None = None) -> StepContext:
-    return StepContext("t", "f", "r", "s", "m", 1, credential=credential)
+LOCAL = EgressPolicy.parse("127.0.0.1")  # the test server's address, allowed as an administrator would
+
+
+def _context(credential: dict | None = None, egress: EgressPolicy = LOCAL) -> StepContext:
+    return StepContext("t", "f", "r", "s", "m", 1, credential=credential, egress=egress)
 
 
 def test_json_post_with_query_and_headers(server) -> None:
@@ -70,7 +74,27 @@ def test_errors_are_classified(server) -> None:
         request(Message(), {"url": f"{server.url}/echo", "method": "BREW"}, _context())
 
 
+def test_internal_addresses_are_refused_unless_allowed(server) -> None:
+    with pytest.raises(EgressRefusedError, match=r"internal address steps may not call.*HUB_EGRESS_ALLOW"):
+        request(Message(), {"url": f"{server.url}/echo"}, _context(egress=EgressPolicy()))
+    assert server.hits["/echo"] == 0
+    localhost = f"http://localhost:{server.server_address[1]}/echo"
+    with pytest.raises(EgressRefusedError, match="localhost resolves to"):
+        request(Message(), {"url": localhost}, _context(egress=EgressPolicy()))
+    out = request(Message(), {"url": localhost}, _context(egress=EgressPolicy.parse("localhost")))
+    assert out.data["body"]["headers"]["host"] == f"localhost:{server.server_address[1]}"
+
+
+def test_a_redirect_into_the_internal_network_is_refused(server) -> None:
+    url = f"{server.url}/redirect?to=http://10.255.255.1/secret"
+    with pytest.raises(EgressRefusedError, match=r"10\.255\.255\.1"):
+        request(Message(), {"url": url}, _context())
+    followed = request(Message(), {"url": f"{server.url}/redirect?to=/text"}, _context())
+    assert followed.data["body"] == "plain words"
+
+
 def test_5xx_is_retried_by_the_worker_until_it_succeeds(harness, server) -> None:
+    harness.worker_defaults["egress"] = LOCAL
     version = harness.publish(
         [
             START,

@@ -1,0 +1,116 @@
+"""Which addresses steps may call: never the hub's own network unless an administrator allows it.
+
+A step that can call any URL could otherwise reach the hub's Redis, database, cloud metadata service
+(169.254.169.254) or any host on the internal network (server-side request forgery). Host names are resolved
+here, every address is checked, and the connection then goes to the checked address (so a DNS answer that
+changes between check and connect cannot slip through).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from runtime.steps.errors import PermanentStepError, StepError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+class EgressRefusedError(PermanentStepError):
+    """The target is on a network steps may not reach; retrying cannot help."""
+
+
+def internal(address: IPAddress) -> bool:
+    """Loopback, private, link-local (cloud metadata), CGNAT, multicast, reserved or unspecified."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or (isinstance(address, ipaddress.IPv4Address) and address in _CARRIER_GRADE_NAT)
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL whose host was resolved and checked: connect to `address`, present `host`."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+    @property
+    def connect_url(self) -> str:
+        """The URL with the checked address in place of the host name."""
+        parts = urlsplit(self.url)
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        netloc = f"{host}:{self.port}"
+        return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """`allowed`: host names (wildcards like *.corp.example) and networks (10.1.0.0/16, 127.0.0.1) that steps
+    may reach although they are internal."""
+
+    allowed: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, value: str) -> EgressPolicy:
+        """From a comma-separated list; raises ValueError naming a bad entry."""
+        entries = tuple(item.strip().lower() for item in value.split(",") if item.strip())
+        for entry in entries:
+            if any(c in entry for c in "/:") or entry.replace(".", "").isdigit():
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is neither a host name nor an address or network") from None
+        return cls(entries)
+
+    def _allows(self, host: str, address: IPAddress) -> bool:
+        for entry in self.allowed:
+            if any(c in entry for c in "/:") or entry.replace(".", "").isdigit():
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            elif fnmatch.fnmatch(host.lower(), entry):
+                return True
+        return False
+
+    def check(self, url: str) -> Target:
+        """Resolve and check the URL's host. Raises EgressRefusedError, or PermanentStepError for a bad URL."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PermanentStepError(
+                f"the URL must start with http:// or https:// and name a host (got {url!r})"
+            )
+        host = parts.hostname
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise PermanentStepError(f"the URL's port is not a number (got {url!r})") from None
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:  # DNS can come back: retryable
+            raise StepError(f"cannot resolve {host}: {exc.strerror}") from None
+        # IPv4 first: a name with both kinds of address is most often served on IPv4.
+        addresses = sorted(
+            {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos},
+            key=lambda a: (a.version, str(a)),
+        )
+        for address in addresses:
+            if internal(address) and not self._allows(host, address):
+                raise EgressRefusedError(
+                    f"{host} resolves to {address}, an internal address steps may not call; an administrator "
+                    "can allow it with HUB_EGRESS_ALLOW"
+                )
+        return Target(url, parts.scheme, host, port, str(addresses[0]))
