@@ -33,12 +33,12 @@ def test_import_and_list(sqlite_template, tmp_path) -> None:
         env, "component", "import", str(FIXTURES / "elasticio__postgresql-component.json"), "--tenant", "acme"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("imported postgresql 0.0.0+")  # no version in it: one from its content
+    assert done.stdout.startswith("imported postgresql-component 0.0.0+")  # no version in it: one from its content
     assert "warning: actions.sqlQuery.fields.label: is not a field definition" in done.stdout
     again = _hub(
         env, "component", "import", str(FIXTURES / "elasticio__postgresql-component.json"), "--tenant", "acme"
     )
-    assert again.stdout.startswith("already imported postgresql")
+    assert again.stdout.startswith("already imported postgresql-component")
 
     listed = _hub(env, "component", "list", "--tenant", "acme")
     assert listed.returncode == 0 and "postgresql" in listed.stdout and "tenant" in listed.stdout
