@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -51,6 +58,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(1.0)
             self._send(200, {"slow": True})
+        elif url.path == "/items":
+            self._send(200, {"data": {"items": self.server.items}})
         elif url.path == "/redirect":
             target = parse_qs(url.query)["to"][0]
             self.send_response(302)
@@ -71,6 +80,7 @@ class LocalHTTPServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.hits: Counter[str] = Counter()
+        self.items: list = []  # what /items answers
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

@@ -98,6 +98,10 @@ class EgressPolicy:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise PermanentStepError(f"the URL's port is not a number (got {url!r})") from None
+        return Target(url, parts.scheme, host, port, self.check_host(host, port))
+
+    def check_host(self, host: str, port: int) -> str:
+        """Resolve `host` and check every address; returns the address to connect to."""
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:  # DNS can come back: retryable
@@ -113,4 +117,4 @@ class EgressPolicy:
                     f"{host} resolves to {address}, an internal address steps may not call; an administrator "
                     "can allow it with HUB_EGRESS_ALLOW"
                 )
-        return Target(url, parts.scheme, host, port, str(addresses[0]))
+        return str(addresses[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from runtime.components.builtin import http_request, transform, triggers, utility
+from runtime.components.builtin import email, http_poll, http_request, sql, transform, triggers, utility
 from runtime.components.registry import StaticRegistry, spec_from_descriptor
 
 _COMPONENTS = {
@@ -15,6 +15,9 @@ _COMPONENTS = {
     "filter": (transform.FILTER, {"filter": transform.filter_}),
     "split": (transform.SPLIT, {"split": transform.split}),
     "http": (http_request.HTTP, {"request": http_request.request}),
+    "http_poll": (http_poll.HTTP_POLL, {"poll": http_poll.poll}),
+    "email": (email.EMAIL, {"send": email.send}),
+    "sql": (sql.SQL, {"query": sql.query}),
     "log": (utility.LOG, {"log": utility.log}),
     "reply": (utility.REPLY, {"reply": utility.reply}),
     "delay": (utility.DELAY, {"delay": utility.delay}),

@@ -33,7 +33,9 @@ def test_import_and_list(sqlite_template, tmp_path) -> None:
         env, "component", "import", str(FIXTURES / "elasticio__postgresql-component.json"), "--tenant", "acme"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("imported postgresql-component 0.0.0+")  # no version in it: one from its content
+    assert done.stdout.startswith(
+        "imported postgresql-component 0.0.0+"
+    )  # no version in it: one from its content
     assert "warning: actions.sqlQuery.fields.label: is not a field definition" in done.stdout
     again = _hub(
         env, "component", "import", str(FIXTURES / "elasticio__postgresql-component.json"), "--tenant", "acme"
