@@ -75,4 +75,20 @@ def list_(tenant_slug: str) -> None:
         )
 
 
+@component.command("new")
+@click.argument("name")
+@click.option(
+    "--dir", "parent", default=".", type=click.Path(file_okay=False, path_type=Path), show_default=True
+)
+@reports_errors
+def new(name: str, parent: Path) -> None:
+    """Write a new Python component to start from: descriptor, handlers, tests and a Dockerfile."""
+    from app.scaffold.component import new_component
+
+    folder = new_component(name, parent)
+    click.echo(
+        f"created {folder}: edit component.json and the handlers, then `hub component import {folder}`"
+    )
+
+
 COMMANDS = [component]

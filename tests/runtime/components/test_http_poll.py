@@ -43,7 +43,12 @@ def test_new_items_start_runs_once(harness, server) -> None:
 def test_skip_existing_and_a_bad_id(server) -> None:
     server.items = [{"id": 1}, {"name": "no id"}]
     context = StepContext("t", "f", "r", "s", "m", 1, egress=LOCAL)
-    fields = {"url": f"{server.url}/items", "items": "data.items[$exists(id)]", "id": "id", "skip_existing": True}
+    fields = {
+        "url": f"{server.url}/items",
+        "items": "data.items[$exists(id)]",
+        "id": "id",
+        "skip_existing": True,
+    }
     assert poll(Message(), fields, context) == []
     assert context.snapshot["seen"] == ["1"]
     with pytest.raises(PermanentStepError, match="the id expression gave nothing"):

@@ -1,0 +1,120 @@
+"""The step runner: runs one component's steps for an executor that talks to it over stdin/stdout.
+
+    python -m runtime.steps.runner COMPONENT_FOLDER
+
+Reads one JSON request per line and answers one JSON line per request, in order:
+
+    {"id": 1, "function": "lookup", "fields": {...}, "message": {"data": ...},
+     "context": {"tenant": ..., "flow": ..., "run": ..., "step": ..., "message_id": ..., "attempt": 1,
+                 "snapshot": {...}, "credential": {...}, "test": false, "egress_allow": ["10.1.0.0/16"]}}
+    -> {"id": 1, "outputs": [{"data": ...}], "error": null, "retryable": true, "rebound_s": null,
+        "snapshot": null, "reply": null, "logs": [["info", "..."]], "delay_s": 0, "ms": 1.2}
+
+    {"id": 2, "verify": {...credential...}}  ->  {"id": 2, "ok": true, "error": null}
+
+What the component prints goes to stderr, so it cannot corrupt the answers. The process executor keeps a
+runner warm per tenant and component; the Docker image built by `hub component new` runs it as its command.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from runtime.net.egress import EgressPolicy
+from runtime.sdk.loader import ComponentLoadError, LoadedComponent, load_component
+from runtime.steps.context import StepContext
+from runtime.steps.executor import InlineExecutor, StepInvocation
+from runtime.steps.message import Message
+
+
+def handle(component: LoadedComponent, request: dict[str, Any]) -> dict[str, Any]:
+    request_id = request.get("id")
+    if "verify" in request:
+        if component.verify is None:
+            return {"id": request_id, "ok": True, "error": None}
+        try:
+            component.verify(request["verify"] or {})
+        except Exception as exc:  # the author's check said no, or broke: either way the credential fails
+            return {"id": request_id, "ok": False, "error": str(exc) or exc.__class__.__name__}
+        return {"id": request_id, "ok": True, "error": None}
+    function = str(request.get("function") or "")
+    handler = component.handlers.get(function)
+    if handler is None:
+        known = ", ".join(sorted(component.handlers))
+        return {"id": request_id, "error": f"no function {function!r} (it has: {known})", "retryable": False}
+    ctx = request.get("context") or {}
+    context = StepContext(
+        tenant_id=str(ctx.get("tenant", "")),
+        flow_id=str(ctx.get("flow", "")),
+        run_id=str(ctx.get("run", "")),
+        step_id=str(ctx.get("step", "")),
+        message_id=str(ctx.get("message_id", "")),
+        attempt=int(ctx.get("attempt", 1)),
+        snapshot=dict(ctx.get("snapshot") or {}),
+        credential=ctx.get("credential"),
+        test_mode=bool(ctx.get("test")),
+        egress=EgressPolicy.parse(",".join(ctx.get("egress_allow") or [])),
+    )
+    invocation = StepInvocation(
+        component=component.spec.name,
+        function=function,
+        fields=request.get("fields") or {},
+        message=Message.from_body(request.get("message") or {}),
+        context=context,
+    )
+    result = InlineExecutor().execute(invocation, handler)
+    return {
+        "id": request_id,
+        "outputs": [output.to_body() for output in result.outputs] if result.ok else [],
+        "error": result.error,
+        "retryable": result.retryable,
+        "rebound_s": result.rebound_delay_s,
+        "snapshot": result.snapshot,
+        "reply": result.reply,
+        "logs": result.logs,
+        "delay_s": result.delay_s,
+        "ms": round(result.duration_ms, 3),
+    }
+
+
+def serve(component: LoadedComponent, requests: BinaryIO, answers: BinaryIO) -> None:
+    for line in requests:
+        if not line.strip():
+            continue
+        try:
+            request = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            answer: dict[str, Any] = {
+                "id": None,
+                "error": f"the request is not JSON: {exc}",
+                "retryable": False,
+            }
+        else:
+            answer = handle(component, request)
+        answers.write(orjson.dumps(answer, default=str) + b"\n")
+        answers.flush()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m runtime.steps.runner COMPONENT_FOLDER\n")
+        return 2
+    # The protocol owns the real stdout; anything the component prints goes to stderr.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr
+    try:
+        component = load_component(Path(argv[1]))
+    except ComponentLoadError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    serve(component, sys.stdin.buffer, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

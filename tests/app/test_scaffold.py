@@ -1,0 +1,93 @@
+"""`hub component new`: the generated component loads, passes its own tests, imports cleanly, runs in the runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.errors import ValidationError
+from app.scaffold.component import new_component
+from app.services import accounts, catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_generated_component_passes_its_own_tests(tmp_path) -> None:
+    folder = new_component("hello-world", tmp_path)
+    assert {p.name for p in folder.iterdir()} >= {
+        "component.json",
+        "hello_world_component.py",
+        "tests",
+        "Dockerfile",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "tests")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout
+
+
+def test_the_generated_component_imports_without_warnings(db, tmp_path) -> None:
+    folder = new_component("hello-world", tmp_path)
+    tenant = accounts.create_tenant(db, "Scaffold").id
+    result = catalog.import_folder(db, folder, tenant_id=tenant)
+    assert (result.name, result.version, result.warnings) == ("hello-world", "0.1.0", [])
+
+
+def test_bad_names_and_existing_folders_are_refused(tmp_path) -> None:
+    with pytest.raises(ValidationError, match="is not a component name"):
+        new_component("Hello World", tmp_path)
+    new_component("again", tmp_path)
+    with pytest.raises(ValidationError, match="already exists"):
+        new_component("again", tmp_path)
+
+
+def test_the_runner_speaks_json_lines_and_keeps_prints_out_of_them(tmp_path) -> None:
+    folder = new_component("chatty", tmp_path)
+    module = folder / "chatty_component.py"
+    module.write_text(
+        module.read_text().replace(
+            "    name = (message.data", '    print("debugging output")\n    name = (message.data'
+        )
+    )
+    requests = [
+        {"id": 1, "function": "greet", "fields": {"greeting": "Hi"}, "message": {"data": {"name": "Bo"}},
+         "context": {"message_id": "m"}},
+        {"id": 2, "verify": {"api_key": ""}},
+        {"id": 3, "function": "nope"},
+    ]  # fmt: skip
+    stdin = "\n".join(json.dumps(r) for r in requests) + "\nnot json\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime.steps.runner", str(folder)],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answers[0]["outputs"] == [{"data": {"text": "Hi, Bo!"}}]
+    assert answers[0]["logs"] == [["info", "greeted Bo"]]
+    assert answers[1] == {"id": 2, "ok": False, "error": "the API key is empty"}
+    assert answers[2]["error"] == "no function 'nope' (it has: greet, poll)"
+    assert answers[3]["error"].startswith("the request is not JSON")
+    assert "debugging output" in done.stderr
+    assert done.returncode == 0
+
+
+def test_the_runner_refuses_a_folder_without_a_component(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime.steps.runner", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr.strip()) == (2, f"error: {tmp_path} has no component.json")
