@@ -34,6 +34,7 @@ class CatalogState(AuthState):
     functions: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
     valid_form: str = ""
+    delete_error: str = ""
     import_name: str = ""
     import_message: str = ""
     import_warnings: list[str] = []
@@ -129,6 +130,21 @@ class CatalogState(AuthState):
     @rx.event
     def close(self) -> None:
         self.selected = {}
+        self.delete_error = ""
+
+    @rx.event
+    def delete_selected(self):
+        if self.role not in IMPORT_ROLES:
+            self.delete_error = f"Your role here ({self.role or 'none'}) cannot delete components."
+            return None
+        try:
+            label = catalog.delete_component(get_context().db, self._tenant(), uuid.UUID(self.selected["id"]))
+        except HubError as exc:
+            self.delete_error = str(exc)
+            return None
+        self.selected, self.delete_error = {}, ""
+        self._reload()
+        return rx.toast.success(f"Deleted {label}.")
 
     @rx.event
     def check_form(self, form_data: dict[str, Any]) -> None:
@@ -348,6 +364,39 @@ def _function(function: Any) -> rx.Component:
     )
 
 
+def _delete_button() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button(
+                "Delete",
+                color_scheme="red",
+                variant="soft",
+                width="fit-content",
+                data_testid="delete-component",
+            )
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete this component?"),
+            rx.alert_dialog.description(
+                "Flows cannot use it afterwards. A component that a flow uses is not deleted."
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Delete",
+                        color_scheme="red",
+                        on_click=CatalogState.delete_selected,
+                        data_testid="confirm-delete",
+                    )
+                ),
+                justify="end",
+                spacing="3",
+            ),
+        ),
+    )
+
+
 def _detail() -> rx.Component:
     item = CatalogState.selected
     return rx.vstack(
@@ -362,6 +411,13 @@ def _detail() -> rx.Component:
         ),
         rx.text(item["description"]),
         rx.cond(item["docs_url"] != "", rx.link("Documentation", href=item["docs_url"], is_external=True)),
+        rx.cond(item["scope"] == "tenant", _delete_button()),
+        rx.cond(
+            CatalogState.delete_error != "",
+            rx.callout(
+                CatalogState.delete_error, color_scheme="red", data_testid="delete-error", width="100%"
+            ),
+        ),
         rx.cond(
             CatalogState.selected_warnings.length() > 0,
             rx.callout.root(

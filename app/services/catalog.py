@@ -14,10 +14,10 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.errors import NotFoundError, ValidationError
+from app.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.services import audit
 from app.storage.db import Database
-from app.storage.models import Component
+from app.storage.models import Component, Flow, FlowVersion
 from app.storage.scoping import system_session, tenant_session
 from runtime.components.builtin import builtin_descriptors, builtin_registry
 from runtime.components.descriptor import (
@@ -306,3 +306,46 @@ class TenantCatalog:
                     )
                     self._found[name] = (spec, document)
         return self._found[name]
+
+
+def delete_component(db: Database, tenant_id: uuid.UUID, component_id: uuid.UUID) -> str:
+    """Delete one of the tenant's own components; refused while a flow's draft or published version uses it.
+
+    Returns the deleted component's "name version"."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        row = session.get(Component, component_id)
+        if row is None:
+            raise NotFoundError("This component does not exist (or belongs to another tenant).")
+        if row.tenant_id is None:
+            raise PermissionDeniedError("Global components are managed by the hub's administrators.")
+        users = sorted(
+            {
+                flow.name
+                for flow in session.scalars(sa.select(Flow))
+                if any(n.get("component") == row.name for n in (flow.graph or {}).get("nodes", []))
+            }
+            | {
+                name
+                for name, pins in session.execute(
+                    sa.select(Flow.name, FlowVersion.component_pins).join(
+                        FlowVersion, FlowVersion.flow_id == Flow.id
+                    )
+                )
+                if (pins or {}).get(row.name) == row.version
+            }
+        )
+        if users:
+            raise ValidationError(
+                f"{row.name} {row.version} is used by these flows: {', '.join(users)}. Remove it from them first."
+            )
+        label = f"{row.name} {row.version}"
+        session.delete(row)
+        audit.record(
+            session,
+            "component.deleted",
+            tenant_id=tenant_id,
+            target_type="component",
+            target_id=component_id,
+            name=label,
+        )
+    return label

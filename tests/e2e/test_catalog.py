@@ -99,6 +99,25 @@ def test_browse_search_and_validate_a_form(hub, imported, page) -> None:
     assert watcher.problems == []
 
 
+def test_delete_a_tenant_component(hub, imported, page) -> None:
+    _login(page, hub)
+    page.goto(f"{hub.base_url}/catalog")
+    page.get_by_test_id("catalog-search").fill("odd")
+    expect(page.get_by_test_id("component-card")).to_have_count(1)
+    page.get_by_test_id("component-card").click()
+    page.get_by_test_id("delete-component").click()
+    page.get_by_test_id("confirm-delete").click()
+    expect(page.get_by_test_id("catalog-search")).to_be_visible()
+    page.get_by_test_id("catalog-search").fill("odd")
+    expect(page.get_by_test_id("component-card")).to_have_count(0)
+    # Global components offer no delete.
+    page.get_by_test_id("catalog-search").fill("postgre")
+    expect(page.get_by_test_id("component-card")).to_have_count(1)
+    page.get_by_test_id("component-card").click()
+    expect(page.get_by_test_id("component-title")).to_have_text("PostreSQL")
+    expect(page.get_by_test_id("delete-component")).to_have_count(0)
+
+
 def test_import_a_descriptor_file_shows_its_warnings(hub, imported, page) -> None:
     _login(page, hub)
     page.goto(f"{hub.base_url}/catalog")
