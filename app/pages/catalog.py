@@ -67,6 +67,7 @@ class CatalogState(AuthState):
                 "triggers": str(e.triggers),
                 "actions": str(e.actions),
                 "warnings": str(e.warnings),
+                "icon": e.icon,
             }
             for e in catalog.list_components(get_context().db, self._tenant())
         ]
@@ -211,6 +212,7 @@ def _card(entry: Any) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
+                rx.image(src=entry["icon"], width="24px", height="24px", alt=""),
                 rx.heading(entry["title"], size="3"),
                 rx.spacer(),
                 rx.badge(entry["scope"], color_scheme=rx.cond(entry["scope"] == "global", "blue", "green")),

@@ -29,6 +29,9 @@ from runtime.components.descriptor import (
 from runtime.components.registry import spec_from_descriptor
 from runtime.components.spec import ComponentSpec
 
+# Icons of the built-in library, served by the web app from assets/.
+ICONS = Path(__file__).resolve().parents[2] / "assets" / "components"
+DEFAULT_ICON = "/components/component.svg"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_DESCRIPTOR_BYTES = 2 * 1024 * 1024
 
@@ -180,6 +183,7 @@ class CatalogEntry:
     triggers: int
     actions: int
     warnings: int
+    icon: str
 
 
 def _entry(row: Component) -> CatalogEntry:
@@ -195,6 +199,7 @@ def _entry(row: Component) -> CatalogEntry:
         triggers=len(descriptor.get("triggers") or {}),
         actions=len(descriptor.get("actions") or {}),
         warnings=len(descriptor.get("x-hub-warnings") or []),
+        icon=row.icon or DEFAULT_ICON,
     )
 
 
@@ -247,13 +252,15 @@ def sync_builtins(db: Database) -> int:
             parsed = parse_descriptor(document, name=name)
             digest = hashlib.sha256(orjson.dumps(parsed.cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
             descriptor = {**parsed.cleaned, "x-hub-digest": digest, "x-hub-warnings": parsed.warnings}
+            icon = f"/components/{name}.svg" if (ICONS / f"{name}.svg").is_file() else None
             row = rows.get(name)
             if row is None:
                 row = Component(tenant_id=None, name=name, runtime="builtin", entry=f"builtin:{name}")
                 session.add(row)
-            elif row.descriptor.get("x-hub-digest") == digest:
+            elif row.descriptor.get("x-hub-digest") == digest and row.icon == icon:
                 continue
             row.version = parsed.descriptor.version
+            row.icon = icon
             row.title = parsed.descriptor.title
             row.description = parsed.descriptor.description
             row.descriptor = descriptor

@@ -158,6 +158,8 @@ def test_builtins_are_global_components(db, tenant) -> None:
     assert entries["jsonata"].scope == "global" and entries["jsonata"].runtime == "builtin"
     assert entries["webhook"].triggers == 1
     assert entries["manual"].version == "1.0.0" and entries["manual"].warnings == 0
+    # Every built-in has its own icon under assets/.
+    assert all(e.icon == f"/components/{e.name}.svg" for e in entries.values() if e.runtime == "builtin")
 
 
 def test_a_builtin_name_cannot_be_taken(db, tenant) -> None:
