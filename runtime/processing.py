@@ -232,6 +232,8 @@ class MessageProcessor:
                     test=env.test,
                 )
                 children.append(Child(child, plan.steps[route.target], encoded))
+                if step.function.first_route_only:
+                    break  # a router in "first match" mode: the edges are tried in order, like if/elif/else
         return children
 
     def _emit(

@@ -41,6 +41,7 @@ def spec_from_descriptor(
                 credential_required=bool(hub.get("credential_required", False)),
                 uses_snapshot=bool(hub.get("uses_snapshot", False)),
                 fusible=bool(hub.get("fusible", False)) and not hub.get("uses_snapshot", False),
+                first_route_only=hub.get("routing") == "first",
                 handler=handlers.get(function_id),
             )
     return ComponentSpec(

@@ -23,6 +23,8 @@ class FunctionSpec:
     # Cheap, pure and trusted (built-in data shaping): the worker may run it in the same commit as the step
     # before it instead of a round trip through the stream. Never true for I/O or snapshot-keeping steps.
     fusible: bool = False
+    # Each output takes only the first outgoing edge whose condition holds (if / elif / else), not all of them.
+    first_route_only: bool = False
     # Built-in (inline) implementation; None for components run by the process or docker executors.
     handler: Callable[..., Any] | None = None
 

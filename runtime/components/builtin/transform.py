@@ -88,3 +88,25 @@ SPLIT = {
         }
     },
 }
+
+
+ROUTER = {
+    "title": "Router",
+    "description": "Branches the flow: the conditions (JSONata) are on its outgoing edges. 'Every matching branch' "
+    "follows all edges whose condition holds; 'first matching branch' tries them in order, and an edge without "
+    "a condition placed last catches everything else.",
+    "actions": {
+        "all": {
+            "title": "Every matching branch",
+            "main": "builtin:router.all",
+            "x-hub": {"fusible": True},
+            "fields": {},
+        },
+        "first": {
+            "title": "First matching branch",
+            "main": "builtin:router.first",
+            "x-hub": {"fusible": True, "routing": "first"},
+            "fields": {},
+        },
+    },
+}

@@ -180,3 +180,23 @@ def test_reply_step(harness, status_field: str) -> None:
     else:
         assert replies == []
         assert finished["status"] == "failed"
+
+
+@pytest.mark.parametrize(("function", "expected"), [("all", ["big", "other"]), ("first", ["big"])])
+def test_router_every_or_first_matching_branch(harness, function: str, expected: list[str]) -> None:
+    version = harness.publish(
+        [START, node("route", "router", function), node("big", "log", "log"), node("small", "log", "log"),
+         node("other", "log", "log")],
+        [
+            {"source": "start", "target": "route"},
+            {"source": "route", "target": "big", "condition": "amount >= 100"},
+            {"source": "route", "target": "small", "condition": "amount < 10"},
+            {"source": "route", "target": "other"},  # no condition: "else" in first-match mode
+        ],
+    )  # fmt: skip
+    run = harness.run_to_end(version, {"amount": 150})["run"]
+    assert (
+        sorted(e["step"] for e in harness.step_events(run) if e["step"] not in ("start", "route")) == expected
+    )
+    run = harness.run_to_end(version, {"amount": 50})["run"]
+    assert [e["step"] for e in harness.step_events(run) if e["step"] not in ("start", "route")] == ["other"]
