@@ -140,3 +140,18 @@ def test_import_a_descriptor_file_shows_its_warnings(hub, imported, page) -> Non
     expect(page.get_by_test_id("import-error")).to_contain_text(
         "triggers: must be an object keyed by function id"
     )
+
+
+def test_a_viewer_cannot_import(hub, imported, page) -> None:
+    _login(page, hub)
+    page.get_by_test_id("tenant-switcher").click()
+    page.get_by_role("option", name="Beta Corp").click()  # where the owner is only a viewer
+    page.get_by_text("Now working in Beta Corp.").wait_for()
+    page.goto(f"{hub.base_url}/catalog")
+    page.locator("#component-upload input[type=file]").set_input_files(
+        str(FIXTURES / "elasticio__xml-component.json")
+    )
+    page.get_by_test_id("import-button").click()
+    expect(page.get_by_test_id("import-error")).to_have_text(
+        "Your role here (viewer) cannot import components; ask an editor."
+    )
