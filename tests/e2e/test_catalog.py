@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,17 @@ ODD = {
 }
 
 
+# Real descriptors whose forms must render: selects with static and dynamic models, password and
+# checkbox fields, composite elastic.io views, credentials forms.
+REAL_FORMS = [
+    "elasticio__csv-component",
+    "elasticio__gspreadsheets",
+    "elasticio__rest-api-component-v2",
+    "elasticio__sftp-component",
+    "elasticio__salesforce-component",
+]
+
+
 @pytest.fixture
 def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -56,6 +68,10 @@ def imported(hub) -> None:
         catalog.import_descriptor(
             db, (FIXTURES / "elasticio__postgresql-component.json").read_bytes(), name="postgresql"
         )
+        for fixture in REAL_FORMS:
+            catalog.import_descriptor(
+                db, (FIXTURES / f"{fixture}.json").read_bytes(), name=fixture.split("__")[1]
+            )
     finally:
         db.dispose()
 
@@ -155,3 +171,33 @@ def test_a_viewer_cannot_import(hub, imported, page) -> None:
     expect(page.get_by_test_id("import-error")).to_have_text(
         "Your role here (viewer) cannot import components; ask an editor."
     )
+
+
+@pytest.mark.parametrize("fixture", REAL_FORMS)
+def test_real_descriptors_render_their_forms(hub, imported, page, fixture: str) -> None:
+    raw = json.loads((FIXTURES / f"{fixture}.json").read_text())
+    watcher = ConsoleWatcher(page)
+    _login(page, hub)
+    page.goto(f"{hub.base_url}/catalog")
+    name = fixture.split("__")[1]
+    page.get_by_test_id("catalog-search").fill(name)
+    card = page.get_by_test_id("component-card").filter(has_text=name)
+    expect(card).to_have_count(1)
+    card.click()
+    expect(page.get_by_test_id("component-title")).to_have_text(raw["title"])
+    functions = len(raw.get("triggers") or {}) + len(raw.get("actions") or {})
+    expect(page.get_by_test_id("function-card")).to_have_count(functions)
+    # The first function with a required field refuses an empty form, next to that field.
+    for index, function in enumerate(
+        [*(raw.get("triggers") or {}).values(), *(raw.get("actions") or {}).values()]
+    ):
+        required = [
+            f for f in (function.get("fields") or {}).values() if isinstance(f, dict) and f.get("required")
+        ]
+        if required:
+            form = page.get_by_test_id("function-card").nth(index)
+            form.get_by_test_id("check-form").click()
+            expect(form.get_by_test_id("field-error").first).to_contain_text("is required.")
+            break
+    screenshot(page, f"catalog-form-{name}")
+    assert watcher.problems == []
