@@ -72,3 +72,35 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
 def screenshot(page: object, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+class ConsoleWatcher:
+    """Collects the page's console errors and uncaught exceptions: a page that logs errors is a broken page."""
+
+    def __init__(self, page) -> None:
+        self.problems: list[str] = []
+        page.on(
+            "console",
+            lambda msg: (
+                self.problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None
+            ),
+        )
+        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def login(page, hub: HubProcess, password: str = OWNER_PASSWORD, *, succeed: bool = True) -> None:
+    page.goto(f"{hub.base_url}/login")
+    page.locator("#email").fill(OWNER_EMAIL)
+    page.locator("#password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    if succeed:
+        page.wait_for_url("**/flows**")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,7 @@ from playwright.sync_api import expect
 
 from app.services import accounts, catalog
 from app.storage.db import Database
-from tests.e2e.conftest import OWNER_EMAIL, OWNER_PASSWORD, screenshot
-from tests.e2e.test_shell import ConsoleWatcher
+from tests.e2e.conftest import ConsoleWatcher, login, screenshot
 
 pytestmark = pytest.mark.browser
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "component-json"
@@ -50,15 +48,6 @@ REAL_FORMS = [
 ]
 
 
-@pytest.fixture
-def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    yield page
-    context.close()
-
-
 @pytest.fixture(scope="module")
 def imported(hub) -> None:
     db = Database.connect(f"sqlite:///{hub.data_dir / 'hub.db'}")
@@ -76,17 +65,9 @@ def imported(hub) -> None:
         db.dispose()
 
 
-def _login(page, hub) -> None:
-    page.goto(f"{hub.base_url}/login")
-    page.locator("#email").fill(OWNER_EMAIL)
-    page.locator("#password").fill(OWNER_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    page.wait_for_url("**/flows**")
-
-
 def test_browse_search_and_validate_a_form(hub, imported, page) -> None:
     watcher = ConsoleWatcher(page)
-    _login(page, hub)
+    login(page, hub)
     page.goto(f"{hub.base_url}/catalog")
     expect(page.get_by_test_id("component-card").first).to_be_visible()
     # Built-ins (global) and this tenant's import are both there.
@@ -116,7 +97,7 @@ def test_browse_search_and_validate_a_form(hub, imported, page) -> None:
 
 
 def test_delete_a_tenant_component(hub, imported, page) -> None:
-    _login(page, hub)
+    login(page, hub)
     page.goto(f"{hub.base_url}/catalog")
     page.get_by_test_id("catalog-search").fill("odd")
     expect(page.get_by_test_id("component-card")).to_have_count(1)
@@ -135,7 +116,7 @@ def test_delete_a_tenant_component(hub, imported, page) -> None:
 
 
 def test_import_a_descriptor_file_shows_its_warnings(hub, imported, page) -> None:
-    _login(page, hub)
+    login(page, hub)
     page.goto(f"{hub.base_url}/catalog")
     page.locator("#component-upload input[type=file]").set_input_files(
         str(FIXTURES / "elasticio__filter-component.json")
@@ -159,7 +140,7 @@ def test_import_a_descriptor_file_shows_its_warnings(hub, imported, page) -> Non
 
 
 def test_a_viewer_cannot_import(hub, imported, page) -> None:
-    _login(page, hub)
+    login(page, hub)
     page.get_by_test_id("tenant-switcher").click()
     page.get_by_role("option", name="Beta Corp").click()  # where the owner is only a viewer
     page.get_by_text("Now working in Beta Corp.").wait_for()
@@ -177,7 +158,7 @@ def test_a_viewer_cannot_import(hub, imported, page) -> None:
 def test_real_descriptors_render_their_forms(hub, imported, page, fixture: str) -> None:
     raw = json.loads((FIXTURES / f"{fixture}.json").read_text())
     watcher = ConsoleWatcher(page)
-    _login(page, hub)
+    login(page, hub)
     page.goto(f"{hub.base_url}/catalog")
     name = fixture.split("__")[1]
     page.get_by_test_id("catalog-search").fill(name)

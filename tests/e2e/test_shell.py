@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import OWNER_EMAIL, OWNER_PASSWORD, screenshot
+from tests.e2e.conftest import OWNER_EMAIL, ConsoleWatcher, login, screenshot
 
 pytestmark = pytest.mark.browser
 PAGES = [
@@ -18,34 +16,6 @@ PAGES = [
     ("settings", "Settings"),
 ]
 TIMEOUT = 20_000
-
-
-class ConsoleWatcher:
-    def __init__(self, page) -> None:
-        self.problems: list[str] = []
-        page.on(
-            "console",
-            lambda msg: (
-                self.problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None
-            ),
-        )
-        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
-
-
-@pytest.fixture
-def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    yield page
-    context.close()
-
-
-def _login(page, hub, password: str = OWNER_PASSWORD) -> None:
-    page.goto(f"{hub.base_url}/login")
-    page.locator("#email").fill(OWNER_EMAIL)
-    page.locator("#password").fill(password)
-    page.get_by_test_id("login-submit").click()
 
 
 def _session_cookie(page) -> str:
@@ -62,7 +32,7 @@ def test_guest_is_sent_to_login(hub, page) -> None:
 
 
 def test_wrong_password_shows_message_and_opens_no_session(hub, page) -> None:
-    _login(page, hub, password="not the password")
+    login(page, hub, password="not the password", succeed=False)
     expect(page.get_by_test_id("form-error")).to_have_text("Wrong e-mail or password.")
     assert "/login" in page.url
     assert _session_cookie(page) == ""
@@ -72,8 +42,7 @@ def test_wrong_password_shows_message_and_opens_no_session(hub, page) -> None:
 
 def test_login_every_page_switch_tenant_logout(hub, page) -> None:
     watcher = ConsoleWatcher(page)
-    _login(page, hub)
-    page.wait_for_url("**/flows**")
+    login(page, hub)
     expect(page.get_by_test_id("page-title")).to_have_text("Flows")
     expect(page.get_by_test_id("user-email")).to_have_text(OWNER_EMAIL)
     assert _session_cookie(page).startswith("hs_")
@@ -100,8 +69,7 @@ def test_login_every_page_switch_tenant_logout(hub, page) -> None:
 
 
 def test_session_survives_a_restart_of_the_hub(hub, page) -> None:
-    _login(page, hub)
-    page.wait_for_url("**/flows**")
+    login(page, hub)
     assert hub.interrupt() == 0
     hub.start()
     page.goto(f"{hub.base_url}/credentials")
