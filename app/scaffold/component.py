@@ -159,7 +159,7 @@ A component for Integration Hub (see the hub's docs/components.md).
 
 def new_component(name: str, parent: Path) -> Path:
     """Create `parent/name`; refuses an invalid name or an existing folder."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ValidationError(
             f"{name!r} is not a component name: lower-case letters, digits and '-', starting with a letter."
         )
@@ -171,7 +171,6 @@ def new_component(name: str, parent: Path) -> Path:
     (folder / "tests").mkdir(parents=True)
     (folder / "component.json").write_text(json.dumps(_descriptor(name, module, title), indent=2) + "\n")
     (folder / f"{module}.py").write_text(HANDLERS.format(title=title))
-    (folder / "tests" / "__init__.py").write_text("")
     (folder / "tests" / f"test_{module}.py").write_text(TEST.format(title=title))
     (folder / "Dockerfile").write_text(DOCKERFILE.format(name=name))
     (folder / "requirements.txt").write_text("")

@@ -26,8 +26,12 @@ class EgressRefusedError(PermanentStepError):
 
 def internal(address: IPAddress) -> bool:
     """Loopback, private, link-local (cloud metadata), CGNAT, multicast, reserved or unspecified."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour  # ::ffff:a.b.c.d and 2002:aabb:ccdd::
+        if embedded is not None:
+            return internal(embedded)
+        if address.is_site_local:
+            return True
     return (
         address.is_private
         or address.is_loopback
@@ -48,6 +52,12 @@ class Target:
     host: str
     port: int
     address: str
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
 
     @property
     def connect_url(self) -> str:
@@ -88,12 +98,23 @@ class EgressPolicy:
 
     def check(self, url: str) -> Target:
         """Resolve and check the URL's host. Raises EgressRefusedError, or PermanentStepError for a bad URL."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            hostname = parts.hostname
+        except ValueError as exc:
+            raise PermanentStepError(f"the URL is malformed ({exc}): {url!r}") from None
+        if parts.scheme not in ("http", "https") or not hostname:
             raise PermanentStepError(
                 f"the URL must start with http:// or https:// and name a host (got {url!r})"
             )
-        host = parts.hostname
+        if parts.username is not None or parts.password is not None:
+            raise PermanentStepError(
+                "a user name or password in the URL is not sent; put them in a credential"
+            )
+        try:
+            host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise PermanentStepError(f"{hostname!r} is not a valid host name") from None
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
+import hashlib
+import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from runtime.components.descriptor import DescriptorError, load_descriptor_json, parse_descriptor
@@ -25,6 +27,32 @@ class LoadedComponent:
     verify: Callable[[dict[str, Any]], None] | None
 
 
+def _import(folder: Path, module_name: str) -> ModuleType:
+    """Import the component's module from its own folder under a name of its own, so that two components
+    whose modules have the same name never get each other's code."""
+    relative = Path(*module_name.split("."))
+    path = folder / relative.with_suffix(".py")
+    if not path.is_file():
+        path = folder / relative / "__init__.py"
+    if not path.is_file():
+        raise ComponentLoadError(f"{folder} has no module {module_name!r} ({relative}.py)")
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))  # after everything else: its helper modules, never a shadow of others
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    unique = f"_hub_component_{digest}_{module_name.replace('.', '_')}"
+    spec = importlib.util.spec_from_file_location(unique, path)
+    if spec is None or spec.loader is None:
+        raise ComponentLoadError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[unique]
+        raise ComponentLoadError(f"importing {path} failed: {exc.__class__.__name__}: {exc}") from None
+    return module
+
+
 def load_component(folder: Path) -> LoadedComponent:
     """Read `folder/component.json`, import the module named by `x-hub.entry_point`, find every function."""
     folder = folder.resolve()
@@ -36,15 +64,11 @@ def load_component(folder: Path) -> LoadedComponent:
         parsed = parse_descriptor(raw, name=folder.name)
     except DescriptorError as exc:
         raise ComponentLoadError(f"component.json: {exc}") from None
-    module_name = str((raw.get("x-hub") or {}).get("entry_point") or "")
+    hub = parsed.cleaned.get("x-hub")
+    module_name = str((hub if isinstance(hub, dict) else {}).get("entry_point") or "")
     if not module_name:
         raise ComponentLoadError("component.json: x-hub.entry_point must name the component's Python module")
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ComponentLoadError(f"cannot import {module_name!r} from {folder}: {exc}") from None
+    module = _import(folder, module_name)
     handlers = {}
     for function in parsed.descriptor.functions:
         handler = getattr(module, function.id, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -68,7 +69,7 @@ class InlineExecutor:
 
     def execute(self, invocation: StepInvocation, handler: Any) -> StepResult:
         context = invocation.context
-        before = dict(context.snapshot)
+        before = copy.deepcopy(context.snapshot)  # nested values change in place too
         started = time.perf_counter()
         result = StepResult(executor=self.name)
         try:

@@ -82,22 +82,37 @@ def handle(component: LoadedComponent, request: dict[str, Any]) -> dict[str, Any
     }
 
 
+def _failure(request_id: Any, error: str) -> dict[str, Any]:
+    return {"id": request_id, "outputs": [], "error": error, "retryable": False, "rebound_s": None,
+            "snapshot": None, "reply": None, "logs": [], "delay_s": 0, "ms": 0}  # fmt: skip
+
+
+def _answer(component: LoadedComponent, line: bytes) -> bytes:
+    """One request line in, one answer line out, whatever the request or the component does."""
+    try:
+        request = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return orjson.dumps(_failure(None, f"the request is not JSON: {exc}"))
+    if not isinstance(request, dict):
+        return orjson.dumps(_failure(None, "a request must be a JSON object"))
+    request_id = request.get("id")
+    try:
+        answer = handle(component, request)
+    except SystemExit:  # a component calling sys.exit() must not take the runner down with it
+        answer = _failure(request_id, "the component called sys.exit()")
+    except Exception as exc:  # malformed fields of the request itself
+        answer = _failure(request_id, f"bad request: {exc.__class__.__name__}: {exc}")
+    try:
+        return orjson.dumps(answer, default=str)
+    except TypeError as exc:  # outputs JSON cannot carry (non-string keys, integers beyond 64 bits)
+        return orjson.dumps(_failure(request_id, f"the step's output cannot be sent as JSON: {exc}"))
+
+
 def serve(component: LoadedComponent, requests: BinaryIO, answers: BinaryIO) -> None:
     for line in requests:
-        if not line.strip():
-            continue
-        try:
-            request = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            answer: dict[str, Any] = {
-                "id": None,
-                "error": f"the request is not JSON: {exc}",
-                "retryable": False,
-            }
-        else:
-            answer = handle(component, request)
-        answers.write(orjson.dumps(answer, default=str) + b"\n")
-        answers.flush()
+        if line.strip():
+            answers.write(_answer(component, line) + b"\n")
+            answers.flush()
 
 
 def main(argv: list[str]) -> int:
@@ -106,6 +121,8 @@ def main(argv: list[str]) -> int:
         return 2
     # The protocol owns the real stdout; anything the component prints goes to stderr.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    # File descriptor 1 too, so that C extensions and child processes cannot write into the answers.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
     try:
         component = load_component(Path(argv[1]))

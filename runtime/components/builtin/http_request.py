@@ -7,7 +7,7 @@ Server errors (5xx), 429 and network failures raise a retryable StepError, so th
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -73,25 +73,34 @@ def request(message: Message, fields: dict[str, Any], context: StepContext) -> M
     url = str(fields.get("url") or "")
     if not url.startswith(("http://", "https://")):
         raise PermanentStepError(f"the URL must start with http:// or https:// (got {url!r})")
-    headers = {str(k): str(v) for k, v in (fields.get("headers") or {}).items()}
-    auth_headers, auth = _auth_headers(context.credential)
-    headers.update(auth_headers)
+    configured = fields.get("headers") or {}
+    if not isinstance(configured, dict):
+        raise PermanentStepError("headers must be an object of header names to values")
+    headers = {str(k): str(v) for k, v in configured.items()}
+    credential_headers, auth = _auth_headers(context.credential)
     timeout = float(fields.get("timeout_s") or 30)
     body = _request_body(message, fields) if method not in ("GET", "HEAD", "OPTIONS") else {}
     follow = bool(fields.get("follow_redirects", True))
-    current = url
+    current, origin, params = url, _origin(url), fields.get("query") or None
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            for _ in range(REDIRECT_LIMIT + 1):
-                # Every hop is checked: a public URL must not redirect into the internal network.
-                response = _send(client, context, method, current, headers, fields, auth, body)
-                if not (follow and response.is_redirect):
-                    break
-                current = urljoin(current, response.headers["location"])
-                if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-                    method, body = "GET", {}
-            else:
-                raise PermanentStepError(f"{url} redirected more than {REDIRECT_LIMIT} times")
+        for _ in range(REDIRECT_LIMIT + 1):
+            # Every hop is checked: a public URL must not redirect into the internal network. The credential
+            # goes only to the origin it was configured for (like httpx and browsers do).
+            same_origin = _origin(current) == origin
+            sent_headers = {**headers, **credential_headers} if same_origin else headers
+            response = _send(
+                context, method, current, sent_headers, params, auth if same_origin else None, body, timeout
+            )
+            if not (follow and response.is_redirect):
+                break
+            current, params = (
+                urljoin(current, response.headers["location"]),
+                None,
+            )  # the query is in the Location
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method, body = "GET", {}
+        else:
+            raise PermanentStepError(f"{url} redirected more than {REDIRECT_LIMIT} times")
     except httpx.TimeoutException:
         raise StepError(f"{method} {current} timed out after {timeout:g} s") from None
     except httpx.HTTPError as exc:
@@ -111,30 +120,35 @@ def request(message: Message, fields: dict[str, Any], context: StepContext) -> M
     )
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
 def _send(
-    client: httpx.Client,
     context: StepContext,
     method: str,
     url: str,
     headers: dict[str, str],
-    fields: dict[str, Any],
+    params: Any,
     auth: httpx.Auth | None,
     body: dict[str, Any],
+    timeout: float,
 ) -> httpx.Response:
     target = context.egress.check(url)
-    default_port = 443 if target.scheme == "https" else 80
-    host = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    # Connect to the address that was checked; TLS still verifies the certificate against the host name.
+    # Connect to the address that was checked; TLS still verifies the certificate against the host name. A
+    # client per hop: a pooled connection verified for one host name must not serve another.
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    return client.request(
-        method,
-        target.connect_url,
-        headers={**headers, "Host": host},
-        params=fields.get("query") or None,
-        auth=auth,
-        extensions=extensions,
-        **body,
-    )
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        return client.request(
+            method,
+            target.connect_url,
+            headers={**headers, "Host": target.host_header},
+            params=params,
+            auth=auth,
+            extensions=extensions,
+            **body,
+        )
 
 
 HTTP = {

@@ -141,3 +141,17 @@ def test_trim_survives_pending_entries_acknowledged_meanwhile(redis, monkeypatch
     real = redis.xinfo_groups
     monkeypatch.setattr(redis, "xinfo_groups", lambda stream: [{**g, "pending": 1} for g in real(stream)])
     bus.trim("race")  # must not raise
+
+
+def test_a_change_inside_a_nested_snapshot_value_is_kept() -> None:
+    from runtime.steps.context import StepContext
+    from runtime.steps.executor import InlineExecutor, StepInvocation
+    from runtime.steps.message import Message
+
+    def remember(message, fields, context):
+        context.snapshot.setdefault("seen", []).append(message.data)
+
+    context = StepContext("t", "f", "r", "s", "m", 1, snapshot={"seen": [1]})
+    invocation = StepInvocation("c", "f", {}, Message(data=2), context)
+    result = InlineExecutor().execute(invocation, remember)
+    assert result.snapshot == {"seen": [1, 2]}

@@ -113,3 +113,29 @@ def test_5xx_is_retried_by_the_worker_until_it_succeeds(harness, server) -> None
     statuses = [e["status"] for e in harness.step_events(finished["run"], "call")]
     assert statuses == ["retrying", "retrying", "succeeded"]
     assert server.hits["/flaky"] == 3
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_origin(server) -> None:
+    with LocalHTTPServer() as other:
+        url = f"{server.url}/redirect?to={other.url}/echo"
+        out = request(
+            Message(),
+            {"url": url, "headers": {"X-Trace": "t1"}},
+            _context({"kind": "api_key", "header": "X-Api-Key", "key": "secret"}),
+        )
+        echoed = out.data["body"]["headers"]
+        assert "x-api-key" not in echoed and "authorization" not in echoed
+        assert echoed["x-trace"] == "t1"  # the flow's own headers go on, as browsers and httpx do
+        basic = request(
+            Message(), {"url": url}, _context({"kind": "basic", "username": "u", "password": "p"})
+        )
+        assert "authorization" not in basic.data["body"]["headers"]
+    same_origin = request(
+        Message(), {"url": f"{server.url}/redirect?to=/echo"}, _context({"kind": "bearer", "token": "tok"})
+    )
+    assert same_origin.data["body"]["headers"]["authorization"] == "Bearer tok"
+
+
+def test_userinfo_in_the_url_is_refused(server) -> None:
+    with pytest.raises(PermanentStepError, match="user name or password in the URL"):
+        request(Message(), {"url": f"http://u:p@127.0.0.1:{server.server_address[1]}/echo"}, _context())

@@ -21,6 +21,9 @@ from runtime.steps.errors import PermanentStepError
         "http://[::1]/",
         "http://[fd00::1]/",
         "http://[::ffff:127.0.0.1]/",
+        "http://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
+        "http://[fec0::1]/",  # site-local
+        "http://2130706433/",  # 127.0.0.1 as one number
         "http://localhost/",
     ],
 )
@@ -44,6 +47,10 @@ def test_allowed_networks_and_host_patterns() -> None:
 
 
 def test_bad_urls_and_entries() -> None:
+    with pytest.raises(PermanentStepError, match="malformed"):
+        EgressPolicy().check("http://[::1")
+    with pytest.raises(PermanentStepError, match="user name or password in the URL"):
+        EgressPolicy().check("http://user:pw@93.184.216.34/")
     with pytest.raises(PermanentStepError, match="must start with http"):
         EgressPolicy().check("file:///etc/passwd")
     with pytest.raises(PermanentStepError, match="port is not a number"):
