@@ -135,6 +135,9 @@ class CatalogState(AuthState):
 
     @rx.event
     def delete_selected(self):
+        redirect = self.require_login()  # the role as it is now, not as it was when the page loaded
+        if redirect is not None:
+            return redirect
         if self.role not in IMPORT_ROLES:
             self.delete_error = f"Your role here ({self.role or 'none'}) cannot delete components."
             return None
@@ -164,6 +167,10 @@ class CatalogState(AuthState):
     @rx.event
     async def import_files(self, files: list[rx.UploadFile]):
         self.import_message, self.import_error, self.import_warnings = "", "", []
+        # The role as it is now, not as it was when the page loaded (a member may have been demoted since).
+        if self.require_login() is not None:
+            self.import_error = "Your session has ended; log in again."
+            return
         if self.role not in IMPORT_ROLES:
             self.import_error = (
                 f"Your role here ({self.role or 'none'}) cannot import components; ask an editor."

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -100,16 +101,36 @@ def import_descriptor(
         )
     try:
         parsed = parse_descriptor(raw, name=component, files=files)
+        cleaned = parsed.cleaned
+        digest = hashlib.sha256(orjson.dumps(cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
     except DescriptorError as exc:
         raise ValidationError(f"component.json: {exc}") from None
-    cleaned = parsed.cleaned
-    digest = hashlib.sha256(orjson.dumps(cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except (RecursionError, TypeError, ValueError, OverflowError) as exc:  # odd JSON: too deep, huge numbers
+        raise ValidationError(f"component.json cannot be stored: {exc.__class__.__name__}: {exc}") from None
     version = parsed.descriptor.version
-    if not isinstance(raw.get("version"), str | int | float) or not str(raw.get("version")).strip():
+    if not parsed.version_declared:
         version = f"0.0.0+{digest[:8]}"
         parsed.warnings[:] = [w for w in parsed.warnings if not w.startswith("version:")]
         parsed.warnings.append(f"version: missing: this content is version {version}")
         cleaned["version"] = version
+    try:
+        return _store(db, tenant_id, component, version, parsed, cleaned, digest, user_id)
+    except IntegrityError:
+        raise ValidationError(
+            f"{component} {version} was imported by someone else at the same moment; reload the catalog."
+        ) from None
+
+
+def _store(
+    db: Database,
+    tenant_id: uuid.UUID | None,
+    component: str,
+    version: str,
+    parsed: Any,
+    cleaned: dict[str, Any],
+    digest: str,
+    user_id: uuid.UUID | None,
+) -> ImportResult:
     with _session(db, tenant_id) as session:
         existing = session.scalar(
             sa.select(Component).where(
@@ -206,7 +227,7 @@ def _entry(row: Component) -> CatalogEntry:
 def list_components(db: Database, tenant_id: uuid.UUID, search: str = "") -> list[CatalogEntry]:
     """Global components and the tenant's own, the newest import of each name and scope first."""
     with tenant_session(db.sessions, tenant_id) as session:
-        query = sa.select(Component).order_by(Component.title, Component.created_at.desc())
+        query = sa.select(Component).order_by(Component.created_at.desc())
         if search.strip():
             needle = f"%{search.strip().lower()}%"
             query = query.where(
@@ -222,7 +243,7 @@ def list_components(db: Database, tenant_id: uuid.UUID, search: str = "") -> lis
         if key not in seen:
             seen.add(key)
             entries.append(_entry(row))
-    return entries
+    return sorted(entries, key=lambda e: (e.title.lower(), e.scope))
 
 
 def get_descriptor(session: Session, component_id: uuid.UUID) -> tuple[Component, Descriptor, list[str]]:

@@ -160,6 +160,7 @@ class ParsedDescriptor:
     descriptor: Descriptor
     cleaned: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    version_declared: bool = True
 
 
 def _text(value: Any) -> str:
@@ -173,9 +174,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# What metadata files may add to a descriptor in all: each reference is a copy in the stored document, so a
+# file named by many functions must not multiply into gigabytes.
+METADATA_BUDGET_BYTES = 4 * 1024 * 1024
+
+
 class _Parser:
     def __init__(self, files: Mapping[str, str | bytes]) -> None:
-        self.files = {_normal_path(k): v for k, v in files.items()}
+        self.files = {_normal_path(str(k)): v for k, v in files.items()}
+        # Uploaded files arrive by name only: a path in the descriptor finds them by its last part.
+        names: dict[str, list[str]] = {}
+        for path in self.files:
+            names.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+        self.by_name = {name: self.files[paths[0]] for name, paths in names.items() if len(paths) == 1}
+        self.metadata_bytes = 0
+        self.function_ids: set[str] = set()
         self.warnings: list[str] = []
 
     def warn(self, where: str, message: str) -> None:
@@ -240,7 +253,7 @@ class _Parser:
         if order is not None and not isinstance(order, int):
             try:
                 order = int(order)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 self.warn(where, f"order {order!r} is not a number; ignored")
                 order = None
         require = spec.get("require") or []
@@ -275,11 +288,19 @@ class _Parser:
             path = _normal_path(raw)
             content = self.files.get(path)
             if content is None:
+                content = self.by_name.get(path.rsplit("/", 1)[-1])
+            if content is None:
                 self.warn(where, f"metadata file {raw!r} was not provided; upload it with the descriptor")
                 return None
+            self.metadata_bytes += len(content)
+            if self.metadata_bytes > METADATA_BUDGET_BYTES:
+                raise DescriptorError(
+                    f"{where}: the metadata files add up to more than {METADATA_BUDGET_BYTES // 1024 // 1024} MiB "
+                    "in the descriptor (each reference is a copy)"
+                )
             try:
                 raw = json.loads(content)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 self.warn(where, f"metadata file {raw!r} is not valid JSON ({exc}); ignored")
                 return None
         if not isinstance(raw, Mapping):
@@ -305,6 +326,9 @@ class _Parser:
             if not isinstance(spec, Mapping):
                 self.warn(where, "is not a function definition (an object); skipped")
                 continue
+            if str(function_id) in self.function_ids:
+                # elastic.io keeps triggers and actions apart; a flow node names only the id, and gets the action.
+                self.warn(where, "the same id is also a trigger: a flow node with this id runs the action")
             for key in spec:
                 if key not in FUNCTION_KEYS and key != "x-hub":
                     self.warn(where, f"unknown key {key!r} ignored")
@@ -345,7 +369,11 @@ class _Parser:
                 deprecated=bool(spec.get("deprecated")),
             )
             parsed.append(definition)
+            self.function_ids.add(str(function_id))
             clean = {k: v for k, v in spec.items() if k in FUNCTION_KEYS or k == "x-hub"}
+            if "x-hub" in clean and not isinstance(clean["x-hub"], Mapping):
+                self.warn(f"{where}.x-hub", "must be an object; ignored")
+                del clean["x-hub"]
             clean["fields"] = clean_fields
             clean["title"] = definition.title
             if schema_in is not None or schema_out is not None:
@@ -435,7 +463,12 @@ def parse_descriptor(
     if not title:
         parser.warn("title", f"missing: the component is called {name!r}")
         title = name
-    version = str(document.get("version") or "").strip()
+    declared = document.get("version")
+    version = (
+        str(declared).strip() if isinstance(declared, str | int | float) and declared is not False else ""
+    )
+    version = version[:100]
+    version_declared = bool(version)
     if not version:
         parser.warn("version", "missing: taken as 0.0.0 (re-importing replaces this version)")
         version = "0.0.0"
@@ -447,6 +480,11 @@ def parse_descriptor(
     hub = document.get("x-hub") or {}
     if not isinstance(hub, Mapping):
         raise DescriptorError("x-hub: must be an object")
+    kinds = hub.get("credential_kinds")
+    if kinds is not None and not (isinstance(kinds, list) and all(isinstance(k, str) for k in kinds)):
+        parser.warn("x-hub.credential_kinds", "must be a list of credential kinds; read as none")
+        hub = {k: v for k, v in hub.items() if k != "credential_kinds"}
+        document["x-hub"] = hub
     runtime = str(hub.get("runtime") or ("python" if hub.get("entry_point") else "docker"))
     if runtime not in ("builtin", "python", "docker"):
         raise DescriptorError(f"x-hub.runtime: must be builtin, python or docker, got {runtime!r}")
@@ -475,7 +513,8 @@ def parse_descriptor(
         entry=entry,
         resources=dict(resources),
     )
-    cleaned = {k: v for k, v in document.items() if k not in ("triggers", "actions", "credentials")}
+    stored_only = ("triggers", "actions", "credentials", "x-hub-digest", "x-hub-warnings")
+    cleaned = {k: v for k, v in document.items() if k not in stored_only}
     cleaned.update(title=title, version=version)
     if clean_triggers:
         cleaned["triggers"] = clean_triggers
@@ -483,7 +522,7 @@ def parse_descriptor(
         cleaned["actions"] = clean_actions
     if credentials:
         cleaned["credentials"] = {**credentials, "fields": clean_credential_fields}
-    return ParsedDescriptor(descriptor, cleaned, parser.warnings)
+    return ParsedDescriptor(descriptor, cleaned, parser.warnings, version_declared=version_declared)
 
 
 def load_descriptor_json(text: str | bytes) -> Any:
@@ -498,3 +537,7 @@ def load_descriptor_json(text: str | bytes) -> Any:
         ) from None
     except UnicodeDecodeError as exc:
         raise DescriptorError(f"component.json is not UTF-8 text ({exc.reason})") from None
+    except RecursionError:
+        raise DescriptorError("component.json is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer with thousands of digits
+        raise DescriptorError(f"component.json holds a value that cannot be read: {exc}") from None

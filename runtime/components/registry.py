@@ -15,6 +15,12 @@ def _required_fields(function: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+def _kinds(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    return tuple(k for k in value if isinstance(k, str)) if isinstance(value, list | tuple) else default
+
+
 def spec_from_descriptor(
     name: str,
     descriptor: Mapping[str, Any],
@@ -25,19 +31,20 @@ def spec_from_descriptor(
     """Read the parts of a descriptor the runtime needs: functions, their kind, required fields, credentials."""
     handlers = handlers or {}
     credentials = descriptor.get("credentials") or {}
-    credential_kinds = tuple(descriptor.get("x-hub", {}).get("credential_kinds", ()))
+    top = descriptor.get("x-hub") if isinstance(descriptor.get("x-hub"), Mapping) else {}
+    credential_kinds = tuple(k for k in (top.get("credential_kinds") or ()) if isinstance(k, str))
     if not credential_kinds and credentials:
         credential_kinds = ("fields",)
     functions: dict[str, FunctionSpec] = {}
     for kind, section in (("trigger", "triggers"), ("action", "actions")):
         for function_id, function in (descriptor.get(section) or {}).items():
-            hub = function.get("x-hub", {})
+            hub = function.get("x-hub") if isinstance(function.get("x-hub"), Mapping) else {}
             functions[function_id] = FunctionSpec(
                 id=function_id,
                 kind=kind,  # type: ignore[arg-type]
                 title=function.get("title", function_id),
                 required_fields=_required_fields(function),
-                credential_kinds=tuple(hub.get("credential_kinds", credential_kinds)),
+                credential_kinds=_kinds(hub.get("credential_kinds"), credential_kinds),
                 credential_required=bool(hub.get("credential_required", False)),
                 uses_snapshot=bool(hub.get("uses_snapshot", False)),
                 fusible=bool(hub.get("fusible", False)) and not hub.get("uses_snapshot", False),

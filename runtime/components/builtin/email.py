@@ -38,7 +38,10 @@ def _connect(credential: dict[str, Any], context: StepContext, timeout: float) -
     security = str(credential.get("security") or "starttls").lower()
     if security not in SECURITY:
         raise PermanentStepError(f"SMTP security {security!r} is not one of {', '.join(SECURITY)}")
-    port = int(credential.get("port") or (465 if security == "tls" else 587))
+    try:
+        port = int(credential.get("port") or (465 if security == "tls" else 587))
+    except (TypeError, ValueError):
+        raise PermanentStepError(f"the SMTP port {credential.get('port')!r} is not a number") from None
     address = context.egress.check_host(host, port)
     tls = ssl.create_default_context()
     if credential.get("insecure_skip_verify"):
@@ -53,9 +56,17 @@ def _connect(credential: dict[str, Any], context: StepContext, timeout: float) -
         server.connect(address, port)
         server._host = host  # used as the TLS server name by starttls()
         if security == "starttls":
-            server.starttls(context=tls)
-    if credential.get("username"):
-        server.login(str(credential["username"]), str(credential.get("password") or ""))
+            try:
+                server.starttls(context=tls)
+            except BaseException:
+                server.close()
+                raise
+    try:
+        if credential.get("username"):
+            server.login(str(credential["username"]), str(credential.get("password") or ""))
+    except BaseException:
+        server.close()  # a refused login must not leave the connection open
+        raise
     return server
 
 

@@ -3,7 +3,7 @@
 The query uses named parameters (`select * from orders where id = :id`), filled from a JSONata expression
 that gives an object; values are always bound, never pasted into the SQL. Rows come back as one message
 (a list) or one message per row. The host is checked against the egress policy and connected to by its
-checked address (libpq's hostaddr), so TLS still verifies the certificate against the host name.
+checked address (libpq's hostaddr); with sslmode=verify-full TLS still verifies the certificate against the host name.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from runtime.steps.errors import PermanentStepError, StepError
 from runtime.steps.message import Message
 
 MAX_ROWS = 10_000
+SAFE_QUERY_OPTIONS = frozenset({"sslmode", "application_name", "connect_timeout", "target_session_attrs"})
 
 
 def _engine(credential: dict[str, Any], context: StepContext, timeout_s: float) -> sa.Engine:
@@ -37,6 +38,12 @@ def _engine(credential: dict[str, Any], context: StepContext, timeout_s: float) 
     host = url.host or ""
     if not host:
         raise PermanentStepError("the database URL names no host")
+    # Only connection options that cannot point the connection elsewhere or read the worker's files.
+    refused = sorted(set(url.query) - SAFE_QUERY_OPTIONS)
+    if refused:
+        raise PermanentStepError(
+            f"the database URL may not set {', '.join(refused)}; allowed: {', '.join(sorted(SAFE_QUERY_OPTIONS))}"
+        )
     address = context.egress.check_host(host, url.port or 5432)
     url = url.set(drivername="postgresql+psycopg")
     return sa.create_engine(
@@ -44,6 +51,7 @@ def _engine(credential: dict[str, Any], context: StepContext, timeout_s: float) 
         poolclass=NullPool,  # a connection per execution: steps of many tenants share the worker
         connect_args={
             "hostaddr": address,
+            "passfile": "/dev/null",  # never the worker's own stored passwords
             "connect_timeout": max(1, int(timeout_s)),
             "options": f"-c statement_timeout={int(timeout_s * 1000)}",
         },

@@ -165,3 +165,31 @@ def test_builtins_are_global_components(db, tenant) -> None:
 def test_a_builtin_name_cannot_be_taken(db, tenant) -> None:
     with pytest.raises(ValidationError, match="belongs to a built-in component"):
         catalog.import_descriptor(db, _by_name("webhook").read_bytes(), tenant_id=tenant, name="webhook")
+
+
+def test_the_newest_version_is_listed(db, tenant) -> None:
+    raw = _raw(_by_name("amqp"))
+    catalog.import_descriptor(db, {**raw, "version": "1.0.0", "title": "Zeta"}, tenant_id=tenant, name="amqp")
+    newer = catalog.import_descriptor(
+        db, {**raw, "version": "2.0.0", "title": "Alpha"}, tenant_id=tenant, name="amqp"
+    )
+    [entry] = [e for e in catalog.list_components(db, tenant) if e.name == "amqp"]
+    assert entry.id == newer.component_id
+
+
+def test_a_stored_descriptor_imports_again_as_unchanged(db, tenant) -> None:
+    first = catalog.import_descriptor(db, _by_name("amqp").read_bytes(), tenant_id=tenant, name="amqp")
+    with system_session(db.sessions) as session:
+        stored = session.get(Component, first.component_id).descriptor
+    again = catalog.import_descriptor(db, stored, tenant_id=tenant, name="amqp")
+    assert again.unchanged and again.component_id == first.component_id
+
+
+def test_a_deeply_nested_descriptor_is_refused_not_crashed(db, tenant) -> None:
+    deep: dict = {"type": "object"}
+    for _ in range(300):
+        deep = {"type": "object", "properties": {"a": deep}}
+    descriptor = {"title": "Deep", "version": "1", "actions": {"go": {"metadata": {"in": deep}}}}
+    with pytest.raises(ValidationError, match="cannot be stored"):
+        catalog.import_descriptor(db, descriptor, tenant_id=tenant, name="deep")
+    assert _count(db) == 0

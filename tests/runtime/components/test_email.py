@@ -86,6 +86,8 @@ def test_errors_are_classified(smtp) -> None:
         send(Message(data=DATA), FIELDS, _context(port, security="starttls"))
     with pytest.raises(PermanentStepError, match="is not an e-mail address"):
         send(Message(data={"to": "not-an-address"}), {"to": "to"}, _context(port))
+    with pytest.raises(PermanentStepError, match="port 'smtp' is not a number"):
+        send(Message(data=DATA), FIELDS, _context("smtp"))
     with pytest.raises(EgressRefusedError, match="internal address"):
         send(Message(data=DATA), FIELDS, _context(port, egress=""))
     with pytest.raises(StepError, match="sending e-mail failed: ConnectionRefusedError"):

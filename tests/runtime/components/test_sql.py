@@ -71,5 +71,8 @@ def test_errors_are_classified(database) -> None:
         query(Message(), {"query": "select pg_sleep(2)", "timeout_s": 1}, ctx)
     with pytest.raises(EgressRefusedError):
         query(Message(), {"query": "select 1"}, _context(database, egress=""))
+    for option in ("host=127.0.0.2", "passfile=/root/.pgpass", "service=prod", "sslkey=/etc/key"):
+        with pytest.raises(PermanentStepError, match="the database URL may not set"):
+            query(Message(), {"query": "select 1"}, _context(f"{database}?{option}"))
     with pytest.raises(PermanentStepError, match="only PostgreSQL"):
         query(Message(), {"query": "select 1"}, _context("sqlite:////etc/passwd"))
