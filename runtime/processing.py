@@ -29,6 +29,9 @@ from runtime.steps.executor import Executor, StepInvocation, StepResult
 from runtime.steps.message import Message
 
 TRACE_LIMIT = 50
+# Where the commit script puts the collected parts of an aggregate (a JSON string no data can be equal to:
+# the script replaces the first occurrence, and the envelope's body comes before anything else of the data).
+AGGREGATE_PLACEHOLDER = "__hub_aggregate_parts__"
 REBOUND_LIMIT = 10
 
 
@@ -43,6 +46,7 @@ class Effects:
     bset: list[list[Any]] = field(default_factory=list)
     snap: list[list[Any]] = field(default_factory=list)
     reply: list[list[Any]] = field(default_factory=list)
+    agg: list[list[Any]] = field(default_factory=list)
     ev: list[str] = field(default_factory=list)
     leaves: int = 0
     failed: int = 0
@@ -58,7 +62,7 @@ class Effects:
             "run": self.batch.key(tk.run(env.run)),
             "delta": len(self.add) + len(self.delay) - 1,
         }
-        for name in ("add", "delay", "dead", "bset", "snap", "reply", "ev"):
+        for name in ("add", "delay", "dead", "bset", "snap", "reply", "agg", "ev"):
             value = getattr(self, name)
             if value:
                 op[name] = value
@@ -159,8 +163,10 @@ class MessageProcessor:
             key = effects.batch.key(tk.snapshots(env.flow))
             effects.snap.append([key, env.step, orjson.dumps(result.snapshot).decode()])
         effects.ev.append(self._event("step.finished", "succeeded", env, step, result, started))
-        if not children:
-            effects.leaves += 1
+        if result.collected is not None:
+            effects.agg.append(self._collect(env, result.collected, effects))
+        elif not children:
+            effects.leaves += 1  # a part handed to an aggregate is not an end of the run
         due = now_ms() + int(result.delay_s * 1000) if result.delay_s > 0 else None
         # Only after a fusible step: the result of a step with I/O is committed before anything runs on it, so
         # a crash further down the chain can never make that I/O happen again.
@@ -171,6 +177,27 @@ class MessageProcessor:
                 self.run(child.envelope, plan, child.step, {}, effects)
             else:
                 self._emit(effects, child.envelope, due, child.encoded)
+
+    def _collect(self, env: Envelope, collected: tuple[str, int, int, Any], effects: Effects) -> list[Any]:
+        """The commit script's part of an aggregate: store this part; the commit that completes the group
+        sends the whole group (in order, in place of the placeholder) to this step again."""
+        group, index, count, value = collected
+        metadata = {k: v for k, v in (env.body or {}).get("metadata", {}).items() if k != "split"}
+        whole = Envelope(
+            tenant=env.tenant,
+            flow=env.flow,
+            version=env.version,
+            run=env.run,
+            step=env.step,
+            mid=child_message_id(group, env.step, 0, 0),
+            attempt=1,
+            body={"data": AGGREGATE_PLACEHOLDER, "metadata": {**metadata, "aggregated": True}},
+            trace=[*env.trace[-(TRACE_LIMIT - 1) :], env.step],
+            created_ms=env.created_ms,
+            test=env.test,
+        )
+        key = effects.batch.key(effects.batch.tenant_keys.aggregate(env.flow, group))
+        return [key, index, orjson.dumps(value, default=str).decode(), count, whole.encode().decode()]
 
     def _execute(self, env: Envelope, step: PlanStep, snapshot: dict[str, Any]) -> StepResult:
         handler = step.function.handler

@@ -49,6 +49,9 @@ class TenantKeys:
     def body(self, message_id: str) -> str:
         return f"{self.base}:body:{message_id}"
 
+    def aggregate(self, flow_id: str, group: str) -> str:
+        return f"{self.base}:agg:{flow_id}:{group}"
+
     def snapshots(self, flow_id: str) -> str:
         return f"{self.base}:snap:{flow_id}"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 #       6.. keys referenced by index from the ops (run hashes, bodies, snapshots, reply lists).
 # ARGV: 1 consumer group, 2 now (ms), 3 ops: JSON array of
 #   {id, rid, run, delta, add[], delay[[due, payload]], dead[], failed?, leaf?, ev[], bset[[k, v]], bdel?,
-#    snap[[k, field, value]], reply[[k, value]]}
+#    snap[[k, field, value]], reply[[k, value]], agg[[k, index, value, count, envelope]]}
 # One op is one delivered message; its lists may hold the effects of several steps (fused steps run in the
 # same commit); failed and leaf are counts.
 # An op is applied only if its XACK acknowledged something: a message already committed by another worker
@@ -39,12 +39,33 @@ for _, op in ipairs(ops) do
         redis.call('EXPIRE', KEYS[r[1]], 600)
       end
     end
+    local emitted = 0
+    if op.agg then
+      for _, a in ipairs(op.agg) do
+        local key = KEYS[a[1]]
+        redis.call('HSET', key, a[2], a[3])
+        redis.call('EXPIRE', key, 86400)
+        if redis.call('HLEN', key) >= a[4] then
+          local all = redis.call('HGETALL', key)
+          local parts = {}
+          for i = 1, #all, 2 do parts[#parts + 1] = {tonumber(all[i]), all[i + 1]} end
+          table.sort(parts, function(x, y) return x[1] < y[1] end)
+          local values = {}
+          for _, p in ipairs(parts) do values[#values + 1] = p[2] end
+          local s, e = string.find(a[5], '"__hub_aggregate_parts__"', 1, true)
+          local whole = string.sub(a[5], 1, s - 1) .. '[' .. table.concat(values, ',') .. ']' .. string.sub(a[5], e + 1)
+          redis.call('XADD', KEYS[1], '*', 'm', whole)
+          redis.call('DEL', key)
+          emitted = emitted + 1
+        end
+      end
+    end
     if op.ev then for _, e in ipairs(op.ev) do events[#events + 1] = e end end
-    backlog = backlog + op.delta
+    backlog = backlog + op.delta + emitted
     local runkey = KEYS[op.run]
     if op.failed then redis.call('HINCRBY', runkey, 'failed', op.failed) end
     if op.leaf then redis.call('HINCRBY', runkey, 'leaves', op.leaf) end
-    local left = redis.call('HINCRBY', runkey, 'inflight', op.delta)
+    local left = redis.call('HINCRBY', runkey, 'inflight', op.delta + emitted)
     if left <= 0 then
       local failed = tonumber(redis.call('HGET', runkey, 'failed') or '0')
       local leaves = tonumber(redis.call('HGET', runkey, 'leaves') or '0')

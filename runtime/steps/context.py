@@ -24,6 +24,8 @@ class StepContext:
     logs: list[tuple[str, str]] = field(default_factory=list)
     reply_value: dict[str, Any] | None = None
     delay_outputs_s: float = 0.0
+    # (group, index, count, value): this message's part of a group that one later message carries whole.
+    collected: tuple[str, int, int, Any] | None = None
     # Where the step may connect to (outbound HTTP); internal addresses only when an administrator allows them.
     egress: EgressPolicy = field(default_factory=EgressPolicy)
 
@@ -36,6 +38,11 @@ class StepContext:
 
     def rebound(self, reason: str, delay_s: float = 10.0) -> None:
         raise Rebound(reason, delay_s)
+
+    def collect(self, group: str, index: int, count: int, value: Any) -> None:
+        """Hand `value` in as part `index` of `count` of `group`: when the last part is in, one message with
+        all of them in order goes to this step again (committed atomically; a redelivered part counts once)."""
+        self.collected = (group, int(index), int(count), value)
 
     def delay(self, seconds: float) -> None:
         """Hold this step's outputs back for `seconds` (without occupying the worker)."""

@@ -32,6 +32,7 @@ class StepResult:
     reply: dict[str, Any] | None = None
     logs: list[tuple[str, str]] = field(default_factory=list)
     delay_s: float = 0.0
+    collected: tuple[str, int, int, Any] | None = None
     duration_ms: float = 0.0
     executor: str = "inline"
 
@@ -86,6 +87,7 @@ class InlineExecutor:
         result.logs = context.logs
         result.reply = context.reply_value
         result.delay_s = context.delay_outputs_s
+        result.collected = context.collected
         if context.snapshot != before:
             result.snapshot = context.snapshot
         return result

@@ -37,13 +37,46 @@ def filter_(message: Message, fields: dict[str, Any], context: StepContext) -> M
     return None
 
 
-def split(message: Message, fields: dict[str, Any], _context: StepContext) -> list[Message]:
+SPLIT_KEY = "split"
+AGGREGATED_KEY = "aggregated"
+
+
+def split(message: Message, fields: dict[str, Any], context: StepContext) -> list[Message]:
     items = _evaluate(fields, "path", message.data) if fields.get("path") else message.data
     if items is None:
         return []
     if not isinstance(items, list):
         items = [items]
-    return [Message(data=item, metadata=message.metadata) for item in items]
+    # Which group each item belongs to, so that an aggregate step further on can put them together again.
+    group = f"{context.message_id}:{context.step_id}"
+    return [
+        Message(
+            data=item,
+            metadata={**message.metadata, SPLIT_KEY: {"group": group, "index": i, "count": len(items)}},
+        )
+        for i, item in enumerate(items)
+    ]
+
+
+MAX_GROUP = 10_000
+
+
+def aggregate(message: Message, fields: dict[str, Any], context: StepContext) -> Message | None:
+    metadata = dict(message.metadata)
+    if metadata.pop(AGGREGATED_KEY, None):  # the whole group, handed back by the commit that completed it
+        return Message(data=message.data, metadata=metadata)
+    part = metadata.get(SPLIT_KEY)
+    if not isinstance(part, dict) or not {"group", "index", "count"} <= part.keys():
+        raise PermanentStepError(
+            "aggregate collects the items of a split: this message did not come from one"
+        )
+    if int(part["count"]) > MAX_GROUP:
+        raise PermanentStepError(
+            f"a group of {part['count']} items is more than aggregate takes ({MAX_GROUP})"
+        )
+    value = _evaluate(fields, "value", message.data) if fields.get("value") else message.data
+    context.collect(str(part["group"]), int(part["index"]), int(part["count"]), value)
+    return None
 
 
 _EXPRESSION_FIELD = {"label": "JSONata expression", "viewClass": "JSONataView", "required": True}
@@ -108,5 +141,25 @@ ROUTER = {
             "x-hub": {"fusible": True, "routing": "first"},
             "fields": {},
         },
+    },
+}
+
+
+AGGREGATE = {
+    "title": "Aggregate",
+    "description": "Puts the items of a split back into one message (a list in their original order), once every "
+    "item has arrived; items that failed hold the group back until they are replayed.",
+    "actions": {
+        "aggregate": {
+            "title": "Collect the items of a split",
+            "main": "builtin:aggregate.aggregate",
+            "x-hub": {"fusible": True},
+            "fields": {
+                "value": {
+                    "label": "Value to collect (JSONata, default: the item)",
+                    "viewClass": "JSONataView",
+                }
+            },
+        }
     },
 }

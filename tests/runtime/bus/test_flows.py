@@ -200,3 +200,52 @@ def test_router_every_or_first_matching_branch(harness, function: str, expected:
     )
     run = harness.run_to_end(version, {"amount": 50})["run"]
     assert [e["step"] for e in harness.step_events(run) if e["step"] not in ("start", "route")] == ["other"]
+
+
+def _aggregate_flow(harness, middle: dict) -> str:
+    return harness.publish(
+        [
+            START,
+            node("each", "split", "split", fields={"path": "items"}),
+            middle,
+            node("all", "aggregate", "aggregate"),
+            node("out", "log", "log"),
+        ],
+        [
+            {"source": "start", "target": "each"},
+            {"source": "each", "target": middle["id"]},
+            {"source": middle["id"], "target": "all"},
+            {"source": "all", "target": "out"},
+        ],
+    )
+
+
+def test_aggregate_puts_the_items_of_a_split_back_in_order(harness) -> None:
+    version = _aggregate_flow(harness, node("times", "jsonata", "transform", fields={"expression": "v * 10"}))
+    finished = harness.run_to_end(version, {"items": [{"v": i} for i in range(5)]})
+    assert finished["status"] == "succeeded"
+    run = finished["run"]
+    assert [e["in"] for e in harness.step_events(run, "out")] == [[0, 10, 20, 30, 40]]
+    assert len(harness.step_events(run, "all")) == 6  # five parts handed in, then the whole group once
+    assert not harness.bus.redis.keys(TenantKeys(harness.tenant).aggregate("*", "*"))
+    assert harness.bus.backlog(harness.tenant) == 0
+
+
+def test_a_failed_item_holds_its_group_back(harness) -> None:
+    version = _aggregate_flow(
+        harness, node("num", "jsonata", "transform", fields={"expression": "$number(v)"})
+    )
+    finished = harness.run_to_end(version, {"items": [{"v": "1"}, {"v": "x"}, {"v": "3"}]})
+    assert finished["status"] == "failed"  # nothing reached the end: the group is waiting for its failed item
+    assert harness.step_events(finished["run"], "out") == []
+    (letter,) = harness.bus.dead_letters(harness.tenant)
+    assert letter.envelope.step == "num"
+
+
+def test_aggregate_needs_a_split_before_it(harness) -> None:
+    version = harness.publish(
+        [START, node("all", "aggregate", "aggregate")], [{"source": "start", "target": "all"}]
+    )
+    assert harness.run_to_end(version, {"a": 1})["status"] == "failed"
+    (letter,) = harness.bus.dead_letters(harness.tenant)
+    assert "did not come from one" in letter.error
