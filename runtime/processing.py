@@ -183,19 +183,8 @@ class MessageProcessor:
         sends the whole group (in order, in place of the placeholder) to this step again."""
         group, index, count, value = collected
         metadata = {k: v for k, v in (env.body or {}).get("metadata", {}).items() if k != "split"}
-        whole = Envelope(
-            tenant=env.tenant,
-            flow=env.flow,
-            version=env.version,
-            run=env.run,
-            step=env.step,
-            mid=child_message_id(group, env.step, 0, 0),
-            attempt=1,
-            body={"data": AGGREGATE_PLACEHOLDER, "metadata": {**metadata, "aggregated": True}},
-            trace=[*env.trace[-(TRACE_LIMIT - 1) :], env.step],
-            created_ms=env.created_ms,
-            test=env.test,
-        )
+        body = {"data": AGGREGATE_PLACEHOLDER, "metadata": {**metadata, "aggregated": True}}
+        whole = _next(env, env.step, child_message_id(group, env.step, 0, 0), body)
         key = effects.batch.key(effects.batch.tenant_keys.aggregate(env.flow, group))
         return [key, index, orjson.dumps(value, default=str).decode(), count, whole.encode().decode()]
 
@@ -245,19 +234,8 @@ class MessageProcessor:
                     if not taken:
                         continue
                 encoded = encoded or orjson.dumps(body)
-                child = Envelope(
-                    tenant=env.tenant,
-                    flow=env.flow,
-                    version=env.version,
-                    run=env.run,
-                    step=route.target,
-                    mid=child_message_id(env.mid, env.step, route_index, index),
-                    attempt=1,
-                    body=body,
-                    trace=trace,
-                    created_ms=env.created_ms,
-                    test=env.test,
-                )
+                mid = child_message_id(env.mid, env.step, route_index, index)
+                child = _next(env, route.target, mid, body, trace)
                 children.append(Child(child, plan.steps[route.target], encoded))
                 if step.function.first_route_only:
                     break  # a router in "first match" mode: the edges are tried in order, like if/elif/else
@@ -357,6 +335,25 @@ class MessageProcessor:
             if cut_in or cut_out:
                 event["cut"] = True
         return orjson.dumps(event, default=str).decode()
+
+
+def _next(
+    env: Envelope, step: str, mid: str, body: dict[str, Any], trace: list[str] | None = None
+) -> Envelope:
+    """A new message of the same run, for `step`, that went through `env`'s step."""
+    return Envelope(
+        tenant=env.tenant,
+        flow=env.flow,
+        version=env.version,
+        run=env.run,
+        step=step,
+        mid=mid,
+        attempt=1,
+        body=body,
+        trace=trace if trace is not None else [*env.trace[-(TRACE_LIMIT - 1) :], env.step],
+        created_ms=env.created_ms,
+        test=env.test,
+    )
 
 
 def _fields(env: Envelope) -> dict[str, Any]:
