@@ -70,7 +70,9 @@ class InlineExecutor:
 
     def execute(self, invocation: StepInvocation, handler: Any) -> StepResult:
         context = invocation.context
-        before = copy.deepcopy(context.snapshot)  # nested values change in place too
+        before = (
+            copy.deepcopy(context.snapshot) if context.snapshot else {}
+        )  # nested values change in place too
         started = time.perf_counter()
         result = StepResult(executor=self.name)
         try:
