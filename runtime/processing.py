@@ -13,6 +13,7 @@ Nothing is fused after a step with I/O, so its result is durable before anything
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -268,7 +269,7 @@ class MessageProcessor:
         if (result.retryable or rebound) and env.attempt < allowed:
             delay = result.rebound_delay_s if rebound else backoff_seconds(step, env.attempt, self.rng)
             assert delay is not None
-            retry = Envelope(**{**_fields(env), "attempt": env.attempt + 1})
+            retry = dataclasses.replace(env, attempt=env.attempt + 1)
             self._emit(effects, retry, now_ms() + int(delay * 1000))
             status = "rebound" if rebound else "retrying"
             effects.ev.append(
@@ -287,7 +288,7 @@ class MessageProcessor:
         effects: Effects,
     ) -> None:
         self.dead_count += 1
-        inline = Envelope(**{**_fields(env), "body_ref": None})
+        inline = dataclasses.replace(env, body_ref=None)
         doc = {"env": orjson.loads(inline.encode()), "error": error, "at": now_ms(), "body": env.body}
         effects.dead.append(orjson.dumps(doc, default=str).decode())
         effects.failed += 1
@@ -354,7 +355,3 @@ def _next(
         created_ms=env.created_ms,
         test=env.test,
     )
-
-
-def _fields(env: Envelope) -> dict[str, Any]:
-    return {name: getattr(env, name) for name in Envelope.__slots__}

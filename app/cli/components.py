@@ -44,9 +44,9 @@ def import_(path: Path, tenant_slug: str | None, name: str | None) -> None:
         if path.is_dir():
             result = catalog.import_folder(db, path, tenant_id=tenant_id, name=name)
         else:
-            default = path.stem if path.stem != "component" else path.parent.name
+            default = catalog.name_from_file(path.name) or path.parent.name.split("__")[-1]
             result = catalog.import_descriptor(
-                db, path.read_bytes(), name=name or default.split("__")[-1], tenant_id=tenant_id
+                db, path.read_bytes(), name=name or default, tenant_id=tenant_id
             )
     finally:
         db.dispose()

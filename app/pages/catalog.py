@@ -88,11 +88,11 @@ class CatalogState(AuthState):
 
     @rx.event
     def set_kind(self, value: str | list[str]) -> None:
-        self.kind = value if isinstance(value, str) else (value[0] if value else "all")
+        self.kind = _chosen(value)
 
     @rx.event
     def set_scope(self, value: str | list[str]) -> None:
-        self.scope = value if isinstance(value, str) else (value[0] if value else "all")
+        self.scope = _chosen(value)
 
     @rx.event
     def set_import_name(self, value: str) -> None:
@@ -182,17 +182,14 @@ class CatalogState(AuthState):
             return
         name = next((n for n in contents if n.endswith("component.json")), None) or next(iter(contents))
         descriptor = contents.pop(name)
-        default = name.removesuffix(".json").split("__")[-1]
-        if default == "component":
-            default = ""
         try:
-            # Metadata files come by their file name; descriptors point at them by path (./lib/schemas/x.json).
+            # Metadata files come by their file name; the parser finds them from the paths the descriptor gives.
             result = catalog.import_descriptor(
                 get_context().db,
                 descriptor,
-                name=self.import_name.strip() or default or None,
+                name=self.import_name.strip() or catalog.name_from_file(name),
                 tenant_id=self._tenant(),
-                files=_by_basename(contents),
+                files=contents,
             )
         except HubError as exc:
             self.import_error = str(exc)
@@ -204,15 +201,21 @@ class CatalogState(AuthState):
         yield rx.clear_selected_files(UPLOAD_ID)
 
 
-def _by_basename(files: dict[str, bytes]) -> dict[str, bytes]:
-    return _BasenameFiles(files)
+def _chosen(value: str | list[str]) -> str:
+    """A segmented control's value (it may send a list)."""
+    return value if isinstance(value, str) else (value[0] if value else "all")
 
 
-class _BasenameFiles(dict):
-    """Uploaded metadata files found by the last part of the path a descriptor gives."""
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return super().get(str(key).rsplit("/", 1)[-1], default)
+def _warnings(title: Any, warnings: Any, color: Any, testid: str) -> rx.Component:
+    return rx.callout.root(
+        rx.callout.text(
+            rx.text(title, weight="medium"),
+            rx.unordered_list(rx.foreach(warnings, lambda w: rx.list_item(w, size="1"))),
+        ),
+        color_scheme=color,
+        data_testid=testid,
+        width="100%",
+    )
 
 
 def _card(entry: Any) -> rx.Component:
@@ -288,16 +291,11 @@ def _importer() -> rx.Component:
             ),
             rx.cond(
                 CatalogState.import_message != "",
-                rx.callout.root(
-                    rx.callout.text(
-                        rx.text(CatalogState.import_message, weight="medium"),
-                        rx.unordered_list(
-                            rx.foreach(CatalogState.import_warnings, lambda w: rx.list_item(w, size="1"))
-                        ),
-                    ),
-                    color_scheme=rx.cond(CatalogState.import_warnings.length() > 0, "amber", "green"),
-                    data_testid="import-result",
-                    width="100%",
+                _warnings(
+                    CatalogState.import_message,
+                    CatalogState.import_warnings,
+                    rx.cond(CatalogState.import_warnings.length() > 0, "amber", "green"),
+                    "import-result",
                 ),
             ),
             width="100%",
@@ -429,16 +427,7 @@ def _detail() -> rx.Component:
         ),
         rx.cond(
             CatalogState.selected_warnings.length() > 0,
-            rx.callout.root(
-                rx.callout.text(
-                    rx.text("Import warnings", weight="medium"),
-                    rx.unordered_list(
-                        rx.foreach(CatalogState.selected_warnings, lambda w: rx.list_item(w, size="1"))
-                    ),
-                ),
-                color_scheme="amber",
-                width="100%",
-            ),
+            _warnings("Import warnings", CatalogState.selected_warnings, "amber", "import-warnings"),
         ),
         rx.cond(
             CatalogState.credential_fields.length() > 0,

@@ -24,10 +24,11 @@ from runtime.components.builtin import builtin_descriptors, builtin_registry
 from runtime.components.descriptor import (
     Descriptor,
     DescriptorError,
+    ParsedDescriptor,
     load_descriptor_json,
     parse_descriptor,
 )
-from runtime.components.registry import spec_from_descriptor
+from runtime.components.registry import spec_from_pin
 from runtime.components.spec import ComponentSpec
 
 # Icons of the built-in library, served by the web app from assets/.
@@ -54,6 +55,22 @@ def component_name(candidate: str) -> str:
             f"{candidate!r} cannot be made into a component name; give one with letters or digits."
         )
     return name
+
+
+def name_from_file(file_name: str) -> str | None:
+    """The name a descriptor file suggests ("elasticio__csv-component.json" -> "csv-component"); None for a
+    plain component.json, whose folder is what names it."""
+    stem = file_name.rsplit("/", 1)[-1].removesuffix(".json")
+    return None if stem == "component" else stem.split("__")[-1]
+
+
+def _digest(cleaned: dict[str, Any]) -> str:
+    """What identifies a descriptor's content: an import of the same content is a no-op."""
+    return hashlib.sha256(orjson.dumps(cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _stored(cleaned: dict[str, Any], digest: str, warnings: list[str]) -> dict[str, Any]:
+    return {**cleaned, "x-hub-digest": digest, "x-hub-warnings": warnings}
 
 
 def _session(db: Database, tenant_id: uuid.UUID | None):
@@ -102,7 +119,7 @@ def import_descriptor(
     try:
         parsed = parse_descriptor(raw, name=component, files=files)
         cleaned = parsed.cleaned
-        digest = hashlib.sha256(orjson.dumps(cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        digest = _digest(cleaned)
     except DescriptorError as exc:
         raise ValidationError(f"component.json: {exc}") from None
     except (RecursionError, TypeError, ValueError, OverflowError) as exc:  # odd JSON: too deep, huge numbers
@@ -126,7 +143,7 @@ def _store(
     tenant_id: uuid.UUID | None,
     component: str,
     version: str,
-    parsed: Any,
+    parsed: ParsedDescriptor,
     cleaned: dict[str, Any],
     digest: str,
     user_id: uuid.UUID | None,
@@ -152,7 +169,7 @@ def _store(
             version=version,
             title=parsed.descriptor.title[:300],
             description=parsed.descriptor.description,
-            descriptor={**cleaned, "x-hub-digest": digest, "x-hub-warnings": parsed.warnings},
+            descriptor=_stored(cleaned, digest, parsed.warnings),
             runtime=parsed.descriptor.runtime,
             entry=parsed.descriptor.entry[:500],
             deprecated=False,
@@ -271,8 +288,8 @@ def sync_builtins(db: Database) -> int:
             version = raw.get("version") or (spec.version if spec else "1.0.0")
             document = {**raw, "version": version, "x-hub": {**raw.get("x-hub", {}), "runtime": "builtin"}}
             parsed = parse_descriptor(document, name=name)
-            digest = hashlib.sha256(orjson.dumps(parsed.cleaned, option=orjson.OPT_SORT_KEYS)).hexdigest()
-            descriptor = {**parsed.cleaned, "x-hub-digest": digest, "x-hub-warnings": parsed.warnings}
+            digest = _digest(parsed.cleaned)
+            descriptor = _stored(parsed.cleaned, digest, parsed.warnings)
             icon = f"/components/{name}.svg" if (ICONS / f"{name}.svg").is_file() else None
             row = rows.get(name)
             if row is None:
@@ -291,7 +308,7 @@ def sync_builtins(db: Database) -> int:
 
 class TenantCatalog:
     """Resolves component names for a tenant: the built-ins, then its own components, then global ones (the
-    newest version of each). `pins` says which version of each imported component a flow version uses."""
+    newest import of each). `imported` gives what a published flow version pins of each imported one."""
 
     def __init__(self, db: Database, tenant_id: uuid.UUID) -> None:
         self.db = db
@@ -323,16 +340,13 @@ class TenantCatalog:
                 if row is None:
                     self._found[name] = None
                 else:
-                    document = {
+                    pin = {
                         "version": row.version,
                         "runtime": row.runtime,
                         "entry": row.entry,
                         "descriptor": row.descriptor,
                     }
-                    spec = spec_from_descriptor(
-                        name, {**row.descriptor, "version": row.version}, runtime=row.runtime
-                    )
-                    self._found[name] = (spec, document)
+                    self._found[name] = (spec_from_pin(name, pin), pin)
         return self._found[name]
 
 

@@ -61,6 +61,12 @@ def spec_from_descriptor(
     )
 
 
+def spec_from_pin(name: str, pin: Mapping[str, Any]) -> ComponentSpec:
+    """The spec of an imported component as a flow version pins it: {version, runtime, entry, descriptor}."""
+    descriptor = {**(pin.get("descriptor") or {}), "version": pin.get("version", "")}
+    return spec_from_descriptor(name, descriptor, runtime=str(pin.get("runtime") or "docker"))
+
+
 class StaticRegistry:
     """Resolves component names from a fixed set of specs (the built-ins, or a test's own)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Protocol
 
-from runtime.components.registry import spec_from_descriptor
+from runtime.components.registry import spec_from_pin
 from runtime.components.spec import ComponentResolver, ComponentSpec
 from runtime.flows.compiler import ExecutionPlan, compile_flow
 
@@ -29,9 +29,7 @@ class PinnedComponents:
         spec = self.base.get(name)
         if spec is not None or name not in self.pinned:
             return spec
-        pin = self.pinned[name]
-        descriptor = {**pin.get("descriptor", {}), "version": pin.get("version", "")}
-        return spec_from_descriptor(name, descriptor, runtime=pin.get("runtime", "docker"))
+        return spec_from_pin(name, self.pinned[name])
 
 
 class PlanCache:

@@ -46,7 +46,7 @@ def handle(component: LoadedComponent, request: dict[str, Any]) -> dict[str, Any
     handler = component.handlers.get(function)
     if handler is None:
         known = ", ".join(sorted(component.handlers))
-        return {"id": request_id, "error": f"no function {function!r} (it has: {known})", "retryable": False}
+        return _failure(request_id, f"no function {function!r} (it has: {known})")
     ctx = request.get("context") or {}
     context = StepContext(
         tenant_id=str(ctx.get("tenant", "")),
