@@ -18,6 +18,7 @@ from app.paths import PROJECT_ROOT
 
 
 def _migrate(config: HubSettings) -> str | None:
+    from app.services.catalog import sync_builtins
     from app.storage import migrations
     from app.storage.db import Database, check_database
 
@@ -25,13 +26,7 @@ def _migrate(config: HubSettings) -> str | None:
     db = Database.connect(url)
     try:
         check_database(db.engine)
-    finally:
-        db.dispose()
-    migrations.upgrade(url)
-    from app.services.catalog import sync_builtins
-
-    db = Database.connect(url)
-    try:
+        migrations.upgrade(url)
         sync_builtins(db)  # the built-in library, as the catalog shows it, follows the code
     finally:
         db.dispose()
