@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 PREFIX = "hub"
 TENANTS = f"{PREFIX}:tenants"  # set of tenants that have streams (global, outside any tenant's slot)
+HOOK_CHANGES = f"{PREFIX}:hooks:changed"  # pub/sub: a webhook route changed (payload: its token)
 STEP_GROUP = "workers"
 RECORDER_GROUP = "recorder"
 
@@ -49,6 +50,10 @@ class TenantKeys:
     def body(self, message_id: str) -> str:
         return f"{self.base}:body:{message_id}"
 
+    def attachments(self, message_id: str) -> str:
+        """The files a webhook request brought, one after the other; attachments name their byte range."""
+        return f"{self.base}:files:{message_id}"
+
     def aggregate(self, flow_id: str, group: str) -> str:
         return f"{self.base}:agg:{flow_id}:{group}"
 
@@ -60,6 +65,29 @@ class TenantKeys:
 
     def reply(self, run_id: str) -> str:
         return f"{self.base}:reply:{run_id}"
+
+    def hook_state(self, token: str) -> str:
+        """`<rev>:<1|0>`: the route's revision and whether it accepts requests. The ingress script checks it
+        atomically with the write, so a rotated, revoked or deactivated URL stops at once on every router."""
+        return f"{self.base}:hook:{token}"
+
+    def hook_capture(self, flow_id: str) -> str:
+        """The last request captured by a flow's test URL, for the designer."""
+        return f"{self.base}:capture:{flow_id}"
+
+    def rate(self, scope: str) -> str:
+        """GCRA state (the theoretical arrival time) of a webhook rate limit: `tenant` or `flow:<id>`."""
+        return f"{self.base}:rate:{scope}"
+
+
+def hook_route(token: str) -> str:
+    """A webhook token's route document (global: a caller's URL names no tenant)."""
+    return f"{PREFIX}:hook:{token}"
+
+
+def reply_channel(router_id: str) -> str:
+    """Pub/sub channel on which a router hears the replies and ends of the synchronous runs it waits for."""
+    return f"{PREFIX}:replies:{router_id}"
 
 
 def tenant_of_stream(stream: str) -> str:

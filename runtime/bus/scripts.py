@@ -34,9 +34,12 @@ for _, op in ipairs(ops) do
     if op.bdel then redis.call('DEL', KEYS[op.bdel]) end
     if op.snap then for _, n in ipairs(op.snap) do redis.call('HSET', KEYS[n[1]], n[2], n[3]) end end
     if op.reply then
+      -- A router waiting for this run (synchronous webhook) hears the reply at once.
+      local rt = redis.call('HGET', KEYS[op.run], 'rt')
       for _, r in ipairs(op.reply) do
         redis.call('RPUSH', KEYS[r[1]], r[2])
         redis.call('EXPIRE', KEYS[r[1]], 600)
+        if rt then redis.call('PUBLISH', rt, op.rid .. ' R ' .. r[2]) end
       end
     end
     local emitted = 0
@@ -76,6 +79,8 @@ for _, op in ipairs(ops) do
       end
       events[#events + 1] = cjson.encode({t = 'run.finished', run = op.rid, status = status, ts = now,
                                           started = started, failed = failed})
+      local rt = redis.call('HGET', runkey, 'rt')
+      if rt then redis.call('PUBLISH', rt, op.rid .. ' F ' .. status) end
       redis.call('DEL', runkey)
     end
   end
@@ -114,4 +119,84 @@ for _, payload in ipairs(due) do
   redis.call('ZREM', KEYS[1], payload)
 end
 return #due
+"""
+
+# Accept webhook requests of one tenant (one call per tenant per router flush, many requests per call). Per
+# request: the route must still be live at the revision the router resolved (a rotated or revoked URL has no
+# state any more; a changed route has a new revision), accepting (active flow, or a listening test URL), within
+# the flow's and the tenant's rate limits (GCRA on the server's clock, so several routers share one limit) and
+# the tenant's backlog quota; then the run starts exactly as START does. A refused request writes nothing.
+# KEYS: 1 steps stream, 2 events stream, 3 backlog counter, 4.. per-request keys referenced by index.
+# ARGV: 1 backlog cap (0: none), 2 attachment lifetime (s), then INGRESS_STRIDE arguments per request:
+#   +0 state key, +1 expected revision, +2 run hash, +3 envelope, +4 run.started event (JSON),
+#   +5 body key (0: body inline), +6 body, +7 flow rate key (0: no limit), +8 its interval (ms), +9 its burst
+#   tolerance (ms), +10 tenant rate key (0), +11 interval, +12 tolerance, +13 reply channel ('' : async),
+#   +14 capture key (0: production URL), +15 capture document, +16 attachments key (0: none), +17 attachments
+# Returns per request the stream entry id, or E:GONE | E:STALE | E:OFF | E:BACKLOG | E:RATE:<wait ms>.
+INGRESS_STRIDE = 18
+INGRESS = """
+local cap = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local backlog = tonumber(redis.call('GET', KEYS[3]) or '0')
+local added = 0
+local results = {}
+local events = {}
+local function gcra(k, interval, tolerance)
+  if k == 0 then return 0, 0 end
+  local tat = tonumber(redis.call('GET', KEYS[k]) or '0')
+  if tat < now then tat = now end
+  local wait = tat - tolerance - now
+  if wait > 0 then return nil, wait end
+  return tat + interval, 0
+end
+for i = 3, #ARGV, 18 do
+  local r
+  local state = redis.call('GET', KEYS[tonumber(ARGV[i])])
+  if not state then
+    r = 'E:GONE'
+  else
+    local rev, flag = string.match(state, '^(%d+):(%d+)$')
+    if rev ~= ARGV[i + 1] then
+      r = 'E:STALE'
+    elseif flag == '0' or (flag ~= '1' and tonumber(flag) < now) then
+      r = 'E:OFF'
+    elseif cap > 0 and backlog + added >= cap then
+      r = 'E:BACKLOG'
+    else
+      local fk, tk = tonumber(ARGV[i + 7]), tonumber(ARGV[i + 10])
+      local ftat, fwait = gcra(fk, tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9]))
+      local ttat, twait = gcra(tk, tonumber(ARGV[i + 11]), tonumber(ARGV[i + 12]))
+      if not ftat or not ttat then
+        r = 'E:RATE:' .. math.ceil(math.max(fwait, twait))
+      else
+        if fk > 0 then redis.call('SET', KEYS[fk], string.format('%.3f', ftat), 'PX', math.ceil(ftat - now) + 1000) end
+        if tk > 0 then redis.call('SET', KEYS[tk], string.format('%.3f', ttat), 'PX', math.ceil(ttat - now) + 1000) end
+        local bk = tonumber(ARGV[i + 5])
+        if bk > 0 then redis.call('SET', KEYS[bk], ARGV[i + 6]) end
+        local ak = tonumber(ARGV[i + 16])
+        if ak > 0 then redis.call('SET', KEYS[ak], ARGV[i + 17], 'EX', keep) end
+        local runkey = KEYS[tonumber(ARGV[i + 2])]
+        redis.call('HSET', runkey, 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', math.floor(now))
+        if ARGV[i + 13] ~= '' then redis.call('HSET', runkey, 'rt', ARGV[i + 13]) end
+        local ck = tonumber(ARGV[i + 14])
+        if ck > 0 then
+          -- A test URL captures one request per listening window.
+          redis.call('SET', KEYS[ck], ARGV[i + 15], 'EX', 3600)
+          redis.call('SET', KEYS[tonumber(ARGV[i])], rev .. ':0')
+        end
+        r = redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + 3])
+        events[#events + 1] = ARGV[i + 4]
+        added = added + 1
+      end
+    end
+  end
+  results[#results + 1] = r
+end
+if added > 0 then
+  redis.call('INCRBY', KEYS[3], added)
+  redis.call('XADD', KEYS[2], '*', 'e', '[' .. table.concat(events, ',') .. ']')
+end
+return results
 """

@@ -1,0 +1,213 @@
+"""Webhook routes: the document that maps a URL token to a flow, kept in Redis so routers need no SQL.
+
+A route has two keys. The *document* (`hub:hook:<token>`, global, since a caller's URL names no tenant) says
+where the request goes and how it is checked; routers cache it. The *state* (`hub:{tenant}:hook:<token>`,
+`<revision>:<flag>`) says whether the route exists and accepts requests right now; the ingress script reads it
+atomically with the write it makes, so a rotated, revoked or deactivated URL stops on every router at once,
+cache or not. A changed document gets a new revision: a router holding the old one is told STALE and reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+from runtime.bus import keys
+from runtime.bus.keys import TenantKeys
+from runtime.bus.streams import StreamsBus
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32  # 256 bits: unguessable
+ACCEPTING = "1"
+STOPPED = "0"
+AUTH_TYPES = ("none", "basic", "header", "hmac")
+MODES = ("async", "sync")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def plausible_token(token: str) -> bool:
+    """Cheap shape check before any Redis lookup: 43 URL-safe base64 characters."""
+    return len(token) == 43 and token.replace("-", "a").replace("_", "a").isalnum()
+
+
+@dataclass(slots=True)
+class HookAuth:
+    """How callers prove who they are. `secret` names a vault credential; its values are resolved by the
+    router through a SecretSource and never stored in the route."""
+
+    type: str = "none"  # none | basic | header | hmac
+    secret: str | None = None
+    header: str = ""  # header: the token's header; hmac: the signature's header
+    algorithm: str = "sha256"  # hmac: sha256 | sha1
+    encoding: str = "hex"  # hmac: hex | base64
+    prefix: str = ""  # hmac: text before the digest in the header, e.g. "sha256="
+    timestamp_header: str = ""  # hmac: when set, the signed text is "<timestamp>.<body>"
+    tolerance_s: int = 300  # hmac with timestamp: older or newer requests are refused (replay)
+
+
+@dataclass(slots=True)
+class Route:
+    token: str
+    tenant: str
+    flow: str
+    version: str
+    step: str  # the trigger node the run starts at
+    rev: int = 1
+    kind: str = "production"  # production | test
+    mode: str = "async"  # async: 202 at once; sync: wait for the flow's Reply step
+    timeout_ms: int = 30_000
+    max_body: int = 5 * 1024 * 1024
+    flow_rps: float = 0.0  # 0: no limit
+    flow_burst: int = 0
+    tenant_rps: float = 0.0
+    tenant_burst: int = 0
+    auth: HookAuth = field(default_factory=HookAuth)
+    # Resolved secret values (filled in by the router, never serialised).
+    secret_values: dict[str, str] | None = None
+
+    @property
+    def test(self) -> bool:
+        return self.kind == "test"
+
+    def to_document(self) -> bytes:
+        doc = asdict(self)
+        doc.pop("token")
+        doc.pop("secret_values")
+        return orjson.dumps(doc)
+
+    @classmethod
+    def from_document(cls, token: str, raw: bytes | str) -> Route:
+        doc = orjson.loads(raw)
+        auth = HookAuth(**doc.pop("auth", None) or {})
+        doc.pop("secret_values", None)
+        return cls(token=token, auth=auth, **doc)
+
+
+def state_value(rev: int, flag: str) -> str:
+    return f"{rev}:{flag}"
+
+
+class RouteRegistry:
+    """The writing side, used by the hub's services (synchronous Redis client)."""
+
+    def __init__(self, bus: StreamsBus) -> None:
+        self.bus = bus
+        self.redis: redis.Redis = bus.redis
+
+    def put(self, route: Route, *, accepting: bool | None = None) -> None:
+        """Store the route's document and revision; `accepting` None keeps the current flag (default: off)."""
+        tk = self.bus.ensure_tenant(route.tenant)  # workers must know the tenant before its first request
+        current = self.redis.get(tk.hook_state(route.token))
+        flag = STOPPED
+        if accepting is not None:
+            flag = ACCEPTING if accepting else STOPPED
+        elif current is not None:
+            flag = current.decode().split(":", 1)[1]
+        pipe = self.redis.pipeline(transaction=False)  # the keys live in different cluster slots
+        pipe.set(keys.hook_route(route.token), route.to_document())
+        pipe.set(tk.hook_state(route.token), state_value(route.rev, flag))
+        pipe.publish(keys.HOOK_CHANGES, route.token)
+        pipe.execute()
+
+    def set_accepting(self, tenant: str, token: str, rev: int, accepting: bool) -> None:
+        self.redis.set(
+            TenantKeys(tenant).hook_state(token), state_value(rev, ACCEPTING if accepting else STOPPED)
+        )
+
+    def listen(self, tenant: str, token: str, rev: int, until_ms: int) -> None:
+        """Arm a test URL: it accepts one request until `until_ms` (then it is off again)."""
+        self.redis.set(TenantKeys(tenant).hook_state(token), state_value(rev, str(until_ms)))
+
+    def remove(self, tenant: str, token: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)  # the keys live in different cluster slots
+        pipe.delete(TenantKeys(tenant).hook_state(token), keys.hook_route(token))
+        pipe.publish(keys.HOOK_CHANGES, token)
+        pipe.execute()
+
+    def get(self, token: str) -> Route | None:
+        raw = self.redis.get(keys.hook_route(token))
+        return Route.from_document(token, raw) if raw else None
+
+    def state(self, tenant: str, token: str) -> str | None:
+        raw = self.redis.get(TenantKeys(tenant).hook_state(token))
+        return raw.decode() if raw else None
+
+    def captured(self, tenant: str, flow: str) -> dict[str, Any] | None:
+        raw = self.redis.get(TenantKeys(tenant).hook_capture(flow))
+        return orjson.loads(raw) if raw else None
+
+    def clear_capture(self, tenant: str, flow: str) -> None:
+        self.redis.delete(TenantKeys(tenant).hook_capture(flow))
+
+
+class RouteCache:
+    """The router's side: token -> Route, loaded on first use, dropped when the hub announces a change.
+
+    Correctness never depends on the cache being fresh (the ingress script checks the state), only speed does:
+    a missed announcement costs one STALE answer and a reload."""
+
+    def __init__(self, client: aioredis.Redis, max_entries: int = 100_000) -> None:
+        self.redis = client
+        self.max_entries = max_entries
+        self._routes: dict[str, Route] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+
+    def cached(self, token: str) -> Route | None:
+        return self._routes.get(token)
+
+    async def load(self, token: str) -> Route | None:
+        raw = await self.redis.get(keys.hook_route(token))
+        if raw is None:
+            self._routes.pop(token, None)
+            return None
+        route = Route.from_document(token, raw)
+        if len(self._routes) >= self.max_entries:
+            self._routes.clear()  # crude, but bounded; a reload costs one GET per route
+        self._routes[token] = route
+        return route
+
+    def forget(self, token: str) -> None:
+        self._routes.pop(token, None)
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.HOOK_CHANGES)
+                # Announcements missed while (re)connecting: drop everything, reload on demand.
+                self._routes.clear()
+                async for message in pubsub.listen():
+                    token = message.get("data")
+                    if isinstance(token, bytes):
+                        self._routes.pop(token.decode(), None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting: retry, the script keeps requests correct meanwhile
+                log.warning("route announcements interrupted (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

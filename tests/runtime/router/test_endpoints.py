@@ -1,0 +1,232 @@
+"""The webhook endpoint through a real HTTP client against a running router: what goes into the trigger
+message, and every status code a caller can get."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from runtime.bus.keys import TenantKeys
+from runtime.router.routes import new_token
+from tests.runtime.conftest import node
+from tests.runtime.router.conftest import WEBHOOK, Hooks
+
+
+def first_message(hooks: Hooks, run_id: str) -> dict:
+    """The trigger step's input as the worker recorded it."""
+    hooks.harness.drain(lambda: run_id in hooks.harness.finished())
+    [event] = hooks.harness.step_events(run_id, "start")
+    return event
+
+
+def trigger_body(hooks: Hooks) -> dict:
+    [(_, fields)] = hooks.harness.bus.redis.xrange(TenantKeys(hooks.harness.tenant).steps)
+    return orjson.loads(fields[b"m"])
+
+
+def test_post_json_answers_202_with_the_run_id_and_the_run_gets_the_whole_request(hooks: Hooks) -> None:
+    route = hooks.route()
+    response = hooks.client.post(
+        hooks.url(route, "/orders/42"),
+        params={"a": "1", "b": ["2", "3"]},
+        json={"id": 7},
+        headers={"X-Thing": "x"},
+    )
+    assert response.status_code == 202, response.text
+    run_id = response.json()["run_id"]
+    envelope = trigger_body(hooks)
+    assert envelope["r"] == run_id and envelope["f"] == route.flow and envelope["v"] == route.version
+    data = envelope["b"]["data"]
+    assert data["method"] == "POST"
+    assert data["path"] == "/orders/42"
+    assert data["query"] == {"a": "1", "b": ["2", "3"]}
+    assert data["headers"]["x-thing"] == "x"
+    assert data["body"] == {"id": 7}
+    hooks.harness.drain(lambda: run_id in hooks.harness.finished())
+    assert hooks.harness.finished()[run_id]["status"] == "succeeded"
+    [started] = [e for e in hooks.harness.events() if e["t"] == "run.started"]
+    assert started["trigger"] == "webhook" and started["test"] is False
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+def test_every_method_starts_the_flow(hooks: Hooks, method: str) -> None:
+    route = hooks.route()
+    response = hooks.client.request(method, hooks.url(route), params={"q": "v"})
+    assert response.status_code == 202
+    assert trigger_body(hooks)["b"]["data"]["method"] == method
+
+
+def test_head_starts_the_flow_and_answers_without_a_body(hooks: Hooks) -> None:
+    route = hooks.route()
+    response = hooks.client.head(hooks.url(route))
+    assert response.status_code == 202 and response.content == b""
+    assert trigger_body(hooks)["b"]["data"]["method"] == "HEAD"
+
+
+def test_other_methods_get_405_with_allow(hooks: Hooks) -> None:
+    route = hooks.route()
+    response = hooks.client.request("OPTIONS", hooks.url(route))
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]
+    assert response.json()["error"] == "method"
+
+
+def test_form_text_and_binary_bodies(hooks: Hooks) -> None:
+    route = hooks.route()
+    redis = hooks.harness.bus.redis
+    tk = TenantKeys(hooks.harness.tenant)
+
+    hooks.client.post(hooks.url(route), data={"name": "Ada", "tags": ["a", "b"]})
+    hooks.client.post(
+        hooks.url(route), content="héllo", headers={"content-type": "text/plain; charset=utf-8"}
+    )
+    binary = bytes(range(256)) * 4
+    hooks.client.post(hooks.url(route), content=binary, headers={"content-type": "image/png"})
+    bodies = [orjson.loads(f[b"m"])["b"] for _, f in redis.xrange(tk.steps)]
+    assert bodies[0]["data"]["body"] == {"name": "Ada", "tags": ["a", "b"]}
+    assert bodies[1]["data"]["body"] == "héllo"
+    assert bodies[2]["data"]["body"] is None
+    ref = bodies[2]["attachments"]["body"]
+    assert ref["content_type"] == "image/png" and ref["size"] == len(binary)
+    assert redis.getrange(ref["ref"], ref["offset"], ref["offset"] + ref["size"] - 1) == binary
+
+
+def test_multipart_fields_and_files(hooks: Hooks) -> None:
+    route = hooks.route()
+    response = hooks.client.post(
+        hooks.url(route),
+        data={"title": "report"},
+        files={
+            "file": ("r.csv", b"a,b\n1,2\n", "text/csv"),
+            "logo": ("l.bin", b"\x00\x01", "application/octet-stream"),
+        },
+    )
+    assert response.status_code == 202
+    body = trigger_body(hooks)["b"]
+    assert body["data"]["body"] == {"title": "report"}
+    files = body["attachments"]
+    assert files["file"]["filename"] == "r.csv" and files["file"]["size"] == 8
+    redis = hooks.harness.bus.redis
+    logo = files["logo"]
+    assert redis.getrange(logo["ref"], logo["offset"], logo["offset"] + 1) == b"\x00\x01"
+
+
+def test_a_large_body_travels_aside_and_reaches_the_step(hooks: Hooks) -> None:
+    route = hooks.route()
+    big = {"items": ["x" * 100] * 2000}  # ~200 KiB, over the inline limit
+    run_id = hooks.client.post(hooks.url(route), json=big).json()["run_id"]
+    envelope = trigger_body(hooks)
+    assert "b" not in envelope and envelope["br"]
+    hooks.harness.drain(lambda: run_id in hooks.harness.finished())
+    assert hooks.harness.finished()[run_id]["status"] == "succeeded"
+
+
+def test_malformed_json_is_400_and_starts_nothing(hooks: Hooks) -> None:
+    route = hooks.route()
+    response = hooks.client.post(
+        hooks.url(route), content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request" and "JSON" in response.json()["message"]
+    assert hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps) == 0
+
+
+def test_unknown_tokens_are_404(hooks: Hooks) -> None:
+    hooks.route()
+    for token in (new_token(), "short", "a" * 42 + "!"):
+        response = hooks.client.post(f"{hooks.base_url}/hook/{token}", json={})
+        assert response.status_code == 404, token
+        assert response.json() == {"error": "not_found", "message": "unknown webhook"}
+
+
+def test_an_inactive_flow_is_410(hooks: Hooks) -> None:
+    route = hooks.route(accepting=False)
+    response = hooks.client.post(hooks.url(route), json={})
+    assert response.status_code == 410
+    assert response.json()["error"] == "inactive"
+    hooks.registry.set_accepting(route.tenant, route.token, route.rev, True)
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+    hooks.registry.set_accepting(route.tenant, route.token, route.rev, False)
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 410
+
+
+def test_body_limit_413_from_the_declared_length_and_from_a_chunked_body(hooks: Hooks) -> None:
+    route = hooks.route(max_body=1000)
+    assert hooks.client.post(hooks.url(route), content=b"x" * 1001).status_code == 413
+
+    def chunks():
+        for _ in range(20):
+            yield b"y" * 100
+
+    response = hooks.client.post(hooks.url(route), content=chunks())
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    assert hooks.client.post(hooks.url(route), content=b"x" * 1000).status_code == 202
+
+
+def test_flow_rate_limit_429_with_retry_after(hooks: Hooks) -> None:
+    route = hooks.route(flow_rps=1, flow_burst=3)
+    statuses = [hooks.client.post(hooks.url(route), json={}).status_code for _ in range(5)]
+    assert statuses[:3] == [202, 202, 202] and statuses[3:] == [429, 429]
+    response = hooks.client.post(hooks.url(route), json={})
+    assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+    # Refused requests wrote nothing.
+    assert hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps) == 3
+
+
+def test_tenant_rate_limit_spans_the_tenants_flows(hooks: Hooks) -> None:
+    one = hooks.route(tenant_rps=1, tenant_burst=2)
+    two = hooks.route(tenant_rps=1, tenant_burst=2)
+    assert hooks.client.post(hooks.url(one), json={}).status_code == 202
+    assert hooks.client.post(hooks.url(two), json={}).status_code == 202
+    assert hooks.client.post(hooks.url(one), json={}).status_code == 429
+    assert hooks.client.post(hooks.url(two), json={}).status_code == 429
+
+
+def test_backlog_quota_is_503_and_writes_nothing(hooks: Hooks) -> None:
+    route = hooks.route()
+    tk = TenantKeys(hooks.harness.tenant)
+    hooks.harness.bus.redis.set(tk.backlog, 1000)
+    response = hooks.client.post(hooks.url(route), json={})
+    assert response.status_code == 503 and response.json()["error"] == "backlog_full"
+    assert hooks.harness.bus.redis.xlen(tk.steps) == 0
+
+
+def test_rejections_are_counted_in_metrics(hooks: Hooks) -> None:
+    route = hooks.route(accepting=False)
+    hooks.client.post(hooks.url(route), json={})
+    hooks.client.post(f"{hooks.base_url}/hook/{new_token()}", json={})
+    text = hooks.client.get(f"{hooks.base_url}/metrics").text
+    assert 'hub_webhook_rejections_total{reason="inactive"} 1.0' in text
+    assert 'hub_webhook_rejections_total{reason="not_found"} 1.0' in text
+    assert 'hub_webhook_requests_total{status="410"} 1.0' in text
+
+
+def test_errors_never_carry_a_stack_trace(hooks: Hooks, monkeypatch) -> None:
+    route = hooks.route()
+
+    def boom(*_a, **_k):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr("runtime.router.app.parse_body", boom)
+    response = hooks.client.post(hooks.url(route), json={})
+    assert response.status_code == 500
+    assert "secret internal detail" not in response.text and "Traceback" not in response.text
+    assert response.json()["error"] == "internal"
+
+
+def test_a_new_version_is_used_by_the_next_request(hooks: Hooks) -> None:
+    """Publishing changes the route's revision; a router holding the old one reloads it."""
+    route = hooks.route()
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+    new_version = hooks.harness.publish(
+        [WEBHOOK, node("log", "log", "log")], [{"source": "start", "target": "log"}], flow_id=route.flow
+    )
+    route.version, route.rev = new_version, route.rev + 1
+    # Write the state first and announce nothing: only the script's revision check can catch it.
+    hooks.registry.redis.set(TenantKeys(route.tenant).hook_state(route.token), f"{route.rev}:1")
+    hooks.registry.redis.set(f"hub:hook:{route.token}", route.to_document())
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+    redis = hooks.harness.bus.redis
+    versions = [orjson.loads(f[b"m"])["v"] for _, f in redis.xrange(TenantKeys(route.tenant).steps)]
+    assert versions[-1] == new_version
