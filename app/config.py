@@ -51,6 +51,11 @@ class HubSettings(BaseSettings):
     login_window_seconds: int = Field(default=900, ge=10)
     # Internal hosts/networks that steps may call, comma-separated (e.g. "10.1.0.0/16,*.corp.example").
     egress_allow: str = ""
+    # Webhook requests per second a tenant may send (0: no limit); a tenant's own quota overrides it.
+    webhook_tenant_rps: float = Field(default=0, ge=0, le=1_000_000)
+    # The standalone router (`hub router`): where it listens.
+    router_host: str = "127.0.0.1"
+    router_port: int = Field(default=8100, ge=1, le=65535)
 
     @field_validator("log_level", mode="before")
     @classmethod

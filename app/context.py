@@ -9,8 +9,11 @@ import redis
 
 from app.auth.throttle import LoginThrottle
 from app.config import HubSettings, get_settings
+from app.keyring import load_key_ring
 from app.processes.embedded_redis import resolve_redis_url
+from app.services.webhooks import RouteDefaults
 from app.storage.db import Database
+from app.vault.store import Vault
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,14 @@ class HubContext:
     settings: HubSettings
     db: Database
     redis: redis.Redis
+
+    @functools.cached_property
+    def vault(self) -> Vault:
+        return Vault(load_key_ring(self.settings))
+
+    @property
+    def routes(self) -> RouteDefaults:
+        return RouteDefaults(self.settings.effective_public_base_url, self.settings.webhook_tenant_rps)
 
     @property
     def login_throttle(self) -> LoginThrottle:

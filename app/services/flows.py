@@ -3,48 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.errors import ConflictError, FlowInvalidError, NotFoundError, ValidationError
+from app.errors import ConflictError, ValidationError
 from app.runtime_ids import runtime_id
-from app.services import audit
+from app.services import audit, webhooks
+from app.services.plans import TenantCredentials, compile_document, flow_document, get_flow
 from app.storage.db import Database
-from app.storage.models import Credential, Flow, FlowVersion
+from app.storage.models import Flow, FlowStatus, FlowVersion
 from app.storage.scoping import tenant_session
 from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
-from runtime.flows.compiler import ExecutionPlan, FlowValidationError, compile_flow
-
-
-@dataclass(frozen=True)
-class TenantCredentials:
-    """The compiler's view of the vault: which kind a credential of this tenant is (None: not this tenant's)."""
-
-    session: Session
-
-    def kind_of(self, credential_id: str) -> str | None:
-        try:
-            key = uuid.UUID(credential_id)
-        except ValueError:
-            return None
-        return self.session.scalar(sa.select(Credential.kind).where(Credential.id == key))
-
-
-def flow_document(flow: Flow | FlowVersion) -> dict[str, Any]:
-    return {**(flow.graph or {}), "trigger": flow.trigger or {}}
-
-
-def get_flow(session: Session, flow_id: uuid.UUID) -> Flow:
-    flow = session.get(Flow, flow_id)
-    if flow is None:
-        raise NotFoundError("This flow does not exist (or belongs to another tenant).")
-    return flow
+from runtime.flows.compiler import ExecutionPlan
 
 
 def create_flow(
@@ -118,13 +92,15 @@ def publish_flow(
     *,
     user_id: uuid.UUID | None = None,
     note: str = "",
+    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
 ) -> FlowVersion:
-    """Compile the draft; if it is valid, freeze it as the next version and hand it to the runtime."""
+    """Compile the draft; if it is valid, freeze it as the next version and hand it to the runtime (and to the
+    routers: the flow's webhook URL starts the new version from now on)."""
     try:
         with tenant_session(db.sessions, tenant_id) as session:
             flow = get_flow(session, flow_id)
             document = flow_document(flow)
-            plan = _compile(document, components, TenantCredentials(session))
+            plan = compile_document(document, components, TenantCredentials(session))
             latest = session.scalar(
                 sa.select(sa.func.max(FlowVersion.number)).where(FlowVersion.flow_id == flow.id)
             )
@@ -169,7 +145,78 @@ def publish_flow(
         raise ConflictError(
             "This flow was published by someone else at the same moment; reload it and publish again."
         ) from None
+    webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
     return version
+
+
+def _set_status(
+    db: Database,
+    bus: StreamsBus,
+    components: ComponentResolver,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    status: FlowStatus,
+    routes: webhooks.RouteDefaults,
+    user_id: uuid.UUID | None,
+) -> Flow:
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
+        if status == FlowStatus.ACTIVE and flow.current_version_id is None:
+            raise ValidationError(
+                f"{flow.name!r} has no published version yet; publish it before activating it."
+            )
+        # A statement, not an attribute change: the status is not the draft, so it must not bump its lock.
+        session.execute(
+            sa.update(Flow)
+            .where(Flow.id == flow.id)
+            .values(status=status.value, status_reason=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(flow)
+        action = "flow.activated" if status == FlowStatus.ACTIVE else "flow.deactivated"
+        audit.record(session, action, tenant_id=tenant_id, actor_user_id=user_id, target_type="flow",
+                     target_id=flow.id)  # fmt: skip
+        session.expunge(flow)
+    webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
+    return flow
+
+
+def activate_flow(
+    db: Database,
+    bus: StreamsBus,
+    components: ComponentResolver,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    *,
+    user_id: uuid.UUID | None = None,
+    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
+) -> Flow:
+    """The flow's production URL starts runs of its published version from now on."""
+    return _set_status(db, bus, components, tenant_id, flow_id, FlowStatus.ACTIVE, routes, user_id)
+
+
+def deactivate_flow(
+    db: Database,
+    bus: StreamsBus,
+    components: ComponentResolver,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    *,
+    user_id: uuid.UUID | None = None,
+    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
+) -> Flow:
+    """The production URL answers 410 from now on (it keeps its token: activating again brings it back)."""
+    return _set_status(db, bus, components, tenant_id, flow_id, FlowStatus.INACTIVE, routes, user_id)
+
+
+def duplicate_flow(
+    db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+) -> Flow:
+    """A new, inactive flow with the same draft. URLs are not copied: the copy gets its own when asked."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        source = get_flow(session, flow_id)
+        name, graph, trigger = f"{source.name} (copy)"[:200], source.graph, source.trigger
+    return create_flow(db, tenant_id, name, graph, trigger, user_id=user_id)
 
 
 def _imported(components: ComponentResolver, plan: ExecutionPlan) -> dict[str, Any]:
@@ -179,26 +226,3 @@ def _imported(components: ComponentResolver, plan: ExecutionPlan) -> dict[str, A
         return {}
     pins = {step.component.name: describe(step.component.name) for step in plan.steps.values()}
     return {name: pin for name, pin in pins.items() if pin is not None}
-
-
-def _compile(
-    document: dict[str, Any], components: ComponentResolver, credentials: TenantCredentials
-) -> ExecutionPlan:
-    try:
-        return compile_flow(document, components, credentials)
-    except FlowValidationError as exc:
-        raise FlowInvalidError(f"The flow cannot run: {exc}", exc.problems) from None
-
-
-def current_plan(
-    db: Database, components: ComponentResolver, tenant_id: uuid.UUID, flow_id: uuid.UUID
-) -> tuple[FlowVersion, ExecutionPlan]:
-    """The flow's published version and its plan; NotFoundError when it was never published."""
-    with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
-        if flow.current_version_id is None:
-            raise NotFoundError(f"{flow.name!r} has no published version yet; publish it before running it.")
-        version = session.get(FlowVersion, flow.current_version_id)
-        assert version is not None
-        plan = _compile(flow_document(version), components, TenantCredentials(session))
-    return version, plan

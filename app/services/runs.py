@@ -9,7 +9,7 @@ from typing import Any
 
 from app.errors import BackpressureError, NotFoundError
 from app.runtime_ids import database_id, runtime_id
-from app.services.flows import current_plan
+from app.services.plans import current_plan
 from app.storage.db import Database
 from app.storage.models import Flow, FlowVersion
 from app.storage.scoping import tenant_session

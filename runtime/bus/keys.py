@@ -71,6 +71,10 @@ class TenantKeys:
         atomically with the write, so a rotated, revoked or deactivated URL stops at once on every router."""
         return f"{self.base}:hook:{token}"
 
+    def hook_revision(self, token: str) -> str:
+        """Counter that orders the changes of a route (each change takes the next revision)."""
+        return f"{self.base}:hookrev:{token}"
+
     def hook_capture(self, flow_id: str) -> str:
         """The last request captured by a flow's test URL, for the designer."""
         return f"{self.base}:capture:{flow_id}"

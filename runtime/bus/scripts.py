@@ -126,14 +126,16 @@ return #due
 # state any more; a changed route has a new revision), accepting (active flow, or a listening test URL), within
 # the flow's and the tenant's rate limits (GCRA on the server's clock, so several routers share one limit) and
 # the tenant's backlog quota; then the run starts exactly as START does. A refused request writes nothing.
-# KEYS: 1 steps stream, 2 events stream, 3 backlog counter, 4.. per-request keys referenced by index.
-# ARGV: 1 backlog cap (0: none), 2 attachment lifetime (s), then INGRESS_STRIDE arguments per request:
-#   +0 state key, +1 expected revision, +2 run hash, +3 envelope, +4 run.started event (JSON),
-#   +5 body key (0: body inline), +6 body, +7 flow rate key (0: no limit), +8 its interval (ms), +9 its burst
-#   tolerance (ms), +10 tenant rate key (0), +11 interval, +12 tolerance, +13 reply channel ('' : async),
-#   +14 capture key (0: production URL), +15 capture document, +16 attachments key (0: none), +17 attachments
+# Records are variable so that the common request (async, no limits, small body) costs 2 keys and 4 arguments.
+# KEYS: 1 steps stream, 2 events stream, 3 backlog counter, then per request: its state key, its run hash, and
+#   as its flags say: body key (1), capture key (2), attachments key (4), flow rate key (8), tenant rate key (16)
+# ARGV: 1 backlog cap (0: none), 2 attachment lifetime (s), then per request: flags, expected revision,
+#   envelope, run.started event, and as its flags say: body (1), capture document (2), attachments (4),
+#   flow rate interval and tolerance in ms (8), tenant rate interval and tolerance (16), reply channel (32)
 # Returns per request the stream entry id, or E:GONE | E:STALE | E:OFF | E:BACKLOG | E:RATE:<wait ms>.
-INGRESS_STRIDE = 18
+INGRESS_BODY, INGRESS_CAPTURE, INGRESS_FILES, INGRESS_FLOW_RATE, INGRESS_TENANT_RATE, INGRESS_SYNC = (
+    1, 2, 4, 8, 16, 32
+)  # fmt: skip
 INGRESS = """
 local cap = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
@@ -143,51 +145,62 @@ local backlog = tonumber(redis.call('GET', KEYS[3]) or '0')
 local added = 0
 local results = {}
 local events = {}
-local function gcra(k, interval, tolerance)
-  if k == 0 then return 0, 0 end
-  local tat = tonumber(redis.call('GET', KEYS[k]) or '0')
+local function gcra(key, interval, tolerance)
+  if not key then return 0, 0 end
+  local tat = tonumber(redis.call('GET', key) or '0')
   if tat < now then tat = now end
   local wait = tat - tolerance - now
   if wait > 0 then return nil, wait end
   return tat + interval, 0
 end
-for i = 3, #ARGV, 18 do
+local k, a = 4, 3
+while a <= #ARGV do
+  local flags, rev, envelope, event = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  a = a + 4
+  local skey, runkey = KEYS[k], KEYS[k + 1]
+  k = k + 2
+  local bkey, body, ckey, capture, akey, files, fkey, fint, ftol, tkey, tint, ttol, reply
+  if bit.band(flags, 1) ~= 0 then bkey, body, k, a = KEYS[k], ARGV[a], k + 1, a + 1 end
+  if bit.band(flags, 2) ~= 0 then ckey, capture, k, a = KEYS[k], ARGV[a], k + 1, a + 1 end
+  if bit.band(flags, 4) ~= 0 then akey, files, k, a = KEYS[k], ARGV[a], k + 1, a + 1 end
+  if bit.band(flags, 8) ~= 0 then
+    fkey, fint, ftol, k, a = KEYS[k], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), k + 1, a + 2
+  end
+  if bit.band(flags, 16) ~= 0 then
+    tkey, tint, ttol, k, a = KEYS[k], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), k + 1, a + 2
+  end
+  if bit.band(flags, 32) ~= 0 then reply, a = ARGV[a], a + 1 end
   local r
-  local state = redis.call('GET', KEYS[tonumber(ARGV[i])])
+  local state = redis.call('GET', skey)
   if not state then
     r = 'E:GONE'
   else
-    local rev, flag = string.match(state, '^(%d+):(%d+)$')
-    if rev ~= ARGV[i + 1] then
+    local srev, flag = string.match(state, '^(%d+):(%d+)$')
+    if srev ~= rev then
       r = 'E:STALE'
     elseif flag == '0' or (flag ~= '1' and tonumber(flag) < now) then
       r = 'E:OFF'
     elseif cap > 0 and backlog + added >= cap then
       r = 'E:BACKLOG'
     else
-      local fk, tk = tonumber(ARGV[i + 7]), tonumber(ARGV[i + 10])
-      local ftat, fwait = gcra(fk, tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9]))
-      local ttat, twait = gcra(tk, tonumber(ARGV[i + 11]), tonumber(ARGV[i + 12]))
+      local ftat, fwait = gcra(fkey, fint, ftol)
+      local ttat, twait = gcra(tkey, tint, ttol)
       if not ftat or not ttat then
         r = 'E:RATE:' .. math.ceil(math.max(fwait, twait))
       else
-        if fk > 0 then redis.call('SET', KEYS[fk], string.format('%.3f', ftat), 'PX', math.ceil(ftat - now) + 1000) end
-        if tk > 0 then redis.call('SET', KEYS[tk], string.format('%.3f', ttat), 'PX', math.ceil(ttat - now) + 1000) end
-        local bk = tonumber(ARGV[i + 5])
-        if bk > 0 then redis.call('SET', KEYS[bk], ARGV[i + 6]) end
-        local ak = tonumber(ARGV[i + 16])
-        if ak > 0 then redis.call('SET', KEYS[ak], ARGV[i + 17], 'EX', keep) end
-        local runkey = KEYS[tonumber(ARGV[i + 2])]
+        if fkey then redis.call('SET', fkey, string.format('%.3f', ftat), 'PX', math.ceil(ftat - now) + 1000) end
+        if tkey then redis.call('SET', tkey, string.format('%.3f', ttat), 'PX', math.ceil(ttat - now) + 1000) end
+        if bkey then redis.call('SET', bkey, body) end
+        if akey then redis.call('SET', akey, files, 'EX', keep) end
         redis.call('HSET', runkey, 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', math.floor(now))
-        if ARGV[i + 13] ~= '' then redis.call('HSET', runkey, 'rt', ARGV[i + 13]) end
-        local ck = tonumber(ARGV[i + 14])
-        if ck > 0 then
+        if reply then redis.call('HSET', runkey, 'rt', reply) end
+        if ckey then
           -- A test URL captures one request per listening window.
-          redis.call('SET', KEYS[ck], ARGV[i + 15], 'EX', 3600)
-          redis.call('SET', KEYS[tonumber(ARGV[i])], rev .. ':0')
+          redis.call('SET', ckey, capture, 'EX', 3600)
+          redis.call('SET', skey, rev .. ':0')
         end
-        r = redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + 3])
-        events[#events + 1] = ARGV[i + 4]
+        r = redis.call('XADD', KEYS[1], '*', 'm', envelope)
+        events[#events + 1] = event
         added = added + 1
       end
     end

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from runtime.bus.envelope import Envelope
 from runtime.bus.keys import TenantKeys
 from runtime.router import protection
-from runtime.router.ingress import Admission, Ingress, IngressUnavailable
+from runtime.router.ingress import Ingress, IngressUnavailable, admission
 from runtime.router.metrics import RouterMetrics
 from runtime.router.protection import SecretSource, SecretUnavailable, Unauthorized
 from runtime.router.replies import Outcome, ReplyWaiter
@@ -145,6 +145,7 @@ class WebhookRouter:
         self.secrets = secrets
         self.metrics = RouterMetrics()
         self._redis: aioredis.Redis | None = None
+        self._listener: aioredis.Redis | None = None
         self._routes: RouteCache | None = None
         self._ingress: Ingress | None = None
         self._replies: ReplyWaiter | None = None
@@ -166,29 +167,37 @@ class WebhookRouter:
                 socket_connect_timeout=self.config.redis_timeout_s,
                 max_connections=64,
             )
-            routes = RouteCache(client)
+            # Subscriptions sit idle for long stretches: their connections must not time out on reads.
+            listener = aioredis.Redis.from_url(
+                self.config.redis_url,
+                socket_connect_timeout=self.config.redis_timeout_s,
+                socket_keepalive=True,
+            )
+            routes = RouteCache(client, listener)
             ingress = Ingress(
                 client, max_backlog=self.config.max_backlog, attachment_ttl_s=self.config.attachment_ttl_s
             )
-            replies = ReplyWaiter(client, self.config.router_id)
+            replies = ReplyWaiter(client, listener, self.config.router_id)
             try:
                 await replies.start()
             except (TimeoutError, RedisError, OSError) as exc:
                 await replies.stop()
                 await client.aclose()
+                await listener.aclose()
                 raise IngressUnavailable(f"cannot reach Redis: {exc}") from None
             routes.start()
             ingress.start()
-            self._redis, self._routes, self._ingress = client, routes, ingress
+            self._redis, self._listener, self._routes, self._ingress = client, listener, routes, ingress
             self._replies = replies
 
     async def stop(self) -> None:
         for part in (self._ingress, self._routes, self._replies):
             if part is not None:
                 await part.stop()
-        if self._redis is not None:
-            await self._redis.aclose()
-        self._redis = self._routes = self._ingress = self._replies = None
+        for client in (self._redis, self._listener):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._listener = self._routes = self._ingress = self._replies = None
 
     # -- ASGI ------------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -331,8 +340,6 @@ class WebhookRouter:
         aside = b""
         if len(encoded) > self.config.inline_body_limit:
             envelope.body_ref, aside = tk.body(run_id), encoded
-        else:
-            envelope.body = message
         event = orjson.dumps(
             {"t": "run.started", "run": run_id, "flow": route.flow, "version": route.version, "ts": now,
              "trigger": "webhook", "test": route.test, "replay_of": None}
@@ -341,14 +348,15 @@ class WebhookRouter:
         if route.test:
             capture = orjson.dumps({"run_id": run_id, "received_ms": now, "request": data,
                                     "attachments": message.get("attachments", {})})  # fmt: skip
-        admission = Admission(
-            route, run_id, envelope.encode(), event, aside,
-            self._replies.channel if route.mode == "sync" else "", capture, blob,
+        sync = route.mode == "sync"
+        part = admission(
+            route, run_id, envelope.encode(None if aside else encoded), event, body_aside=aside,
+            capture=capture, files=blob, reply_channel=self._replies.channel if sync else "",
         )  # fmt: skip
         # Expect the reply before the run exists: a fast flow may reply before the admission returns.
-        waiting = self._replies.expect(run_id) if route.mode == "sync" else None
+        waiting = self._replies.expect(run_id) if sync else None
         try:
-            result = await self._ingress.admit(admission)
+            result = await self._ingress.admit(part)
         except IngressUnavailable:
             self._replies.forget(run_id)
             raise _unavailable() from None

@@ -27,8 +27,9 @@ class Outcome:
 
 
 class ReplyWaiter:
-    def __init__(self, client: aioredis.Redis, router_id: str) -> None:
+    def __init__(self, client: aioredis.Redis, listener: aioredis.Redis, router_id: str) -> None:
         self.redis = client
+        self.listener = listener
         self.channel = reply_channel(router_id)
         self._waiting: dict[str, asyncio.Future[Outcome]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -83,7 +84,7 @@ class ReplyWaiter:
 
     async def _listen(self) -> None:
         while True:
-            pubsub = self.redis.pubsub()
+            pubsub = self.listener.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
                 async for message in pubsub.listen():

@@ -95,8 +95,36 @@ class Route:
         return cls(token=token, auth=auth, **doc)
 
 
-def state_value(rev: int, flag: str) -> str:
-    return f"{rev}:{flag}"
+# The writes below can race (two people saving at once, a publish beside an activation): a revision counter
+# orders them, and the document and the state only ever move forward, so every router converges on the newest.
+_PUT_DOCUMENT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok and tonumber(doc.rev) and tonumber(doc.rev) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+# ARGV: 1 revision, 2 flag ('' keeps the current one; a new route starts off)
+_PUT_STATE = """
+local current = redis.call('GET', KEYS[1])
+local flag = ARGV[2]
+if current then
+  local rev, old = string.match(current, '^(%d+):(%d+)$')
+  if tonumber(rev) > tonumber(ARGV[1]) then return 0 end
+  if flag == '' then flag = old end
+end
+if flag == '' then flag = '0' end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. flag)
+return 1
+"""
+_SET_FLAG = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+redis.call('SET', KEYS[1], string.match(current, '^(%d+):') .. ':' .. ARGV[1])
+return 1
+"""
 
 
 class RouteRegistry:
@@ -105,36 +133,36 @@ class RouteRegistry:
     def __init__(self, bus: StreamsBus) -> None:
         self.bus = bus
         self.redis: redis.Redis = bus.redis
+        self._put_document = self.redis.register_script(_PUT_DOCUMENT)
+        self._put_state = self.redis.register_script(_PUT_STATE)
+        self._set_flag = self.redis.register_script(_SET_FLAG)
 
-    def put(self, route: Route, *, accepting: bool | None = None) -> None:
-        """Store the route's document and revision; `accepting` None keeps the current flag (default: off)."""
+    def put(self, route: Route, *, accepting: bool | None = None) -> Route:
+        """Store the route under a new revision (set on `route`); `accepting` None keeps the current flag."""
         tk = self.bus.ensure_tenant(route.tenant)  # workers must know the tenant before its first request
-        current = self.redis.get(tk.hook_state(route.token))
-        flag = STOPPED
-        if accepting is not None:
-            flag = ACCEPTING if accepting else STOPPED
-        elif current is not None:
-            flag = current.decode().split(":", 1)[1]
-        pipe = self.redis.pipeline(transaction=False)  # the keys live in different cluster slots
-        pipe.set(keys.hook_route(route.token), route.to_document())
-        pipe.set(tk.hook_state(route.token), state_value(route.rev, flag))
-        pipe.publish(keys.HOOK_CHANGES, route.token)
-        pipe.execute()
+        route.rev = int(self.redis.incr(tk.hook_revision(route.token)))
+        self._put_document(keys=[keys.hook_route(route.token)], args=[route.to_document(), route.rev])
+        flag = "" if accepting is None else ACCEPTING if accepting else STOPPED
+        self._put_state(keys=[tk.hook_state(route.token)], args=[route.rev, flag])
+        self.redis.publish(keys.HOOK_CHANGES, route.token)
+        return route
 
-    def set_accepting(self, tenant: str, token: str, rev: int, accepting: bool) -> None:
-        self.redis.set(
-            TenantKeys(tenant).hook_state(token), state_value(rev, ACCEPTING if accepting else STOPPED)
-        )
+    def set_accepting(self, tenant: str, token: str, accepting: bool) -> bool:
+        """False when the route does not exist."""
+        flag = ACCEPTING if accepting else STOPPED
+        return bool(self._set_flag(keys=[TenantKeys(tenant).hook_state(token)], args=[flag]))
 
-    def listen(self, tenant: str, token: str, rev: int, until_ms: int) -> None:
+    def listen(self, tenant: str, token: str, until_ms: int) -> bool:
         """Arm a test URL: it accepts one request until `until_ms` (then it is off again)."""
-        self.redis.set(TenantKeys(tenant).hook_state(token), state_value(rev, str(until_ms)))
+        return bool(self._set_flag(keys=[TenantKeys(tenant).hook_state(token)], args=[str(until_ms)]))
 
     def remove(self, tenant: str, token: str) -> None:
-        pipe = self.redis.pipeline(transaction=False)  # the keys live in different cluster slots
-        pipe.delete(TenantKeys(tenant).hook_state(token), keys.hook_route(token))
-        pipe.publish(keys.HOOK_CHANGES, token)
-        pipe.execute()
+        tk = TenantKeys(tenant)
+        # The state first: from this moment every router refuses the token, cached or not.
+        self.redis.delete(tk.hook_state(token))
+        self.redis.delete(keys.hook_route(token))
+        self.redis.delete(tk.hook_revision(token))
+        self.redis.publish(keys.HOOK_CHANGES, token)
 
     def get(self, token: str) -> Route | None:
         raw = self.redis.get(keys.hook_route(token))
@@ -158,8 +186,9 @@ class RouteCache:
     Correctness never depends on the cache being fresh (the ingress script checks the state), only speed does:
     a missed announcement costs one STALE answer and a reload."""
 
-    def __init__(self, client: aioredis.Redis, max_entries: int = 100_000) -> None:
+    def __init__(self, client: aioredis.Redis, listener: aioredis.Redis, max_entries: int = 100_000) -> None:
         self.redis = client
+        self.listener = listener
         self.max_entries = max_entries
         self._routes: dict[str, Route] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -194,7 +223,7 @@ class RouteCache:
 
     async def _listen(self) -> None:
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.listener.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.HOOK_CHANGES)
                 # Announcements missed while (re)connecting: drop everything, reload on demand.

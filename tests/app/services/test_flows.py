@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app.errors import ConflictError, FlowInvalidError, NotFoundError, ValidationError
 from app.runtime_ids import runtime_id
-from app.services import flows
+from app.services import flows, plans
 from app.storage.models import Credential, FlowVersion, TenantKey
 from app.storage.scoping import tenant_session
 from tests.runtime.conftest import START, node
@@ -52,7 +52,7 @@ def test_publish_freezes_numbered_versions_and_hands_them_to_the_runtime(hub) ->
     document = hub.bus.load_version(runtime_id(hub.tenant_id), runtime_id(second.id))
     assert document["flow"] == runtime_id(flow.id)
     assert document["graph"]["nodes"] == GOOD["nodes"]
-    version, plan = flows.current_plan(hub.db, hub.components, hub.tenant_id, flow.id)
+    version, plan = plans.current_plan(hub.db, hub.components, hub.tenant_id, flow.id)
     assert version.id == second.id and plan.entry == "start"
 
 

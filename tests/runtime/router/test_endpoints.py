@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from runtime.bus.keys import TenantKeys
-from runtime.router.routes import new_token
+from runtime.router.routes import Route, new_token
 from tests.runtime.conftest import node
 from tests.runtime.router.conftest import WEBHOOK, Hooks
 
@@ -144,9 +144,9 @@ def test_an_inactive_flow_is_410(hooks: Hooks) -> None:
     response = hooks.client.post(hooks.url(route), json={})
     assert response.status_code == 410
     assert response.json()["error"] == "inactive"
-    hooks.registry.set_accepting(route.tenant, route.token, route.rev, True)
+    hooks.registry.set_accepting(route.tenant, route.token, True)
     assert hooks.client.post(hooks.url(route), json={}).status_code == 202
-    hooks.registry.set_accepting(route.tenant, route.token, route.rev, False)
+    hooks.registry.set_accepting(route.tenant, route.token, False)
     assert hooks.client.post(hooks.url(route), json={}).status_code == 410
 
 
@@ -230,3 +230,23 @@ def test_a_new_version_is_used_by_the_next_request(hooks: Hooks) -> None:
     redis = hooks.harness.bus.redis
     versions = [orjson.loads(f[b"m"])["v"] for _, f in redis.xrange(TenantKeys(route.tenant).steps)]
     assert versions[-1] == new_version
+
+
+def test_route_changes_only_move_forward(hooks: Hooks) -> None:
+    """A slow writer holding an older revision cannot put it back over a newer one."""
+    route = hooks.route()
+    old = Route.from_document(route.token, route.to_document())
+    newer = hooks.registry.put(Route.from_document(route.token, route.to_document()))
+    assert newer.rev == route.rev + 1
+    hooks.registry._put_document(keys=[f"hub:hook:{route.token}"], args=[old.to_document(), old.rev])
+    hooks.registry._put_state(keys=[TenantKeys(route.tenant).hook_state(route.token)], args=[old.rev, "1"])
+    assert hooks.registry.get(route.token).rev == newer.rev
+    assert hooks.registry.state(route.tenant, route.token) == f"{newer.rev}:1"
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+
+
+def test_a_put_keeps_the_accepting_flag(hooks: Hooks) -> None:
+    route = hooks.route(accepting=True)
+    hooks.registry.put(route)
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+    assert not hooks.registry.set_accepting(route.tenant, new_token(), True)  # unknown route: nothing created

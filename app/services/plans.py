@@ -1,0 +1,65 @@
+"""A flow's document and its compiled plan, as the services see them (shared by flows, runs and webhooks)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.errors import FlowInvalidError, NotFoundError
+from app.storage.db import Database
+from app.storage.models import Credential, Flow, FlowVersion
+from app.storage.scoping import tenant_session
+from runtime.components.spec import ComponentResolver
+from runtime.flows.compiler import ExecutionPlan, FlowValidationError, compile_flow
+
+
+@dataclass(frozen=True)
+class TenantCredentials:
+    """The compiler's view of the vault: which kind a credential of this tenant is (None: not this tenant's)."""
+
+    session: Session
+
+    def kind_of(self, credential_id: str) -> str | None:
+        try:
+            key = uuid.UUID(credential_id)
+        except ValueError:
+            return None
+        return self.session.scalar(sa.select(Credential.kind).where(Credential.id == key))
+
+
+def flow_document(flow: Flow | FlowVersion) -> dict[str, Any]:
+    return {**(flow.graph or {}), "trigger": flow.trigger or {}}
+
+
+def get_flow(session: Session, flow_id: uuid.UUID) -> Flow:
+    flow = session.get(Flow, flow_id)
+    if flow is None:
+        raise NotFoundError("This flow does not exist (or belongs to another tenant).")
+    return flow
+
+
+def compile_document(
+    document: dict[str, Any], components: ComponentResolver, credentials: TenantCredentials
+) -> ExecutionPlan:
+    try:
+        return compile_flow(document, components, credentials)
+    except FlowValidationError as exc:
+        raise FlowInvalidError(f"The flow cannot run: {exc}", exc.problems) from None
+
+
+def current_plan(
+    db: Database, components: ComponentResolver, tenant_id: uuid.UUID, flow_id: uuid.UUID
+) -> tuple[FlowVersion, ExecutionPlan]:
+    """The flow's published version and its plan; NotFoundError when it was never published."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
+        if flow.current_version_id is None:
+            raise NotFoundError(f"{flow.name!r} has no published version yet; publish it before running it.")
+        version = session.get(FlowVersion, flow.current_version_id)
+        assert version is not None
+        plan = compile_document(flow_document(version), components, TenantCredentials(session))
+    return version, plan

@@ -1,0 +1,119 @@
+"""Where credentials are encrypted and decrypted: values in, ciphertext in the row; ciphertext out, values.
+
+Each tenant has an active data key, stored wrapped by the first key of the master key ring; any key of the ring
+opens it (so the ring can be rotated). Values never leave this module except to the caller that asked."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.config import MasterKey
+from app.errors import HubError
+from app.storage.models import Credential, TenantKey
+from app.storage.types import utcnow
+from app.vault import crypto
+
+
+class VaultError(HubError):
+    """A credential cannot be stored or opened; the message says which and why, never its values."""
+
+
+class Vault:
+    def __init__(self, key_ring: list[MasterKey]) -> None:
+        if not key_ring:
+            raise VaultError("the master key ring is empty: set HUB_SECRET_KEYS")
+        self._ring = {key.key_id: key.key for key in key_ring}
+        self._primary = key_ring[0]
+
+    # -- data keys ----------------------------------------------------------------------------------------
+    def _unwrap(self, row: TenantKey) -> bytes:
+        master = self._ring.get(row.master_key_id)
+        if master is None:
+            raise VaultError(
+                f"the tenant's data key is wrapped by master key {row.master_key_id!r}, which is not in "
+                "HUB_SECRET_KEYS; add it back to the key ring"
+            )
+        try:
+            return crypto.open_sealed(master, row.wrapped_key, crypto.data_key_context(row.tenant_id, row.id))
+        except crypto.DecryptionError:
+            raise VaultError(
+                f"master key {row.master_key_id!r} does not open the tenant's data key (a different key "
+                "under the same id?)"
+            ) from None
+
+    def _active_key(self, session: Session, tenant_id: uuid.UUID) -> tuple[TenantKey, bytes]:
+        row = session.scalar(
+            sa.select(TenantKey).where(TenantKey.tenant_id == tenant_id, TenantKey.active.is_(True)).limit(1)
+        )
+        if row is None:
+            row = TenantKey(
+                id=uuid.uuid4(), tenant_id=tenant_id, master_key_id=self._primary.key_id, active=True
+            )
+            key = crypto.new_data_key()
+            row.wrapped_key = crypto.seal(self._primary.key, key, crypto.data_key_context(tenant_id, row.id))
+            session.add(row)
+            session.flush()
+            return row, key
+        return row, self._unwrap(row)
+
+    # -- credentials ----------------------------------------------------------------------------------------
+    def store(
+        self,
+        session: Session,
+        tenant_id: uuid.UUID,
+        *,
+        name: str,
+        kind: str,
+        values: dict[str, Any],
+        component_name: str | None = None,
+        owner_user_id: uuid.UUID | None = None,
+        meta: dict[str, Any] | None = None,
+        created_by: uuid.UUID | None = None,
+    ) -> Credential:
+        key_row, key = self._active_key(session, tenant_id)
+        credential = Credential(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            name=name,
+            kind=kind,
+            component_name=component_name,
+            owner_user_id=owner_user_id,
+            meta=meta or {},
+            created_by=created_by,
+            data_key_id=key_row.id,
+        )
+        credential.ciphertext = crypto.seal(
+            key, orjson.dumps(values), crypto.credential_context(tenant_id, credential.id)
+        )
+        session.add(credential)
+        session.flush()
+        return credential
+
+    def replace_values(self, session: Session, credential: Credential, values: dict[str, Any]) -> None:
+        key_row, key = self._active_key(session, credential.tenant_id)
+        credential.ciphertext = crypto.seal(
+            key, orjson.dumps(values), crypto.credential_context(credential.tenant_id, credential.id)
+        )
+        credential.data_key_id = key_row.id
+        credential.updated_at = utcnow()
+
+    def reveal(self, session: Session, credential: Credential) -> dict[str, Any]:
+        key_row = session.get(TenantKey, credential.data_key_id)
+        if key_row is None or key_row.tenant_id != credential.tenant_id:
+            raise VaultError(f"credential {credential.name!r}: its data key is missing")
+        key = self._unwrap(key_row)
+        try:
+            plain = crypto.open_sealed(
+                key, credential.ciphertext, crypto.credential_context(credential.tenant_id, credential.id)
+            )
+        except crypto.DecryptionError:
+            raise VaultError(
+                f"credential {credential.name!r} does not decrypt here (copied from another row or tenant, "
+                "or tampered with); enter its values again"
+            ) from None
+        return orjson.loads(plain)
