@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.pages import catalog, credentials, flows, login, runs, settings, setup
+from app.api.webhooks import mount_webhooks
+from app.pages import catalog, credentials, flow, flows, login, runs, settings, setup
 from app.state.auth import AuthState
+from app.state.webhooks import WebhookState
 
 
 def index() -> rx.Component:
@@ -14,6 +16,7 @@ def index() -> rx.Component:
 
 app = rx.App(
     head_components=[rx.el.link(rel="icon", href="/favicon.ico")],
+    api_transformer=mount_webhooks,
 )
 app.add_page(index, route="/", title="Integration Hub", on_load=AuthState.require_login_home)
 app.add_page(
@@ -22,8 +25,11 @@ app.add_page(
 app.add_page(
     setup.setup_page, route=setup.ROUTE, title="Set up · Integration Hub", on_load=setup.SetupState.on_load
 )
+app.add_page(
+    flows.flows_page, route=flows.ROUTE, title="Flows · Integration Hub", on_load=flows.FlowsState.load
+)
+app.add_page(flow.flow_page, route=flow.ROUTE, title="Flow · Integration Hub", on_load=WebhookState.load_flow)
 for route, component, title in (
-    (flows.ROUTE, flows.flows_page, "Flows"),
     (credentials.ROUTE, credentials.credentials_page, "Credentials"),
     (runs.ROUTE, runs.runs_page, "Runs"),
 ):

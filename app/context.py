@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass
 
 import redis
@@ -11,9 +12,11 @@ from app.auth.throttle import LoginThrottle
 from app.config import HubSettings, get_settings
 from app.keyring import load_key_ring
 from app.processes.embedded_redis import resolve_redis_url
+from app.services.catalog import TenantCatalog
 from app.services.webhooks import RouteDefaults
 from app.storage.db import Database
 from app.vault.store import Vault
+from runtime.bus.streams import StreamsBus
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,14 @@ class HubContext:
     @functools.cached_property
     def vault(self) -> Vault:
         return Vault(load_key_ring(self.settings))
+
+    @functools.cached_property
+    def bus(self) -> StreamsBus:
+        return StreamsBus(self.redis)
+
+    def components_for(self, tenant_id: uuid.UUID) -> TenantCatalog:
+        """The components a tenant's flows may use (built-ins, its own, global imports)."""
+        return TenantCatalog(self.db, tenant_id)
 
     @property
     def routes(self) -> RouteDefaults:

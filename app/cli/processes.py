@@ -1,4 +1,4 @@
-"""Commands that run a part of the hub: up (all in one), web, worker, recorder, scheduler, redis, migrate."""
+"""Commands that run a part of the hub: up (all in one), web, worker, recorder, scheduler, router, redis, migrate."""
 
 from __future__ import annotations
 
@@ -194,6 +194,62 @@ def scheduler() -> None:
     Scheduler(queue_name=CONTROL_QUEUE, connection=_redis(config), interval=5).run()
 
 
+def _sync_routes(config: HubSettings, client) -> int:
+    """Every webhook route rebuilt from the database (start-up; heals a Redis that lost data)."""
+    from app.services.catalog import TenantCatalog
+    from app.services.webhooks import RouteDefaults, sync_all_routes
+    from app.storage.db import Database
+    from runtime.bus.streams import StreamsBus
+
+    db = Database.connect(config.effective_database_url)
+    try:
+        defaults = RouteDefaults(config.effective_public_base_url, config.webhook_tenant_rps)
+        return sync_all_routes(db, StreamsBus(client), lambda tenant: TenantCatalog(db, tenant), defaults)
+    finally:
+        db.dispose()
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default: HUB_ROUTER_HOST).")
+@click.option("--port", type=int, help="Port to listen on (default: HUB_ROUTER_PORT).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes sharing the port (each with its own connections; no shared state).")  # fmt: skip
+@reports_errors
+def router(host: str | None, port: int | None, workers: int) -> None:
+    """Serve webhooks (/hook/...) on their own port, apart from the web app; run as many as you like."""
+    import uvicorn
+
+    config = settings()
+    _redis(config).close()  # fail here with the variable's name, not on the first request
+    uvicorn.run(
+        "app.api.webhooks:build_router",
+        factory=True,
+        host=host or config.router_host,
+        port=port or config.router_port,
+        workers=workers,
+        http="httptools",  # measured fastest here (bench/webhook.py)
+        loop="uvloop",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+    )
+
+
+@click.group()
+def routes() -> None:
+    """Webhook routes as the routers see them."""
+
+
+@routes.command("sync")
+@reports_errors
+def routes_sync() -> None:
+    """Rebuild every webhook route in Redis from the database (safe to run any time)."""
+    config = settings()
+    count = _sync_routes(config, _redis(config))
+    click.echo(f"{count} flows' webhook routes synchronised")
+
+
 @click.command()
 @reports_errors
 def up() -> None:
@@ -213,8 +269,16 @@ def up() -> None:
         embedded = EmbeddedRedis(config.data_path, appendfsync=config.redis_appendfsync)
         env["HUB_REDIS_URL"] = embedded.start()
         click.echo(f"hub: embedded Redis on 127.0.0.1:{embedded.port} (data in {embedded.folder})", err=True)
-    else:
-        _redis(config).close()
+    try:
+        client = _redis(config)  # the embedded one, once started, is found through its data folder
+        try:
+            _sync_routes(config, client)
+        finally:
+            client.close()
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
 
     hub = [sys.executable, "-m", "app.cli"]
     supervisor = Supervisor(
@@ -268,4 +332,4 @@ def _announce(config: HubSettings) -> None:
     click.echo("  Ctrl-C stops everything.\n", err=True)
 
 
-COMMANDS = [up, web, worker, recorder, scheduler, redis, migrate]
+COMMANDS = [up, web, worker, recorder, scheduler, router, routes, redis, migrate]

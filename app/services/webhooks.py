@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -226,7 +227,12 @@ def sync_flow_routes(
         return _sync_production(session, RouteRegistry(bus), components, get_flow(session, flow_id), defaults)
 
 
-def sync_all_routes(db: Database, bus: StreamsBus, components_for: Any, defaults: RouteDefaults) -> int:
+def sync_all_routes(
+    db: Database,
+    bus: StreamsBus,
+    components_for: Callable[[uuid.UUID], ComponentResolver],
+    defaults: RouteDefaults,
+) -> int:
     """Rebuild every production route from the database (start-up; heals a Redis that lost data)."""
     registry = RouteRegistry(bus)
     count = 0
@@ -238,10 +244,10 @@ def sync_all_routes(db: Database, bus: StreamsBus, components_for: Any, defaults
             flow = session.get(Flow, flow_id)
             if flow is None:
                 continue
-            _sync_production(session, registry, components_for(session, flow.tenant_id), flow, defaults)
+            _sync_production(session, registry, components_for(flow.tenant_id), flow, defaults)
             for hook in _live(session, flow.id, WebhookKind.TEST.value):
                 if registry.get(hook.token) is None:  # lost with Redis: back, not listening
-                    _publish_new(session, registry, components_for(session, flow.tenant_id), flow, hook,
+                    _publish_new(session, registry, components_for(flow.tenant_id), flow, hook,
                                  _settings_of(session, flow.id), defaults)  # fmt: skip
             count += 1
     return count

@@ -22,6 +22,7 @@ class AuthState(rx.State):
     )
 
     authenticated: bool = False
+    user_id: str = ""
     user_email: str = ""
     display_name: str = ""
     is_superuser: bool = False
@@ -32,6 +33,7 @@ class AuthState(rx.State):
 
     def _apply(self, info: sessions.SessionInfo | None) -> None:
         self.authenticated = info is not None
+        self.user_id = str(info.user_id) if info else ""
         self.user_email = info.email if info else ""
         self.display_name = info.display_name if info else ""
         self.is_superuser = info.is_superuser if info else False

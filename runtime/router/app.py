@@ -437,17 +437,5 @@ def _refusal_for(result: str, route: Route) -> Refusal:
     return _unavailable()
 
 
-def with_webhooks(router: WebhookRouter, inner: ASGIApp) -> ASGIApp:
-    """Serve `/hook/...` with the router and everything else with `inner` (the hub's web app)."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
-            await router.handle(scope, receive, send)
-        else:
-            await inner(scope, receive, send)
-
-    return app
-
-
 def basic_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

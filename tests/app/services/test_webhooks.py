@@ -138,7 +138,7 @@ def test_the_production_url_is_stable_across_deactivate_activate_error_new_versi
     with serve(WebhookRouter(RouterConfig(redis_url=redis_url))) as other:
         assert site.post(url.replace(site.defaults.public_base_url, other)).status_code == 202
     h.bus.redis.delete(f"hub:hook:{url.rsplit('/', 1)[1]}")  # Redis lost the route...
-    count = webhooks.sync_all_routes(h.db, h.bus, lambda _session, _tenant: h.components, site.defaults)
+    count = webhooks.sync_all_routes(h.db, h.bus, lambda _tenant: h.components, site.defaults)
     assert count == 1
     assert site.post(url).status_code == 202  # ...and start-up brought it back
 

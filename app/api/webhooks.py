@@ -1,0 +1,35 @@
+"""Webhooks on the hub's own port: `/hook/...` goes to the runtime's router before Reflex sees the request."""
+
+from __future__ import annotations
+
+import functools
+
+from app.context import get_context
+from app.processes.embedded_redis import resolve_redis_url
+from app.vault.secret_source import VaultSecrets
+from runtime.router.app import PREFIX, ASGIApp, Receive, RouterConfig, Scope, Send, WebhookRouter
+
+
+def build_router() -> WebhookRouter:
+    """A router wired to this hub: its Redis, and its vault for the secrets of protected webhooks."""
+    context = get_context()
+    settings = context.settings
+    config = RouterConfig(redis_url=resolve_redis_url(settings.redis_url, settings.data_path))
+    return WebhookRouter(config, VaultSecrets(context.db, context.vault))
+
+
+@functools.cache
+def _router() -> WebhookRouter:
+    # Built on the first webhook request, not at import: building the web app (reflex export) must not need
+    # the hub's Redis or database.
+    return build_router()
+
+
+def mount_webhooks(inner: ASGIApp) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            await _router().handle(scope, receive, send)
+        else:
+            await inner(scope, receive, send)
+
+    return app
