@@ -50,7 +50,7 @@ def _path(url: str) -> str:
 
 
 def test_create_activate_call_rotate_and_listen(page, hub, flow) -> None:
-    db, tenant_id, flow_id = flow
+    db, tenant_id, _ = flow
     console = ConsoleWatcher(page)
     login(page, hub)
     page.goto(f"{hub.base_url}/flows")
