@@ -53,6 +53,8 @@ class HubSettings(BaseSettings):
     egress_allow: str = ""
     # Webhook requests per second a tenant may send (0: no limit); a tenant's own quota overrides it.
     webhook_tenant_rps: float = Field(default=0, ge=0, le=1_000_000)
+    # Messages a tenant may have waiting before new work is refused (503/429); a tenant's quota overrides it.
+    tenant_max_backlog: int = Field(default=100_000, ge=1)
     # The standalone router (`hub router`): where it listens.
     router_host: str = "127.0.0.1"
     router_port: int = Field(default=8100, ge=1, le=65535)

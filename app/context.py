@@ -31,7 +31,7 @@ class HubContext:
 
     @functools.cached_property
     def bus(self) -> StreamsBus:
-        return StreamsBus(self.redis)
+        return StreamsBus(self.redis, max_backlog=self.settings.tenant_max_backlog)
 
     def components_for(self, tenant_id: uuid.UUID) -> TenantCatalog:
         """The components a tenant's flows may use (built-ins, its own, global imports)."""
@@ -39,7 +39,8 @@ class HubContext:
 
     @property
     def routes(self) -> RouteDefaults:
-        return RouteDefaults(self.settings.effective_public_base_url, self.settings.webhook_tenant_rps)
+        s = self.settings
+        return RouteDefaults(s.effective_public_base_url, s.webhook_tenant_rps, s.tenant_max_backlog)
 
     @property
     def login_throttle(self) -> LoginThrottle:

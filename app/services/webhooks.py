@@ -93,6 +93,7 @@ class RouteDefaults:
 
     public_base_url: str
     tenant_rps: float = 0.0
+    tenant_max_backlog: int = 0  # 0: the router's default
 
 
 NO_DEFAULTS = RouteDefaults(public_base_url="")
@@ -167,6 +168,7 @@ def _route(
         flow_burst=settings.burst or max(1, int(settings.rate_per_s)),
         tenant_rps=tenant_rps,
         tenant_burst=max(1, int(tenant_rps)),
+        max_backlog=tenant.max_backlog or defaults.tenant_max_backlog,
         auth=HookAuth(
             type=settings.auth,
             secret=settings.credential_id,

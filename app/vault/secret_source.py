@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 from app.runtime_ids import database_id
 from app.storage.db import Database
@@ -14,9 +15,9 @@ from app.vault.store import Vault
 
 
 class VaultSecrets:
-    def __init__(self, db: Database, vault: Vault) -> None:
+    def __init__(self, db: Database, vault: Callable[[], Vault]) -> None:
         self.db = db
-        self.vault = vault
+        self._vault = vault  # opened on first use: a hub without protected webhooks needs no key ring here
 
     def values_now(self, tenant: str, ref: str) -> dict[str, str]:
         """Raises LookupError when the credential is gone (or not this tenant's), VaultError when it cannot open."""
@@ -28,7 +29,7 @@ class VaultSecrets:
             credential = session.get(Credential, credential_id)
             if credential is None:
                 raise LookupError(f"credential {ref} is gone")
-            return {key: str(value) for key, value in self.vault.reveal(session, credential).items()}
+            return {key: str(value) for key, value in self._vault().reveal(session, credential).items()}
 
     async def values(self, tenant: str, ref: str) -> dict[str, str]:
         return await asyncio.to_thread(self.values_now, tenant, ref)

@@ -264,6 +264,23 @@ def _string_function(argument: Evaluator) -> Evaluator:
     return evaluate
 
 
+def _merge(argument: Evaluator) -> Evaluator:
+    """$merge of objects (the common "add a field" mapping); anything else defers to jsonata-python."""
+
+    def evaluate(data: Any) -> Any:
+        value = argument(data)
+        if value is UNDEFINED:
+            return UNDEFINED
+        merged: dict[str, Any] = {}
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, dict):
+                raise Unsupported
+            merged.update(item)
+        return merged
+
+    return evaluate
+
+
 def _context(data: Any) -> Any:
     if isinstance(data, list):
         raise Unsupported
@@ -277,6 +294,7 @@ _FUNCTIONS: dict[str, Callable[[Evaluator], Evaluator]] = {
     "exists": _exists,
     "not": _not,
     "string": _string_function,
+    "merge": _merge,
 }
 
 

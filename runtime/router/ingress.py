@@ -48,6 +48,7 @@ class Admission:
     key_count: int
     args: bytes
     arg_count: int
+    backlog_cap: int = 0  # 0: the router's default
     future: asyncio.Future[str] | None = None
 
 
@@ -96,13 +97,15 @@ def admission(
         len(keys),
         b"".join([_bulk(a) for a in args]),
         len(args),
+        route.max_backlog,
     )
 
 
 class Ingress:
     def __init__(self, client: aioredis.Redis, *, max_backlog: int, attachment_ttl_s: int) -> None:
         self.redis = client
-        self._limits = _bulk(b"%d" % max_backlog) + _bulk(b"%d" % attachment_ttl_s)
+        self.max_backlog = max_backlog
+        self._ttl = _bulk(b"%d" % attachment_ttl_s)
         self._fixed: dict[str, bytes] = {}
         self._pending: list[Admission] = []
         self._wake = asyncio.Event()
@@ -166,7 +169,8 @@ class Ingress:
                 _bulk(b"%d" % key_count),
                 fixed,
                 *[a.keys for a in items],
-                self._limits,
+                _bulk(b"%d" % (items[0].backlog_cap or self.max_backlog)),  # one tenant: one quota
+                self._ttl,
                 *[a.args for a in items],
             ]
         )

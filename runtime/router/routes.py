@@ -73,6 +73,7 @@ class Route:
     flow_burst: int = 0
     tenant_rps: float = 0.0
     tenant_burst: int = 0
+    max_backlog: int = 0  # the tenant's backlog quota; 0: the router's default
     auth: HookAuth = field(default_factory=HookAuth)
     # Resolved secret values (filled in by the router, never serialised).
     secret_values: dict[str, str] | None = None

@@ -67,7 +67,7 @@ class Site:
 @pytest.fixture
 def site(hub: HubRuntime, redis_url: str) -> Iterator[Site]:
     vault = Vault([MasterKey(key_id="test", key=os.urandom(32))])
-    router = WebhookRouter(RouterConfig(redis_url=redis_url), VaultSecrets(hub.db, vault))
+    router = WebhookRouter(RouterConfig(redis_url=redis_url), VaultSecrets(hub.db, lambda: vault))
     with serve(router) as base, httpx.Client(timeout=10) as http:
         yield Site(hub, vault, RouteDefaults(public_base_url=base), http)
 

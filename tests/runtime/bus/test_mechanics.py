@@ -155,3 +155,21 @@ def test_a_change_inside_a_nested_snapshot_value_is_kept() -> None:
     invocation = StepInvocation("c", "f", {}, Message(data=2), context)
     result = InlineExecutor().execute(invocation, remember)
     assert result.snapshot == {"seen": [1, 2]}
+
+
+def test_a_commit_for_several_tenants_survives_redis_forgetting_its_scripts(harness) -> None:
+    """Redis restarted without its script cache: the pipelined commit loads the script and applies every batch."""
+    from tests.runtime.conftest import LINEAR, Harness
+
+    other = Harness(harness.bus, harness.registry)
+    runs = []
+    for h in (harness, other):
+        version = h.publish(*LINEAR)
+        runs.append((h, h.start(version, {"price": 2, "qty": 3})))
+    worker = harness.worker()
+    worker.housekeeping()  # both tenants known
+    harness.bus.redis.script_flush()
+    deadline = time.monotonic() + 10
+    while not all(run in h.finished() for h, run in runs) and time.monotonic() < deadline:
+        worker.run_once()
+    assert [h.finished()[run]["status"] for h, run in runs] == ["succeeded", "succeeded"]

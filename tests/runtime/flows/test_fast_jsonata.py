@@ -29,6 +29,11 @@ EXPRESSIONS = [
     "{'total': price * qty}",
     "n + 1",
     "id",
+    "$merge([$, {'processed': true}])",
+    "$merge([customer, {'id': id}])",
+    "$merge(customer)",
+    "$merge([tags, {'a': 1}])",
+    "$merge([missing, {'a': 1}])",
     "$number(v)",
     # paths
     "name",

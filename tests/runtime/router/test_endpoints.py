@@ -250,3 +250,17 @@ def test_a_put_keeps_the_accepting_flag(hooks: Hooks) -> None:
     hooks.registry.put(route)
     assert hooks.client.post(hooks.url(route), json={}).status_code == 202
     assert not hooks.registry.set_accepting(route.tenant, new_token(), True)  # unknown route: nothing created
+
+
+def test_the_tenants_own_backlog_quota_travels_with_the_route(hooks: Hooks) -> None:
+    route = hooks.route(max_backlog=2)
+    statuses = [hooks.client.post(hooks.url(route), json={}).status_code for _ in range(3)]
+    assert statuses == [202, 202, 503]
+
+
+def test_redis_forgetting_the_ingress_script_costs_nothing(hooks: Hooks) -> None:
+    route = hooks.route()
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+    hooks.harness.bus.redis.script_flush()
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+    assert hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps) == 2
