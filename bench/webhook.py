@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import itertools
 import os
 import secrets
 import shutil
@@ -202,7 +203,7 @@ def publish_flows() -> dict[str, str]:
         # One tenant each: the sync runs must not queue behind the async backlog (a tenant's stream is FIFO).
         tenant = accounts.create_tenant(ctx.db, f"Bench {kind}")
         urls[f"{kind}_tenant"] = tenant.id.hex
-        edges = [{"source": a["id"], "target": b["id"]} for a, b in zip(nodes, nodes[1:], strict=False)]
+        edges = [{"source": a["id"], "target": b["id"]} for a, b in itertools.pairwise(nodes)]
         flow = flows.create_flow(ctx.db, tenant.id, f"bench {kind}", {"nodes": nodes, "edges": edges})
         components = ctx.components_for(tenant.id)
         flows.publish_flow(ctx.db, ctx.bus, components, tenant.id, flow.id, routes=ctx.routes)
@@ -291,25 +292,24 @@ def main() -> None:
 
 def measure_router(hub: Hub, redis_url: str, args: argparse.Namespace, results: list[Result],
                    memory: dict[str, tuple[float, float]]) -> None:  # fmt: skip
-    if True:
-        router = hub.start("router", "router", "--workers", str(args.router_workers))
-        base = f"http://127.0.0.1:{hub.router_port}"
-        wait_http(f"{base}/healthz")
-        for c in args.concurrency:  # accepting only: the runs wait in Redis, durable
-            results.append(wrk("router-async", base + hub.urls["async"], c, args.duration))
-        memory["router"] = rss_mb(router.pid)
-        forget_backlog(redis_url, hub.urls["async_tenant"])
-        start_workers(hub, args.workers)
-        # The whole system: the worker runs every accepted request's flow on the same two cores meanwhile.
-        results.append(wrk("router-async+worker", base + hub.urls["async"], 64, args.duration))
-        stop_workers(hub)
-        forget_backlog(redis_url, hub.urls["async_tenant"])  # what the worker did not get to
-        start_workers(hub, args.workers)
-        for c in args.concurrency:
-            results.append(wrk("router-sync", base + hub.urls["sync"], c, args.duration))
-        memory["router (after sync)"] = rss_mb(router.pid)
-        stop_workers(hub)
-        hub.stop("router")
+    router = hub.start("router", "router", "--workers", str(args.router_workers))
+    base = f"http://127.0.0.1:{hub.router_port}"
+    wait_http(f"{base}/healthz")
+    for c in args.concurrency:  # accepting only: the runs wait in Redis, durable
+        results.append(wrk("router-async", base + hub.urls["async"], c, args.duration))
+    memory["router"] = rss_mb(router.pid)
+    forget_backlog(redis_url, hub.urls["async_tenant"])
+    start_workers(hub, args.workers)
+    # The whole system: the worker runs every accepted request's flow on the same two cores meanwhile.
+    results.append(wrk("router-async+worker", base + hub.urls["async"], 64, args.duration))
+    stop_workers(hub)
+    forget_backlog(redis_url, hub.urls["async_tenant"])  # what the worker did not get to
+    start_workers(hub, args.workers)
+    for c in args.concurrency:
+        results.append(wrk("router-sync", base + hub.urls["sync"], c, args.duration))
+    memory["router (after sync)"] = rss_mb(router.pid)
+    stop_workers(hub)
+    hub.stop("router")
 
 
 def measure_hub_port(hub: Hub, redis_url: str, args: argparse.Namespace, results: list[Result]) -> None:
