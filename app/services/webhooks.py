@@ -301,15 +301,31 @@ def create_url(
         existing = _live(session, flow.id, kind)
         if existing:
             return _view(existing[0], defaults)  # type: ignore[return-value]
-        settings = _settings_of(session, flow.id)
-        hook = Webhook(tenant_id=tenant_id, flow_id=flow.id, token=new_token(), kind=kind,
-                       settings=settings.model_dump())  # fmt: skip
-        session.add(hook)
-        session.flush()
-        audit.record(session, "webhook.created", tenant_id=tenant_id, actor_user_id=user_id,
-                     target_type="flow", target_id=flow.id, kind=kind)  # fmt: skip
-        _publish_new(session, RouteRegistry(bus), components, flow, hook, settings, defaults)
-        view = _view(hook, defaults)
+        return _issue(
+            session, RouteRegistry(bus), components, flow, kind, defaults, user_id, "webhook.created"
+        )
+
+
+def _issue(
+    session: Session,
+    registry: RouteRegistry,
+    components: ComponentResolver,
+    flow: Flow,
+    kind: str,
+    defaults: RouteDefaults,
+    user_id: uuid.UUID | None,
+    action: str,
+) -> WebhookView:
+    """A new token for the flow, recorded, audited and handed to the routers."""
+    settings = _settings_of(session, flow.id)
+    hook = Webhook(tenant_id=flow.tenant_id, flow_id=flow.id, token=new_token(), kind=kind,
+                   settings=settings.model_dump())  # fmt: skip
+    session.add(hook)
+    session.flush()
+    audit.record(session, action, tenant_id=flow.tenant_id, actor_user_id=user_id, target_type="flow",
+                 target_id=flow.id, kind=kind)  # fmt: skip
+    _publish_new(session, registry, components, flow, hook, settings, defaults)
+    view = _view(hook, defaults)
     assert view is not None
     return view
 
@@ -356,18 +372,8 @@ def rotate_url(
         old = _live(session, flow.id, kind)
         if not old:
             raise NotFoundError(f"This flow has no {kind} URL to rotate; create one first.")
-        settings = _settings_of(session, flow.id)
         _retire(registry, tenant_id, old)
-        hook = Webhook(tenant_id=tenant_id, flow_id=flow.id, token=new_token(), kind=kind,
-                       settings=settings.model_dump())  # fmt: skip
-        session.add(hook)
-        session.flush()
-        audit.record(session, "webhook.rotated", tenant_id=tenant_id, actor_user_id=user_id,
-                     target_type="flow", target_id=flow.id, kind=kind)  # fmt: skip
-        _publish_new(session, registry, components, flow, hook, settings, defaults)
-        view = _view(hook, defaults)
-    assert view is not None
-    return view
+        return _issue(session, registry, components, flow, kind, defaults, user_id, "webhook.rotated")
 
 
 def revoke_url(
