@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIX = "/hook/"
+START_RETRY_S = 1.0
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9a-z-]{1,100}$")
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 ALLOW = b", ".join(sorted(m.encode() for m in METHODS))
 JSON = (b"content-type", b"application/json")
@@ -150,6 +153,7 @@ class WebhookRouter:
         self._ingress: Ingress | None = None
         self._replies: ReplyWaiter | None = None
         self._starting: asyncio.Lock | None = None
+        self._failed_at = -START_RETRY_S
 
     # -- life cycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -161,6 +165,10 @@ class WebhookRouter:
         async with self._starting:
             if self._replies is not None:
                 return
+            if time.monotonic() - self._failed_at < START_RETRY_S:
+                # Redis was unreachable a moment ago: answer 503 at once instead of queueing every caller
+                # behind another connection attempt.
+                raise IngressUnavailable("Redis was unreachable a moment ago")
             client = aioredis.Redis.from_url(
                 self.config.redis_url,
                 socket_timeout=self.config.redis_timeout_s,
@@ -181,6 +189,7 @@ class WebhookRouter:
             try:
                 await replies.start()
             except (TimeoutError, RedisError, OSError) as exc:
+                self._failed_at = time.monotonic()
                 await replies.stop()
                 await client.aclose()
                 await listener.aclose()
@@ -249,7 +258,11 @@ class WebhookRouter:
             log.exception("webhook request failed")
             status, headers = 500, []
             body = _error_body("internal", "the hub could not handle this request")
-        await _respond(send, status, body, headers, head=head)
+        try:
+            await _respond(send, status, body, headers, head=head)
+        except (OSError, RuntimeError) as exc:  # the caller went away, or the server refused the answer
+            log.warning("webhook answer %d not sent: %s", status, exc)
+            return
         self.metrics.answered(status, mode, time.perf_counter() - started)
 
     async def _handle(
@@ -272,25 +285,14 @@ class WebhookRouter:
         headers = _headers(scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > route.max_body:
-            raise Refusal(
-                413, "too_large", f"the body is larger than this webhook's limit of {route.max_body} bytes"
-            )
+            raise _too_large(route)
         raw_body = await _read_body(receive, route.max_body)
-        await self._authorize(route, headers, raw_body)
-        try:
-            parsed = parse_body(headers.get("content-type", ""), raw_body)
-        except BadRequest as exc:
-            raise Refusal(400, "bad_request", str(exc)) from None
-        if route.auth.type in ("basic", "header"):  # the caller's secret never reaches the run's records
-            headers.pop("authorization" if route.auth.type == "basic" else route.auth.header.lower(), None)
-        data = trigger_data(
-            method, "/" + suffix if suffix else "", scope.get("query_string", b""), headers, parsed.body
-        )
-        for attempt in (1, 2):
-            result, run_id, waiting = await self._admit(route, data, parsed.attachments)
-            if result != "E:STALE":
-                break
-            # The route changed since we cached it: reload and try once more with its current revision.
+        query = scope.get("query_string", b"")
+        suffix = "/" + suffix if suffix else ""
+        result, run_id, waiting = await self._checked_admit(route, method, suffix, query, headers, raw_body)
+        if result == "E:STALE":
+            # The route changed since we cached it: reload it and take the request through every check again
+            # (its protection or limit may be what changed).
             assert self._routes is not None
             self._routes.forget(token)
             try:
@@ -299,16 +301,42 @@ class WebhookRouter:
                 raise _unavailable() from None
             if reloaded is None:
                 raise Refusal(404, "not_found", "unknown webhook")
-            if attempt == 2 or reloaded.rev == route.rev:
+            if reloaded.rev == route.rev:
                 raise _unavailable("this webhook is being changed; retry in a moment")
             route = reloaded
+            result, run_id, waiting = await self._checked_admit(
+                route, method, suffix, query, headers, raw_body
+            )
+            if result == "E:STALE":
+                raise _unavailable("this webhook is being changed; retry in a moment")
         return await self._answer(route, result, run_id, waiting)
+
+    async def _checked_admit(
+        self, route: Route, method: str, suffix: str, query: bytes, headers: dict[str, str], raw_body: bytes
+    ) -> tuple[str, str, asyncio.Future[Outcome] | None]:
+        """Size, protection, parsing, admission: everything that depends on the route."""
+        if len(raw_body) > route.max_body:
+            raise _too_large(route)
+        await self._authorize(route, headers, raw_body)
+        try:
+            parsed = parse_body(headers.get("content-type", ""), raw_body)
+        except BadRequest as exc:
+            raise Refusal(400, "bad_request", str(exc)) from None
+        if route.auth.type in ("basic", "header"):  # the caller's secret never reaches the run's records
+            secret_header = "authorization" if route.auth.type == "basic" else route.auth.header.lower()
+            headers = {k: v for k, v in headers.items() if k != secret_header}
+        data = trigger_data(method, suffix, query, headers, parsed.body)
+        return await self._admit(route, data, parsed.attachments)
 
     async def _authorize(self, route: Route, headers: dict[str, str], body: bytes) -> None:
         if route.auth.type == "none":
             return
         try:
             if route.secret_values is None and route.auth.secret and self.secrets is not None:
+                if time.monotonic() < route.secret_retry_at:
+                    raise SecretUnavailable("the secret could not be read a moment ago")
+                # Failures are remembered for a second: a flood must not turn into a flood of vault reads.
+                route.secret_retry_at = time.monotonic() + 1.0
                 route.secret_values = await self.secrets.values(route.tenant, route.auth.secret)
             protection.check(route.auth, route.secret_values, headers, body)
         except Unauthorized as exc:
@@ -389,12 +417,23 @@ class WebhookRouter:
         return 500, body, [], "sync"
 
 
+def _valid_header(name: str, value: str) -> bool:
+    """A header a flow may set: a token name, a value without control characters (no response splitting)."""
+    if not HEADER_NAME.match(name):
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return not any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value)
+
+
 def _reply_response(reply: dict[str, Any], run_id: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     content = reply.get("body")
     headers = [
-        (str(k).lower().encode("latin-1"), str(v).encode("latin-1"))
-        for k, v in (reply.get("headers") or {}).items()
-        if str(k).lower() not in RESERVED_REPLY_HEADERS
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in ((str(k).lower(), str(v)) for k, v in (reply.get("headers") or {}).items())
+        if name not in RESERVED_REPLY_HEADERS and _valid_header(name, value)
     ]
     has_type = any(name == b"content-type" for name, _ in headers)
     if isinstance(content, str):
@@ -407,6 +446,12 @@ def _reply_response(reply: dict[str, Any], run_id: str) -> tuple[int, bytes, lis
         body = orjson.dumps(content)
     headers.append((b"x-hub-run-id", run_id.encode()))
     return int(reply.get("status") or 200), body, headers
+
+
+def _too_large(route: Route) -> Refusal:
+    return Refusal(
+        413, "too_large", f"the body is larger than this webhook's limit of {route.max_body} bytes"
+    )
 
 
 def _unavailable(message: str = "the hub cannot take this request right now; retry later") -> Refusal:

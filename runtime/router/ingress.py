@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,9 @@ from runtime.bus import scripts
 from runtime.bus.keys import TenantKeys
 from runtime.router.routes import Route
 
+log = logging.getLogger(__name__)
 MAX_BATCH = 512  # requests per flush: bounds how long one script call holds Redis
+MAX_BATCH_BYTES = 32 * 1024 * 1024
 SCRIPT_SHA = hashlib.sha1(scripts.INGRESS.encode()).hexdigest().encode()  # noqa: S324 - Redis names scripts so
 
 
@@ -141,7 +144,7 @@ class Ingress:
             # fixed timers (a 1 ms timer collapsed throughput at low concurrency).
             await asyncio.sleep(0)
             while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                batch = self._next_batch()
                 try:
                     await self._flush(batch)
                 except (RedisError, OSError) as exc:
@@ -151,6 +154,23 @@ class Ingress:
                     await self._drop_connection()
                     self._fail(batch, IngressUnavailable("the router is stopping"))
                     raise
+                except Exception as exc:  # never let the flusher die: every later request would hang
+                    log.exception("webhook ingress failed")
+                    await self._drop_connection()
+                    self._fail(batch, IngressUnavailable(f"the router failed: {exc}"))
+
+    def _next_batch(self) -> list[Admission]:
+        """Up to MAX_BATCH requests and MAX_BATCH_BYTES (large bodies go in smaller batches; Redis limits the
+        size of one command)."""
+        size = 0
+        count = 0
+        for part in self._pending[:MAX_BATCH]:
+            size += len(part.args)
+            if count and size > MAX_BATCH_BYTES:
+                break
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
 
     def _command(self, tenant: str, items: list[Admission]) -> bytes:
         fixed = self._fixed.get(tenant)

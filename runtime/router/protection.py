@@ -13,6 +13,7 @@ from typing import Protocol
 from runtime.router.routes import HookAuth
 
 ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
+REQUIRED_VALUES = {"basic": ("username", "password"), "header": ("token",), "hmac": ("secret",)}
 
 
 class Unauthorized(Exception):
@@ -51,6 +52,10 @@ def check(auth: HookAuth, values: dict[str, str] | None, headers: dict[str, str]
         return
     if values is None:
         raise SecretUnavailable("the webhook's secret is not available")
+    needed = REQUIRED_VALUES.get(auth.type, ())
+    if any(not values.get(name) for name in needed):
+        # An empty expected value would let an empty header or an empty-key signature through.
+        raise SecretUnavailable(f"the webhook's secret lacks {', '.join(needed)}")
     if auth.type == "basic":
         _check_basic(values, headers.get("authorization", ""))
     elif auth.type == "header":

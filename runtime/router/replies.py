@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from runtime.bus.keys import TenantKeys, reply_channel
 
@@ -41,7 +42,7 @@ class ReplyWaiter:
             self._ready = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._listen())
         assert self._ready is not None
-        await asyncio.wait_for(self._ready.wait(), timeout=5)
+        await asyncio.wait_for(self._ready.wait(), timeout=2)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -66,7 +67,10 @@ class ReplyWaiter:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
             # An announcement lost while reconnecting: the reply list still has it.
-            raw = await self.redis.lindex(TenantKeys(tenant).reply(run_id), 0)
+            try:
+                raw = await self.redis.lindex(TenantKeys(tenant).reply(run_id), 0)
+            except (RedisError, OSError):
+                return None
             return Outcome(reply=orjson.loads(raw)) if raw else None
         finally:
             self.forget(run_id)

@@ -90,7 +90,10 @@ def _multipart(content_type: str, body: bytes) -> Parsed:
         if filename is not None:
             attachments.append(Attachment(name, part.get_content_type(), payload, filename))
             continue
-        text = payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+        try:
+            text = payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+        except LookupError:
+            raise BadRequest(f"field {name!r}: unknown charset {part.get_content_charset()!r}") from None
         if name in fields:  # repeated field: a list, as in the urlencoded form
             previous = fields[name]
             fields[name] = [*previous, text] if isinstance(previous, list) else [previous, text]

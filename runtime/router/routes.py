@@ -75,8 +75,9 @@ class Route:
     tenant_burst: int = 0
     max_backlog: int = 0  # the tenant's backlog quota; 0: the router's default
     auth: HookAuth = field(default_factory=HookAuth)
-    # Resolved secret values (filled in by the router, never serialised).
+    # Resolved secret values (filled in by the router, never serialised), and when to try again after a failure.
     secret_values: dict[str, str] | None = None
+    secret_retry_at: float = 0.0
 
     @property
     def test(self) -> bool:
@@ -86,6 +87,7 @@ class Route:
         doc = asdict(self)
         doc.pop("token")
         doc.pop("secret_values")
+        doc.pop("secret_retry_at")
         return orjson.dumps(doc)
 
     @classmethod
@@ -93,6 +95,7 @@ class Route:
         doc = orjson.loads(raw)
         auth = HookAuth(**doc.pop("auth", None) or {})
         doc.pop("secret_values", None)
+        doc.pop("secret_retry_at", None)
         return cls(token=token, auth=auth, **doc)
 
 

@@ -264,3 +264,50 @@ def test_redis_forgetting_the_ingress_script_costs_nothing(hooks: Hooks) -> None
     hooks.harness.bus.redis.script_flush()
     assert hooks.client.post(hooks.url(route), json={}).status_code == 202
     assert hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps) == 2
+
+
+def test_a_multipart_part_in_an_unknown_charset_is_400(hooks: Hooks) -> None:
+    route = hooks.route()
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="a"\r\nContent-Type: text/plain; charset=klingon\r\n\r\n'
+        b"x\r\n--b--\r\n"
+    )
+    response = hooks.client.post(
+        hooks.url(route), content=body, headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 400 and "charset" in response.json()["message"]
+
+
+def test_the_ingress_survives_an_unexpected_failure(hooks: Hooks, monkeypatch) -> None:
+    from runtime.router.ingress import Ingress
+
+    route = hooks.route()
+    original = Ingress._command
+    calls = {"n": 0}
+
+    def flaky(self, tenant, items):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("unexpected")
+        return original(self, tenant, items)
+
+    monkeypatch.setattr(Ingress, "_command", flaky)
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 503
+    assert hooks.client.post(hooks.url(route), json={}).status_code == 202
+
+
+def test_a_router_without_redis_answers_503_at_once(harness) -> None:
+    import time as clock
+
+    import httpx
+
+    from runtime.router.app import RouterConfig, WebhookRouter
+    from tests.http_server import free_port
+    from tests.runtime.router.server import serve
+
+    router = WebhookRouter(RouterConfig(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout_s=1))
+    with serve(router) as base, httpx.Client(timeout=10) as client:
+        started = clock.monotonic()
+        statuses = [client.post(f"{base}/hook/{new_token()}", json={}).status_code for _ in range(10)]
+        assert set(statuses) == {503}
+        assert clock.monotonic() - started < 6

@@ -123,3 +123,38 @@ def test_a_secret_that_cannot_be_read_is_503_never_let_through(hooks: Hooks) -> 
     response = post(hooks, route, {"X-Api-Key": "anything"})
     assert response.status_code == 503
     assert accepted(hooks) == 0
+
+
+def test_a_protection_added_while_a_router_holds_the_old_route_still_applies(hooks: Hooks) -> None:
+    """The router learns of the change from the ingress script (STALE) and checks the request again."""
+    route = hooks.route()
+    assert post(hooks, route, {}).status_code == 202  # the unprotected route is cached now
+    ref = hooks.secret("cred-late", secret="s3cret")
+    route.auth, route.rev = HookAuth(type="hmac", secret=ref, header="X-Signature"), route.rev + 1
+    # Written without an announcement: only the revision check can tell the router.
+    hooks.registry.redis.set(f"hub:hook:{route.token}", route.to_document())
+    hooks.registry.redis.set(TenantKeys(route.tenant).hook_state(route.token), f"{route.rev}:1")
+    assert post(hooks, route, {}).status_code == 401
+    good = {"X-Signature": signature("s3cret", "sha256", BODY)}
+    assert post(hooks, route, good).status_code == 202
+    assert accepted(hooks) == 2
+
+
+@pytest.mark.parametrize(
+    ("auth", "values", "headers"),
+    [
+        (HookAuth(type="header", header="X-Token"), {"key": "k"}, {"X-Token": ""}),
+        (
+            HookAuth(type="hmac", header="X-Signature"),
+            {"secret": ""},
+            {"X-Signature": signature("", "sha256", BODY)},
+        ),
+    ],
+)
+def test_a_secret_without_the_expected_value_never_lets_a_request_through(
+    hooks: Hooks, auth, values, headers
+) -> None:
+    auth.secret = hooks.secret("cred-odd", **values)
+    route = hooks.route(auth=auth)
+    assert post(hooks, route, headers).status_code == 503
+    assert accepted(hooks) == 0

@@ -167,3 +167,20 @@ def test_a_redis_outage_is_503_never_202_and_leaves_nothing_half_written(tmp_pat
         client.close()
     finally:
         server.stop()
+
+
+def test_reply_headers_that_could_split_the_response_are_dropped(hooks: Hooks) -> None:
+    bad = node("answer", "reply", "reply", fields={
+        "status": "200", "body": "'ok'",
+        "headers": {"X-Good": "yes", "X-Bad": "a\r\nSet-Cookie: evil=1", "Bad Name": "x", "X-Ctl": "a\x01"},
+    })  # fmt: skip
+    route = hooks.route([WEBHOOK, bad], [{"source": "start", "target": "answer"}], mode="sync")
+    with running(hooks.harness.worker()):
+        response = hooks.client.post(hooks.url(route), json={})
+    assert response.status_code == 200 and response.text == "ok"
+    assert response.headers["x-good"] == "yes"
+    assert (
+        "x-bad" not in response.headers
+        and "set-cookie" not in response.headers
+        and "x-ctl" not in response.headers
+    )
