@@ -287,7 +287,7 @@ def _settings_form() -> rx.Component:
         ),
         on_submit=WebhookState.save_settings,
         reset_on_submit=False,
-        key=WebhookState.current_flow_id + WebhookState.settings.to_string(),
+        key=WebhookState.current_flow_id,  # not the settings: choosing a mode must not wipe what was typed
         width="100%",
     )
 

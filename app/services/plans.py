@@ -35,8 +35,10 @@ def flow_document(flow: Flow | FlowVersion) -> dict[str, Any]:
     return {**(flow.graph or {}), "trigger": flow.trigger or {}}
 
 
-def get_flow(session: Session, flow_id: uuid.UUID) -> Flow:
-    flow = session.get(Flow, flow_id)
+def get_flow(session: Session, flow_id: uuid.UUID, *, lock: bool = False) -> Flow:
+    """`lock`: hold the row until the transaction ends (PostgreSQL), so that changes to the same flow's routes
+    happen one after the other."""
+    flow = session.get(Flow, flow_id, with_for_update=lock or None)
     if flow is None:
         raise NotFoundError("This flow does not exist (or belongs to another tenant).")
     return flow

@@ -8,6 +8,7 @@ here writes the database first and then the route, and `sync_all_routes` rebuild
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 import uuid
@@ -32,7 +33,7 @@ from app.vault.store import Vault
 from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
 from runtime.flows.compiler import ExecutionPlan
-from runtime.router.routes import HookAuth, Route, RouteRegistry, new_token
+from runtime.router.routes import TOMBSTONE_SECONDS, HookAuth, Route, RouteRegistry, new_token
 
 LISTEN_SECONDS = 120  # how long a test URL waits for its one request, as in n8n
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
@@ -187,15 +188,14 @@ def _sync_production(
     registry: RouteRegistry,
     components: ComponentResolver,
     flow: Flow,
+    tenant: Tenant,
+    settings: WebhookSettings,
     defaults: RouteDefaults,
 ) -> str | None:
     """Write the production route of `flow` from the database; returns why it cannot start the flow, if so."""
     hooks = _live(session, flow.id, WebhookKind.PRODUCTION.value)
     if not hooks:
         return None
-    tenant = session.get(Tenant, flow.tenant_id)
-    assert tenant is not None
-    settings = _settings_of(session, flow.id)
     problem = None
     version_id, step = "", ""
     if flow.current_version_id is None:
@@ -216,6 +216,22 @@ def _sync_production(
     return problem
 
 
+def _sync_test(
+    session: Session,
+    registry: RouteRegistry,
+    flow: Flow,
+    tenant: Tenant,
+    settings: WebhookSettings,
+    defaults: RouteDefaults,
+) -> None:
+    """Test routes take the current settings and keep their draft and listening state; a new (or lost) one is
+    written not listening, so that it answers 410 with a hint rather than an anonymous 404."""
+    for hook in _live(session, flow.id, WebhookKind.TEST.value):
+        current = registry.get(hook.token)
+        version, step = (current.version, current.step) if current else ("", "")
+        registry.put(_route(hook, tenant, settings, version, step, defaults))
+
+
 def sync_flow_routes(
     db: Database,
     bus: StreamsBus,
@@ -224,9 +240,18 @@ def sync_flow_routes(
     flow_id: uuid.UUID,
     defaults: RouteDefaults,
 ) -> str | None:
-    """After a publish, an activation or a settings change: routers see the flow as the database has it."""
+    """Routers see the flow's URLs as the database has them (after a publish, an activation, a new URL or new
+    settings). The flow's row is locked meanwhile, so syncs of one flow apply one after the other and the last
+    one reads the newest state; its revision is the highest, so it is what routers keep."""
+    registry = RouteRegistry(bus)
     with tenant_session(db.sessions, tenant_id) as session:
-        return _sync_production(session, RouteRegistry(bus), components, get_flow(session, flow_id), defaults)
+        flow = get_flow(session, flow_id, lock=True)
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        settings = _settings_of(session, flow.id)
+        problem = _sync_production(session, registry, components, flow, tenant, settings, defaults)
+        _sync_test(session, registry, flow, tenant, settings, defaults)
+    return problem
 
 
 def sync_all_routes(
@@ -235,24 +260,21 @@ def sync_all_routes(
     components_for: Callable[[uuid.UUID], ComponentResolver],
     defaults: RouteDefaults,
 ) -> int:
-    """Rebuild every production route from the database (start-up; heals a Redis that lost data)."""
+    """Rebuild every route from the database (start-up; heals a Redis that lost data). Returns flows synced."""
     registry = RouteRegistry(bus)
-    count = 0
+    recently = utcnow() - dt.timedelta(seconds=TOMBSTONE_SECONDS)
     with system_session(db.sessions) as session:
-        flow_ids = session.scalars(
-            sa.select(Webhook.flow_id).where(Webhook.revoked_at.is_(None)).distinct()
+        live = session.execute(
+            sa.select(Webhook.tenant_id, Webhook.flow_id).where(Webhook.revoked_at.is_(None)).distinct()
         ).all()
-        for flow_id in flow_ids:
-            flow = session.get(Flow, flow_id)
-            if flow is None:
-                continue
-            _sync_production(session, registry, components_for(flow.tenant_id), flow, defaults)
-            for hook in _live(session, flow.id, WebhookKind.TEST.value):
-                if registry.get(hook.token) is None:  # lost with Redis: back, not listening
-                    _publish_new(session, registry, components_for(flow.tenant_id), flow, hook,
-                                 _settings_of(session, flow.id), defaults)  # fmt: skip
-            count += 1
-    return count
+        revoked = session.execute(
+            sa.select(Webhook.tenant_id, Webhook.token).where(Webhook.revoked_at > recently)
+        ).all()
+    for tenant_id, token in revoked:  # tombstones again, in case Redis lost them
+        registry.remove(runtime_id(tenant_id), token)
+    for tenant_id, flow_id in live:
+        sync_flow_routes(db, bus, components_for(tenant_id), tenant_id, flow_id, defaults)
+    return len(live)
 
 
 # -- URLs ------------------------------------------------------------------------------------------------------
@@ -297,26 +319,27 @@ def create_url(
     if kind not in (WebhookKind.PRODUCTION.value, WebhookKind.TEST.value):
         raise ValidationError(f"unknown webhook kind {kind!r}; use production or test")
     with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
+        flow = get_flow(session, flow_id, lock=True)  # two quick clicks make one URL
         existing = _live(session, flow.id, kind)
         if existing:
-            return _view(existing[0], defaults)  # type: ignore[return-value]
-        return _issue(
-            session, RouteRegistry(bus), components, flow, kind, defaults, user_id, "webhook.created"
-        )
+            view = _view(existing[0], defaults)
+            assert view is not None
+            return view
+        view = _issue(session, flow, kind, defaults, user_id, "webhook.created")
+    # Redis after the commit: a route never exists for a token the database does not have.
+    sync_flow_routes(db, bus, components, tenant_id, flow_id, defaults)
+    return view
 
 
 def _issue(
     session: Session,
-    registry: RouteRegistry,
-    components: ComponentResolver,
     flow: Flow,
     kind: str,
     defaults: RouteDefaults,
     user_id: uuid.UUID | None,
     action: str,
 ) -> WebhookView:
-    """A new token for the flow, recorded, audited and handed to the routers."""
+    """A new token for the flow, recorded and audited (the caller hands it to the routers after the commit)."""
     settings = _settings_of(session, flow.id)
     hook = Webhook(tenant_id=flow.tenant_id, flow_id=flow.id, token=new_token(), kind=kind,
                    settings=settings.model_dump())  # fmt: skip
@@ -324,34 +347,21 @@ def _issue(
     session.flush()
     audit.record(session, action, tenant_id=flow.tenant_id, actor_user_id=user_id, target_type="flow",
                  target_id=flow.id, kind=kind)  # fmt: skip
-    _publish_new(session, registry, components, flow, hook, settings, defaults)
     view = _view(hook, defaults)
     assert view is not None
     return view
 
 
-def _publish_new(
-    session: Session,
-    registry: RouteRegistry,
-    components: ComponentResolver,
-    flow: Flow,
-    hook: Webhook,
-    settings: WebhookSettings,
-    defaults: RouteDefaults,
-) -> None:
-    if hook.kind == WebhookKind.PRODUCTION.value:
-        _sync_production(session, registry, components, flow, defaults)
-        return
-    # A test URL that is not listening answers 410 with a hint, rather than an anonymous 404.
-    tenant = session.get(Tenant, flow.tenant_id)
-    assert tenant is not None
-    registry.put(_route(hook, tenant, settings, "", "", defaults), accepting=False)
-
-
-def _retire(registry: RouteRegistry, tenant_id: uuid.UUID, hooks: list[Webhook]) -> None:
+def _retire(hooks: list[Webhook]) -> list[str]:
     for hook in hooks:
         hook.revoked_at = utcnow()
-        registry.remove(runtime_id(tenant_id), hook.token)
+    return [hook.token for hook in hooks]
+
+
+def _remove(bus: StreamsBus, tenant_id: uuid.UUID, tokens: list[str]) -> None:
+    registry = RouteRegistry(bus)
+    for token in tokens:
+        registry.remove(runtime_id(tenant_id), token)
 
 
 def rotate_url(
@@ -366,14 +376,16 @@ def rotate_url(
     user_id: uuid.UUID | None = None,
 ) -> WebhookView:
     """A new URL; the old one stops at once (404), on every router."""
-    registry = RouteRegistry(bus)
     with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
+        flow = get_flow(session, flow_id, lock=True)
         old = _live(session, flow.id, kind)
         if not old:
             raise NotFoundError(f"This flow has no {kind} URL to rotate; create one first.")
-        _retire(registry, tenant_id, old)
-        return _issue(session, registry, components, flow, kind, defaults, user_id, "webhook.rotated")
+        retired = _retire(old)
+        view = _issue(session, flow, kind, defaults, user_id, "webhook.rotated")
+    _remove(bus, tenant_id, retired)
+    sync_flow_routes(db, bus, components, tenant_id, flow_id, defaults)
+    return view
 
 
 def revoke_url(
@@ -386,18 +398,14 @@ def revoke_url(
     user_id: uuid.UUID | None = None,
 ) -> None:
     with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
+        flow = get_flow(session, flow_id, lock=True)
         hooks = _live(session, flow.id, kind)
         if not hooks:
             raise NotFoundError(f"This flow has no {kind} URL.")
-        _retire(RouteRegistry(bus), tenant_id, hooks)
+        retired = _retire(hooks)
         audit.record(session, "webhook.revoked", tenant_id=tenant_id, actor_user_id=user_id,
                      target_type="flow", target_id=flow.id, kind=kind)  # fmt: skip
-
-
-def retire_flow_urls(session: Session, bus: StreamsBus, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> None:
-    """Before a flow is deleted: its URLs stop at once."""
-    _retire(RouteRegistry(bus), tenant_id, _live(session, flow_id))
+    _remove(bus, tenant_id, retired)
 
 
 # -- settings and their secret --------------------------------------------------------------------------------
@@ -415,10 +423,10 @@ def update_settings(
     user_id: uuid.UUID | None = None,
 ) -> WebhookSettings:
     """Change how the flow's webhook answers and whom it accepts. `secret` (write-only) goes to the vault; without
-    it the protection keeps the secret it has (or names an existing credential by `credential_id`)."""
+    it the protection keeps the secret it has (or names, by `credential_id`, a webhook secret of this tenant)."""
     settings = parse_settings(values)
     with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
+        flow = get_flow(session, flow_id, lock=True)
         previous = _settings_of(session, flow.id)
         if settings.auth != "none":
             settings = _with_secret(session, vault, tenant_id, flow, settings, previous, secret, user_id)
@@ -429,9 +437,7 @@ def update_settings(
             hook.settings = settings.model_dump()
         audit.record(session, "webhook.settings_changed", tenant_id=tenant_id, actor_user_id=user_id,
                      target_type="flow", target_id=flow.id, mode=settings.mode, auth=settings.auth)  # fmt: skip
-        session.flush()
-        _sync_production(session, RouteRegistry(bus), components, flow, defaults)
-        _sync_test(session, RouteRegistry(bus), tenant_id, flow, defaults)
+    sync_flow_routes(db, bus, components, tenant_id, flow_id, defaults)
     return settings
 
 
@@ -455,7 +461,7 @@ def _with_secret(
             )
         values = {name: str(secret[name]) for name in needed}
         credential = _credential(session, previous.credential_id) if previous.auth == settings.auth else None
-        if credential is not None and credential.kind == kind:
+        if credential is not None and credential.kind == kind and _webhook_secret(credential):
             vault.replace_values(session, credential, values)
         else:
             credential = vault.store(session, tenant_id, name=f"Webhook {settings.auth} · {flow.name}"[:200],
@@ -467,12 +473,27 @@ def _with_secret(
     credential = _credential(session, reference)
     if credential is None:
         raise ValidationError(f"Webhook protection {settings.auth}: enter the secret it checks against.")
+    if not _webhook_secret(credential):
+        # Only secrets made for webhooks: another credential's values would be read (and replaced) here, and
+        # its fields would not be the ones the protection checks.
+        raise ValidationError(
+            f"Webhook protection {settings.auth}: credential {credential.name!r} is not a webhook secret; "
+            "enter the secret here instead."
+        )
     if credential.kind != kind:
         raise ValidationError(
             f"Webhook protection {settings.auth}: credential {credential.name!r} is a {credential.kind} "
             f"credential; it needs a {kind} one."
         )
     return settings.model_copy(update={"credential_id": str(credential.id)})
+
+
+def _webhook_secret(credential: Credential) -> bool:
+    return (
+        credential.component_name == "webhook"
+        and (credential.meta or {}).get("purpose") == "webhook"
+        and credential.owner_user_id is None
+    )
 
 
 def _credential(session: Session, reference: str | None) -> Credential | None:
@@ -485,20 +506,6 @@ def _credential(session: Session, reference: str | None) -> Credential | None:
 
 
 # -- the test URL ---------------------------------------------------------------------------------------------
-def _sync_test(
-    session: Session, registry: RouteRegistry, tenant_id: uuid.UUID, flow: Flow, defaults: RouteDefaults
-) -> None:
-    """Settings changed: the test route keeps its draft version and listening state, with the new settings."""
-    for hook in _live(session, flow.id, WebhookKind.TEST.value):
-        current = registry.get(hook.token)
-        if current is None:
-            continue
-        tenant = session.get(Tenant, tenant_id)
-        assert tenant is not None
-        settings = WebhookSettings.model_validate(hook.settings or {})
-        registry.put(_route(hook, tenant, settings, current.version, current.step, defaults))
-
-
 def listen_for_test(
     db: Database,
     bus: StreamsBus,
@@ -516,7 +523,7 @@ def listen_for_test(
     )
     registry = RouteRegistry(bus)
     with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
+        flow = get_flow(session, flow_id, lock=True)
         document = flow_document(flow)
         plan = compile_document(document, components, TenantCredentials(session))
         if problem := _entry_problem(plan):
@@ -525,13 +532,14 @@ def listen_for_test(
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
         settings = WebhookSettings.model_validate(hook.settings or {})
-        # The draft, frozen for this test only: it lives in Redis, not among the flow's versions.
+        # The draft, frozen for this test only: it lives in Redis (for a day: long enough for the run and its
+        # retries), not among the flow's versions.
         draft_version = uuid.uuid4().hex
-        bus.publish_version(runtime_id(tenant_id), runtime_id(flow.id), draft_version, document)
+        bus.publish_version(runtime_id(tenant_id), runtime_id(flow.id), draft_version, document, ttl_s=86_400)
         registry.clear_capture(runtime_id(tenant_id), runtime_id(flow.id))
         route = registry.put(_route(hook, tenant, settings, draft_version, plan.entry, defaults))
-    until = int((time.time() + LISTEN_SECONDS) * 1000)
-    registry.listen(route.tenant, route.token, until)
+        until = int((time.time() + LISTEN_SECONDS) * 1000)
+        registry.listen(route.tenant, route.token, until)
     return view, until
 
 

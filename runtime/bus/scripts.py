@@ -172,10 +172,11 @@ while a <= #ARGV do
   if bit.band(flags, 32) ~= 0 then reply, a = ARGV[a], a + 1 end
   local r
   local state = redis.call('GET', skey)
-  if not state then
-    r = 'E:GONE'
+  local srev, flag
+  if state then srev, flag = string.match(state, '^(%d+):(%d+)$') end
+  if not srev then
+    r = 'E:GONE'  -- never created, or removed (a tombstone)
   else
-    local srev, flag = string.match(state, '^(%d+):(%d+)$')
     if srev ~= rev then
       r = 'E:STALE'
     elseif flag == '0' or (flag ~= '1' and tonumber(flag) < now) then

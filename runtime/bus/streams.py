@@ -133,6 +133,8 @@ class StreamsBus:
         version_id: str,
         graph: dict[str, Any],
         components: dict[str, Any] | None = None,
+        *,
+        ttl_s: int | None = None,
     ) -> None:
         """Make an (immutable) flow version available to every worker and router without SQL.
 
@@ -141,7 +143,7 @@ class StreamsBus:
         document = orjson.dumps(
             {"flow": flow_id, "version": version_id, "graph": graph, "components": components or {}}
         )
-        self.redis.set(TenantKeys(tenant).flow_version(version_id), document)
+        self.redis.set(TenantKeys(tenant).flow_version(version_id), document, ex=ttl_s)
 
     def load_version(self, tenant: str, version_id: str) -> dict[str, Any] | None:
         raw = self.redis.get(TenantKeys(tenant).flow_version(version_id))

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32  # 256 bits: unguessable
 ACCEPTING = "1"
+TOMBSTONE = "x"  # a removed route's state: refused by the ingress script and by every later put
+TOMBSTONE_SECONDS = 90 * 86400
 STOPPED = "0"
 AUTH_TYPES = ("none", "basic", "header", "hmac")
 MODES = ("async", "sync")
@@ -114,6 +116,7 @@ return 1
 _PUT_STATE = """
 local current = redis.call('GET', KEYS[1])
 local flag = ARGV[2]
+if current == 'x' then return 0 end
 if current then
   local rev, old = string.match(current, '^(%d+):(%d+)$')
   if tonumber(rev) > tonumber(ARGV[1]) then return 0 end
@@ -125,7 +128,7 @@ return 1
 """
 _SET_FLAG = """
 local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
+if not current or current == 'x' then return 0 end
 redis.call('SET', KEYS[1], string.match(current, '^(%d+):') .. ':' .. ARGV[1])
 return 1
 """
@@ -161,9 +164,10 @@ class RouteRegistry:
         return bool(self._set_flag(keys=[TenantKeys(tenant).hook_state(token)], args=[str(until_ms)]))
 
     def remove(self, tenant: str, token: str) -> None:
+        """For good: the state becomes a tombstone that no later (racing) put can bring back to life."""
         tk = TenantKeys(tenant)
         # The state first: from this moment every router refuses the token, cached or not.
-        self.redis.delete(tk.hook_state(token))
+        self.redis.set(tk.hook_state(token), TOMBSTONE, ex=TOMBSTONE_SECONDS)
         self.redis.delete(keys.hook_route(token))
         self.redis.delete(tk.hook_revision(token))
         self.redis.publish(keys.HOOK_CHANGES, token)

@@ -107,8 +107,10 @@ def test_protection_settings_and_their_errors(page, hub, flow) -> None:
         page.get_by_test_id("activate").click()
     hook = hub.base_url + _path(page.get_by_test_id("production-url").inner_text())
 
+    page.get_by_test_id("setting-timeout_s").fill("12")
     page.get_by_test_id("setting-auth").click()
     page.get_by_role("option", name="hmac").click()
+    expect(page.get_by_test_id("setting-timeout_s")).to_have_value("12")  # choosing keeps what was typed
     page.get_by_test_id("save-webhook-settings").click()
     expect(page.get_by_test_id("webhook-error")).to_contain_text("name the header")
 

@@ -24,6 +24,7 @@ from app.vault.secret_source import VaultSecrets
 from app.vault.store import Vault
 from runtime.router.app import RouterConfig, WebhookRouter
 from runtime.router.protection import signature
+from runtime.router.routes import RouteRegistry
 from tests.app.hub_runtime import HubRuntime
 from tests.runtime.router.server import serve
 
@@ -300,3 +301,63 @@ def test_the_test_url_refuses_a_flow_that_does_not_start_with_a_webhook(site: Si
     )
     with pytest.raises(ValidationError, match="not a webhook trigger"):
         webhooks.listen_for_test(h.db, h.bus, h.components, h.tenant_id, flow.id, site.defaults)
+
+
+def test_protection_accepts_only_webhook_secrets_of_this_tenant(site: Site) -> None:
+    h = site.hub
+    flow_id = site.flow()
+    site.url(flow_id)
+    with tenant_session(h.db.sessions, h.tenant_id) as session:
+        other = site.vault.store(session, h.tenant_id, name="CRM key", kind="api_key", values={"key": "k"})
+        other_id = str(other.id)
+    settings = {"auth": "header", "header": "X-Token", "credential_id": other_id}
+    with pytest.raises(ValidationError, match="not a webhook secret"):
+        webhooks.update_settings(
+            h.db, h.bus, h.components, site.vault, h.tenant_id, flow_id, settings, site.defaults
+        )
+    # Naming it while giving a new secret does not overwrite it either.
+    webhooks.update_settings(h.db, h.bus, h.components, site.vault, h.tenant_id, flow_id, settings, site.defaults,
+                             secret={"token": "t-1"})  # fmt: skip
+    with tenant_session(h.db.sessions, h.tenant_id) as session:
+        assert site.vault.reveal(session, session.get(Credential, uuid.UUID(other_id))) == {"key": "k"}
+    # Another tenant's webhook secret is not found at all.
+    flow_b = flows.create_flow(
+        h.db, h.new_tenant("B"), "b", {"nodes": WEBHOOK_FLOW[0], "edges": WEBHOOK_FLOW[1]}
+    )
+    mine = webhooks.webhooks_of(h.db, h.bus, h.tenant_id, flow_id, site.defaults).settings.credential_id
+    with pytest.raises(ValidationError, match="enter the secret"):
+        webhooks.update_settings(h.db, h.bus, h.components, site.vault, flow_b.tenant_id, flow_b.id,
+                                 {**settings, "credential_id": mine}, site.defaults)  # fmt: skip
+
+
+def test_a_revoked_url_cannot_come_back_through_a_late_write(site: Site) -> None:
+    """A sync that read the hook as live before the revoke committed writes its route after it: still 404."""
+    h = site.hub
+    flow_id = site.flow()
+    url = site.url(flow_id)
+    site.activate(flow_id)
+    token = url.rsplit("/", 1)[1]
+    stale = RouteRegistry(h.bus).get(token)
+    webhooks.revoke_url(h.db, h.bus, h.tenant_id, flow_id, "production")
+    RouteRegistry(h.bus).put(stale, accepting=True)  # the late write
+    assert site.post(url).status_code == 404
+    # Redis lost the tombstone and the late write came back: start-up removes it again.
+    h.bus.redis.delete(f"hub:{{{runtime_id(h.tenant_id)}}}:hook:{token}")
+    RouteRegistry(h.bus).put(stale, accepting=True)
+    assert site.post(url).status_code == 202
+    webhooks.sync_all_routes(h.db, h.bus, lambda _tenant: h.components, site.defaults)
+    assert site.post(url).status_code == 404
+
+
+def test_listening_keeps_its_draft_when_settings_change_and_the_draft_expires(site: Site) -> None:
+    h = site.hub
+    flow_id = site.flow()
+    test_url = site.url(flow_id, "test")
+    webhooks.listen_for_test(h.db, h.bus, h.components, h.tenant_id, flow_id, site.defaults)
+    route = RouteRegistry(h.bus).get(test_url.rsplit("/", 1)[1])
+    assert 0 < h.bus.redis.ttl(f"hub:{{{runtime_id(h.tenant_id)}}}:version:{route.version}") <= 86_400
+    webhooks.update_settings(h.db, h.bus, h.components, site.vault, h.tenant_id, flow_id, {"mode": "async",
+                             "max_body_kb": 10}, site.defaults)  # fmt: skip
+    assert site.post(test_url).status_code == 202  # still listening, with the draft
+    webhooks.listen_for_test(h.db, h.bus, h.components, h.tenant_id, flow_id, site.defaults)
+    assert site.http.post(test_url, content=b"x" * 20_000).status_code == 413  # the new limit applies
