@@ -5,7 +5,7 @@
 POST of a 200-byte JSON body (bench/peers/body.json) with wrk at each concurrency, against:
   - Node-RED 5.0.7 (Node 24, both from the npm registry into .tools/peers): /async answers 202 at once and
     processes afterwards (nothing durable); /sync: http in -> change -> http response;
-  - `hub router` (standalone, uvicorn + httptools + uvloop): async 202 only once the run is in Redis (AOF
+  - `hub router` (standalone: its own HTTP server on httptools and uvloop): async 202 only once the run is in Redis (AOF
     everysec), and sync through webhook -> JSONata transform -> Reply, with `hub worker` processes running;
   - the all-in-one hub's own port (`hub web`, Reflex's server with /hook mounted in front): async.
 Prints requests/s, p50/p99 and our/Node-RED ratios, and the router's memory. Needs wrk (apt-get install wrk).

@@ -219,24 +219,30 @@ def _sync_routes(config: HubSettings, client) -> int:
 @reports_errors
 def router(host: str | None, port: int | None, workers: int) -> None:
     """Serve webhooks (/hook/...) on their own port, apart from the web app; run as many as you like."""
-    import uvicorn
+    import subprocess
+
+    from app.api.webhooks import standalone_router
+    from runtime.router.server import run
 
     config = settings()
     _redis(config).close()  # fail here with the variable's name, not on the first request
-    uvicorn.run(
-        "app.api.webhooks:standalone_router",
-        factory=True,
-        host=host or config.router_host,
-        port=port or config.router_port,
-        workers=workers,
-        http="httptools",  # measured fastest here (bench/webhook.py)
-        loop="uvloop",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        proxy_headers=False,  # the router reads no client address; the middleware cost ~10% throughput
-    )
+    host, port = host or config.router_host, port or config.router_port
+    if workers == 1:
+        run(standalone_router, host, port)
+        return
+    # Several processes on one port (SO_REUSEPORT: the kernel spreads connections); each is a whole router.
+    argv = [sys.executable, "-m", "app.cli", "router", "--host", host, "--port", str(port), "--workers", "1"]
+    children = [subprocess.Popen(argv) for _ in range(workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    codes = [child.wait() for child in children]
+    sys.exit(max(codes))
 
 
 @click.group()

@@ -66,11 +66,12 @@ class Hooks:
         return ref
 
 
-@pytest.fixture
-def hooks(harness: Harness, redis, redis_url: str) -> Iterator[Hooks]:
+@pytest.fixture(params=["native", "asgi"])
+def hooks(request: pytest.FixtureRequest, harness: Harness, redis, redis_url: str) -> Iterator[Hooks]:
+    """Each test runs against the router's own server (`hub router`) and as ASGI under uvicorn (the web port)."""
     secrets = DictSecrets()
     router = WebhookRouter(RouterConfig(redis_url=redis_url, max_backlog=1000), secrets)
-    with serve(router) as base_url, httpx.Client(timeout=10) as client:
+    with serve(router, request.param) as base_url, httpx.Client(timeout=10) as client:
         yield Hooks(harness, RouteRegistry(harness.bus), secrets, base_url, client, router)
 
 
