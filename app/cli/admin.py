@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from app.cli.main import reports_errors, settings
@@ -98,6 +100,35 @@ def generate() -> None:
     from app.keyring import generate_key
 
     click.echo(generate_key())
+
+
+@keys.command("rotate")
+@reports_errors
+def rotate() -> None:
+    """Re-wrap every tenant's data key under the first key of HUB_SECRET_KEYS (safe while the hub runs).
+
+    Put the new key first and keep the old ones in HUB_SECRET_KEYS; run this; when it reports nothing left,
+    remove the old keys."""
+    from app.keyring import load_key_ring
+    from app.storage.db import Database
+    from app.vault.store import Vault
+
+    config = settings()
+    ring = load_key_ring(config)
+    db = Database.connect(config.effective_database_url)
+    try:
+        report = Vault(ring).rewrap_all(db)
+    finally:
+        db.dispose()
+    click.echo(f"{report.rewrapped} tenant keys re-wrapped under master key {ring[0].key_id!r}")
+    for problem in report.problems:
+        click.echo(f"not re-wrapped: {problem}", err=True)
+    if report.problems:
+        sys.exit(1)
+    if len(ring) > 1:
+        click.echo(
+            f"every data key is under {ring[0].key_id!r} now: the other keys may leave HUB_SECRET_KEYS"
+        )
 
 
 COMMANDS = [admin, tenant, keys]

@@ -6,6 +6,7 @@ opens it (so the ring can be rotated). Values never leave this module except to 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -14,13 +15,22 @@ from sqlalchemy.orm import Session
 
 from app.config import MasterKey
 from app.errors import HubError
+from app.storage.db import Database
 from app.storage.models import Credential, TenantKey
+from app.storage.scoping import system_session
 from app.storage.types import utcnow
 from app.vault import crypto
 
 
 class VaultError(HubError):
     """A credential cannot be stored or opened; the message says which and why, never its values."""
+
+
+@dataclass
+class RewrapReport:
+    rewrapped: int = 0
+    problems: list[str] = field(default_factory=list)
+    failed_ids: list[uuid.UUID] = field(default_factory=list)
 
 
 class Vault:
@@ -60,6 +70,34 @@ class Vault:
             session.flush()
             return row, key
         return row, self._unwrap(row)
+
+    def rewrap_all(self, db: Database, batch: int = 200) -> RewrapReport:
+        """Re-wrap every tenant data key under the first master key (`hub keys rotate`). Safe while the hub runs:
+        each row changes atomically, and every key of the ring still opens either wrapping. Credentials keep
+        their ciphertext: only the data keys' wrapping changes."""
+        report = RewrapReport()
+        while True:
+            with system_session(db.sessions) as session:
+                rows = session.scalars(
+                    sa.select(TenantKey)
+                    .where(TenantKey.master_key_id != self._primary.key_id)
+                    .where(TenantKey.id.not_in(report.failed_ids) if report.failed_ids else sa.true())
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    return report
+                for row in rows:
+                    try:
+                        key = self._unwrap(row)
+                    except VaultError as exc:
+                        report.failed_ids.append(row.id)
+                        report.problems.append(f"tenant key {row.id} of tenant {row.tenant_id}: {exc}")
+                        continue
+                    row.wrapped_key = crypto.seal(
+                        self._primary.key, key, crypto.data_key_context(row.tenant_id, row.id)
+                    )
+                    row.master_key_id = self._primary.key_id
+                    report.rewrapped += 1
 
     # -- credentials ----------------------------------------------------------------------------------------
     def store(
