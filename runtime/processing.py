@@ -26,6 +26,13 @@ from runtime.flows.compiler import ExecutionPlan, PlanStep
 from runtime.flows.expressions import evaluate, truthy
 from runtime.net.egress import EgressPolicy
 from runtime.steps.context import StepContext
+from runtime.steps.credentials import (
+    CachedCredentials,
+    CredentialUnavailable,
+    redact,
+    redact_json,
+    secret_strings,
+)
 from runtime.steps.executor import Executor, StepInvocation, StepResult
 from runtime.steps.message import Message
 
@@ -128,6 +135,7 @@ class MessageProcessor:
         fuse_limit: int,
         rng: random.Random,
         egress: EgressPolicy | None = None,
+        credentials: CachedCredentials | None = None,
     ) -> None:
         self.bus = bus
         self.executors = executors
@@ -135,6 +143,7 @@ class MessageProcessor:
         self.fuse_limit = fuse_limit
         self.rng = rng
         self.egress = egress or EgressPolicy()
+        self.credentials = credentials
         self.failed = 0
         self.dead_count = 0
 
@@ -197,6 +206,14 @@ class MessageProcessor:
                 "configured for it",
                 retryable=False,
             )
+        credential = None
+        if step.node.credential_id:
+            try:
+                credential = self._credential(env.tenant, step)
+            except CredentialUnavailable as exc:
+                return StepResult(error=f"node {step.id!r}: {exc}", retryable=False)
+            except Exception as exc:  # the vault or its database is unreachable: try again later
+                return StepResult(error=f"node {step.id!r}: its credential cannot be read right now ({exc})")
         context = StepContext(
             tenant_id=env.tenant,
             flow_id=env.flow,
@@ -205,6 +222,7 @@ class MessageProcessor:
             message_id=env.mid,
             attempt=env.attempt,
             snapshot=dict(snapshot),
+            credential=credential,
             test_mode=env.test,
             egress=self.egress,
         )
@@ -216,7 +234,20 @@ class MessageProcessor:
             context=context,
             timeout_s=step.node.settings.timeout_s,
         )
-        return self.executors["inline"].execute(invocation, handler)
+        result = self.executors["inline"].execute(invocation, handler)
+        if credential is not None:
+            # What the step says about its secret (a log line, an error) is masked before anything stores it.
+            result.secrets = secret_strings(credential)
+            if result.error:
+                result.error = redact(result.error, result.secrets)
+            result.logs = [(level, redact(text, result.secrets)) for level, text in result.logs]
+        return result
+
+    def _credential(self, tenant: str, step: PlanStep) -> dict[str, Any]:
+        if self.credentials is None:
+            raise CredentialUnavailable("this worker has no access to credentials (no vault configured)")
+        assert step.node.credential_id is not None
+        return self.credentials.get(tenant, step.node.credential_id)
 
     def _route(self, env: Envelope, plan: ExecutionPlan, step: PlanStep, result: StepResult) -> list[Child]:
         children = []
@@ -335,7 +366,8 @@ class MessageProcessor:
                 event["out"], cut_out = _preview([o.data for o in result.outputs], limit)
             if cut_in or cut_out:
                 event["cut"] = True
-        return orjson.dumps(event, default=str).decode()
+        encoded = orjson.dumps(event, default=str).decode()
+        return redact_json(encoded, result.secrets) if result.secrets else encoded
 
 
 def _next(

@@ -28,6 +28,7 @@ from runtime.flows.compiler import ExecutionPlan, FlowValidationError, PlanStep
 from runtime.flows.plans import PlanCache, PlanNotFoundError
 from runtime.net.egress import EgressPolicy
 from runtime.processing import REBOUND_LIMIT, MessageProcessor, Recording
+from runtime.steps.credentials import CachedCredentials, CredentialSource
 from runtime.steps.executor import Executor, InlineExecutor
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Worker:
     config: WorkerConfig
     executors: Mapping[str, Executor] = field(default_factory=lambda: {"inline": InlineExecutor()})
     stats: WorkerStats = field(default_factory=WorkerStats)
+    # Where steps' credentials come from (the hub's vault); without one, a step with a credential fails.
+    credentials: CredentialSource | None = None
 
     def __post_init__(self) -> None:
         self.plans = PlanCache(self.bus, self.components)
@@ -79,6 +82,7 @@ class Worker:
             self.config.fuse_limit,
             random.Random(),  # noqa: S311 - jitter, not security
             self.config.egress,
+            CachedCredentials(self.credentials) if self.credentials is not None else None,
         )
         self._tenants: list[str] = []
         self._next_housekeeping = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -112,7 +113,19 @@ def worker() -> None:
     connection = _redis(config)
     name = f"{socket.gethostname()}-{os.getpid()}"
     egress = EgressPolicy.parse(config.egress_allow)
-    steps = StepWorker(StreamsBus(connection), builtin_registry(), WorkerConfig(name=name, egress=egress))
+    from app.keyring import load_key_ring
+    from app.storage.db import Database
+    from app.vault.secret_source import VaultSecrets
+    from app.vault.store import Vault
+
+    db = Database.connect(config.effective_database_url)  # connects on the first credential a step needs
+    credentials = VaultSecrets(db, functools.cache(lambda: Vault(load_key_ring(config))))
+    steps = StepWorker(
+        StreamsBus(connection),
+        builtin_registry(),
+        WorkerConfig(name=name, egress=egress),
+        credentials=credentials,
+    )
     stop = threading.Event()
     crashed = threading.Event()
 

@@ -1,35 +1,56 @@
-"""The vault as the webhook routers see it: a route's protection secret, decrypted on a cache miss only (the
-router keeps it with the route until the route changes)."""
+"""The vault as the runtime sees it: webhook routers (`values`, async) and workers (`credential_values`) get a
+credential's values by id, decrypted on a cache miss only; they keep them briefly in memory."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
 
 from app.runtime_ids import database_id
 from app.storage.db import Database
-from app.storage.models import Credential
+from app.storage.models import Credential, Membership
 from app.storage.scoping import tenant_session
-from app.vault.store import Vault
+from app.vault.store import Vault, VaultError
+from runtime.steps.credentials import CredentialUnavailable
 
 
 class VaultSecrets:
     def __init__(self, db: Database, vault: Callable[[], Vault]) -> None:
         self.db = db
-        self._vault = vault  # opened on first use: a hub without protected webhooks needs no key ring here
+        self._vault = vault  # opened on first use: a hub without credentials in use needs no key ring here
 
-    def values_now(self, tenant: str, ref: str) -> dict[str, str]:
-        """Raises LookupError when the credential is gone (or not this tenant's), VaultError when it cannot open."""
+    def values_now(self, tenant: str, ref: str) -> dict[str, Any]:
+        """Raises LookupError when the credential cannot be used here, VaultError when it cannot be opened."""
         try:
             credential_id = uuid.UUID(ref)
+            tenant_id = database_id(tenant)
         except ValueError:
             raise LookupError(f"credential {ref!r} is not a credential id") from None
-        with tenant_session(self.db.sessions, database_id(tenant)) as session:
+        with tenant_session(self.db.sessions, tenant_id) as session:
             credential = session.get(Credential, credential_id)
             if credential is None:
-                raise LookupError(f"credential {ref} is gone")
-            return {key: str(value) for key, value in self._vault().reveal(session, credential).items()}
+                raise LookupError(f"credential {ref} does not exist (deleted, or another tenant's)")
+            if credential.owner_user_id is not None and not session.scalar(
+                sa.select(Membership.id).where(Membership.user_id == credential.owner_user_id).limit(1)
+            ):
+                raise LookupError(
+                    f"credential {credential.name!r} is personal to a member who left this tenant; "
+                    "choose a shared credential"
+                )
+            return {"kind": credential.kind, **self._vault().reveal(session, credential)}
 
     async def values(self, tenant: str, ref: str) -> dict[str, str]:
-        return await asyncio.to_thread(self.values_now, tenant, ref)
+        """For webhook protection: the secret's fields as strings."""
+        found = await asyncio.to_thread(self.values_now, tenant, ref)
+        return {key: str(value) for key, value in found.items() if key != "kind"}
+
+    def credential_values(self, tenant: str, credential_id: str) -> dict[str, Any]:
+        """For a step (the runtime's CredentialSource)."""
+        try:
+            return self.values_now(tenant, credential_id)
+        except (LookupError, VaultError) as exc:
+            raise CredentialUnavailable(str(exc)) from None

@@ -35,6 +35,7 @@ class StepResult:
     collected: tuple[str, int, int, Any] | None = None
     duration_ms: float = 0.0
     executor: str = "inline"
+    secrets: tuple[str, ...] = ()  # the step's credential values: masked in everything recorded of it
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from runtime.components.builtin.sql import query
@@ -15,9 +18,14 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def database(postgres_url: str) -> str:
+def database(postgres_url: str) -> Iterator[str]:
     url = make_url(postgres_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
+    yield url.render_as_string(hide_password=False)
+    # The session's database is shared: leave it as found (the migration tests compare its tables).
+    engine = sa.create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("drop table if exists sql_step_orders"))
+    engine.dispose()
 
 
 def _context(url: str, egress: str = "127.0.0.1,localhost,::1") -> StepContext:

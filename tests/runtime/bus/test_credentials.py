@@ -1,0 +1,116 @@
+"""Credentials at run time: resolved by id when the step runs, cached briefly, masked in the run records."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from runtime.components.registry import spec_from_descriptor
+from runtime.steps.credentials import CredentialUnavailable
+from runtime.steps.errors import PermanentStepError
+from runtime.worker import Worker, WorkerConfig
+from tests.runtime.conftest import START, Harness, node
+
+SECRET = "sk-live-0123456789"
+
+
+def secretive():
+    def use(message, fields, context):
+        credential = context.credential or {}
+        context.log(f"calling with {credential.get('key')}")
+        if fields.get("fail"):
+            raise PermanentStepError(f"the service refused key {credential.get('key')}")
+        return {"kind": credential.get("kind"), "echo": credential.get("key") if fields.get("leak") else None}
+
+    return spec_from_descriptor(
+        "secretive",
+        {"credentials": {"fields": {"key": {"label": "Key", "viewClass": "PasswordFieldView"}}},
+         "actions": {"use": {"fields": {}}}},
+        {"use": use},
+    )  # fmt: skip
+
+
+class Source:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gone = False
+        self.down = False
+
+    def credential_values(self, tenant, credential_id):
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("database unreachable")
+        if self.gone or credential_id != "cred-1":
+            raise CredentialUnavailable(f"credential {credential_id} does not exist")
+        return {"kind": "api_key", "key": SECRET, "header": "X-Key"}
+
+
+@pytest.fixture
+def setup(harness: Harness):
+    harness.registry = harness.registry.with_components(secretive())
+    source = Source()
+    worker = Worker(harness.bus, harness.registry, WorkerConfig(name="w", block_ms=20), credentials=source)
+    harness.workers.append(worker)
+    return harness, source
+
+
+def flow(harness: Harness, credential: str = "cred-1", **fields) -> str:
+    return harness.publish(
+        [START, node("use", "secretive", "use", credential_id=credential, fields=fields)],
+        [{"source": "start", "target": "use"}],
+    )
+
+
+def test_the_step_gets_its_credential_and_the_vault_is_asked_once(setup) -> None:
+    harness, source = setup
+    version = flow(harness)
+    runs = [harness.start(version, {"n": i}) for i in range(5)]
+    harness.drain(lambda: all(r in harness.finished() for r in runs))
+    assert {harness.finished()[r]["status"] for r in runs} == {"succeeded"}
+    [event] = [e for e in harness.step_events(runs[0], "use") if e["t"] == "step.finished"]
+    assert event["out"] == [{"kind": "api_key", "echo": None}]
+    assert source.calls == 1  # cached across messages
+
+
+def test_secrets_are_masked_in_logs_errors_and_recorded_data(setup) -> None:
+    harness, _ = setup
+    leaky = harness.start(flow(harness, leak=True), {"n": 1})
+    failing = harness.start(flow(harness, fail=True), {"n": 2})
+    harness.drain(lambda: {leaky, failing} <= set(harness.finished()))
+    raw = orjson.dumps(harness.events()).decode()
+    assert SECRET not in raw
+    [failed] = [e for e in harness.step_events(failing, "use") if e["status"] == "dead"]
+    assert "refused key ••••••" in failed["error"]
+    assert failed["logs"] == [["info", "calling with ••••••"]]
+    dead = harness.bus.dead_letters(harness.tenant)
+    assert dead and SECRET not in dead[0].error
+
+
+def test_a_missing_credential_fails_the_step_for_good_naming_the_node(setup) -> None:
+    harness, source = setup
+    source.gone = True
+    run = harness.start(flow(harness), {"n": 1})
+    harness.drain(lambda: run in harness.finished())
+    assert harness.finished()[run]["status"] == "failed"
+    [event] = [e for e in harness.step_events(run, "use") if e["t"] == "step.failed"]
+    assert event["status"] == "dead" and "node 'use': credential cred-1 does not exist" in event["error"]
+
+
+def test_an_unreachable_vault_is_retried(setup) -> None:
+    harness, source = setup
+    source.down = True
+    run = harness.start(flow(harness), {"n": 1})
+    harness.drain(lambda: any(e["t"] == "step.failed" for e in harness.step_events(run, "use")))
+    [event] = [e for e in harness.step_events(run, "use") if e["t"] == "step.failed"]
+    assert event["status"] == "retrying" and "cannot be read right now" in event["error"]
+    source.down = False
+    harness.drain(lambda: run in harness.finished(), timeout=30)
+    assert harness.finished()[run]["status"] == "succeeded"
+
+
+def test_a_worker_without_a_vault_refuses_clearly(harness: Harness) -> None:
+    harness.registry = harness.registry.with_components(secretive())
+    run = harness.start(flow(harness), {"n": 1})
+    harness.drain(lambda: run in harness.finished())
+    [event] = [e for e in harness.step_events(run, "use") if e["t"] == "step.failed"]
+    assert "no access to credentials" in event["error"]
