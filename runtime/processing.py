@@ -13,6 +13,7 @@ Nothing is fused after a step with I/O, so its result is durable before anything
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ from runtime.steps.context import StepContext
 from runtime.steps.credentials import (
     CachedCredentials,
     CredentialUnavailable,
+    mask,
     redact,
-    redact_json,
     secret_strings,
 )
 from runtime.steps.executor import Executor, StepInvocation, StepResult
@@ -206,10 +207,11 @@ class MessageProcessor:
                 "configured for it",
                 retryable=False,
             )
-        credential = None
+        credential, secrets = None, ()
         if step.node.credential_id:
             try:
-                credential = self._credential(env.tenant, step)
+                credential = copy.deepcopy(self._credential(env.tenant, step))  # the step may change its copy
+                secrets = secret_strings(credential)
             except CredentialUnavailable as exc:
                 return StepResult(error=f"node {step.id!r}: {exc}", retryable=False)
             except Exception as exc:  # the vault or its database is unreachable: try again later
@@ -235,9 +237,9 @@ class MessageProcessor:
             timeout_s=step.node.settings.timeout_s,
         )
         result = self.executors["inline"].execute(invocation, handler)
-        if credential is not None:
+        if secrets:
             # What the step says about its secret (a log line, an error) is masked before anything stores it.
-            result.secrets = secret_strings(credential)
+            result.secrets = secrets
             if result.error:
                 result.error = redact(result.error, result.secrets)
             result.logs = [(level, redact(text, result.secrets)) for level, text in result.logs]
@@ -319,7 +321,10 @@ class MessageProcessor:
         effects: Effects,
     ) -> None:
         self.dead_count += 1
+        if result is not None and result.secrets:
+            error = redact(error, result.secrets)  # e.g. an edge condition's message quoting a value
         inline = dataclasses.replace(env, body_ref=None)
+        # The body stays as it came: a replay must send the same message again.
         doc = {"env": orjson.loads(inline.encode()), "error": error, "at": now_ms(), "body": env.body}
         effects.dead.append(orjson.dumps(doc, default=str).decode())
         effects.failed += 1
@@ -360,14 +365,17 @@ class MessageProcessor:
             event["logs"] = [[level, text[:2000]] for level, text in result.logs]
         if self.recording.data:
             limit = self.recording.limit_bytes
-            event["in"], cut_in = _preview((env.body or {}).get("data"), limit)
+            event["in"], cut_in = _preview(mask((env.body or {}).get("data"), result.secrets), limit)
             cut_out = False
             if result.ok:
-                event["out"], cut_out = _preview([o.data for o in result.outputs], limit)
+                event["out"], cut_out = _preview(
+                    mask([o.data for o in result.outputs], result.secrets), limit
+                )
             if cut_in or cut_out:
                 event["cut"] = True
-        encoded = orjson.dumps(event, default=str).decode()
-        return redact_json(encoded, result.secrets) if result.secrets else encoded
+        if result.secrets and "error" in event:
+            event["error"] = redact(event["error"], result.secrets)
+        return orjson.dumps(event, default=str).decode()
 
 
 def _next(

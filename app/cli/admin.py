@@ -107,8 +107,10 @@ def generate() -> None:
 def rotate() -> None:
     """Re-wrap every tenant's data key under the first key of HUB_SECRET_KEYS (safe while the hub runs).
 
-    Put the new key first and keep the old ones in HUB_SECRET_KEYS; run this; when it reports nothing left,
-    remove the old keys."""
+    1. Put the new key first and keep the old ones in HUB_SECRET_KEYS, and restart every hub process with that
+       ring (a process that does not know the new key cannot open what is re-wrapped under it).
+    2. Run this command.
+    3. When it reports nothing left, remove the old keys (and restart again)."""
     from app.keyring import load_key_ring
     from app.storage.db import Database
     from app.vault.store import Vault

@@ -14,7 +14,7 @@ from app.runtime_ids import database_id
 from app.storage.db import Database
 from app.storage.models import Credential, Membership
 from app.storage.scoping import tenant_session
-from app.vault.store import Vault, VaultError
+from app.vault.store import MasterKeyMissing, Vault, VaultError
 from runtime.steps.credentials import CredentialUnavailable
 
 
@@ -52,5 +52,7 @@ class VaultSecrets:
         """For a step (the runtime's CredentialSource)."""
         try:
             return self.values_now(tenant, credential_id)
+        except MasterKeyMissing:
+            raise  # this process's key ring is behind: the step is retried until it is restarted with the new one
         except (LookupError, VaultError) as exc:
             raise CredentialUnavailable(str(exc)) from None

@@ -26,6 +26,11 @@ class VaultError(HubError):
     """A credential cannot be stored or opened; the message says which and why, never its values."""
 
 
+class MasterKeyMissing(VaultError):
+    """The key that wraps a data key is not in this process's key ring (a rotation in progress, or a process not
+    restarted with the new ring): a configuration matter, not a broken credential."""
+
+
 @dataclass
 class RewrapReport:
     rewrapped: int = 0
@@ -44,7 +49,7 @@ class Vault:
     def _unwrap(self, row: TenantKey) -> bytes:
         master = self._ring.get(row.master_key_id)
         if master is None:
-            raise VaultError(
+            raise MasterKeyMissing(
                 f"the tenant's data key is wrapped by master key {row.master_key_id!r}, which is not in "
                 "HUB_SECRET_KEYS; add it back to the key ring"
             )

@@ -4,12 +4,12 @@ them to the step, and masks them in whatever the step's run records would show."
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
-
-import orjson
+from urllib.parse import quote, quote_plus
 
 MASK = "••••••"
 MIN_SECRET_LENGTH = 4  # shorter values (a port, "true") would mask ordinary text
@@ -52,12 +52,39 @@ class CachedCredentials:
         return values
 
 
+# Fields that name things rather than prove identity: masking them would blank ordinary text in run records.
+NOT_SECRET = frozenset({
+    "kind", "header", "username", "user", "host", "hostname", "port", "database", "from", "from_address",
+    "starttls", "tls", "ssl", "scope", "scopes", "token_type", "expires_at", "expires_in", "account", "email",
+})  # fmt: skip
+
+
+def _leaves(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).lower() not in NOT_SECRET:
+                yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+
+
 def secret_strings(values: dict[str, Any] | None) -> tuple[str, ...]:
-    """The values worth masking: every string of the credential long enough to be a secret (not its kind)."""
+    """The strings to mask: every secret-bearing string of the credential (nested ones too, e.g. OAuth2 tokens),
+    with the forms in which they travel (URL-encoded; `user:password` in base64 for basic auth). Longest first,
+    so that a secret containing another is masked whole."""
     if not values:
         return ()
-    found = {str(v) for k, v in values.items() if k != "kind" and v is not None and not isinstance(v, bool)}
-    return tuple(sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True))
+    found: set[str] = set()
+    for text in _leaves(values):
+        if len(text) >= MIN_SECRET_LENGTH:
+            found |= {text, quote(text, safe=""), quote_plus(text)}
+    user, password = values.get("username"), values.get("password")
+    if isinstance(user, str) and isinstance(password, str) and password:
+        found.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -67,10 +94,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def redact_json(encoded: str, secrets: Iterable[str]) -> str:
-    """Mask secrets inside a JSON document, as they appear there (escaped)."""
-    for secret in secrets:
-        escaped = orjson.dumps(secret).decode()[1:-1]
-        if escaped in encoded:
-            encoded = encoded.replace(escaped, MASK)
-    return encoded
+def mask(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` with every secret masked inside its strings (keys too); other values unchanged. Works on the
+    structure, never on encoded JSON: a secret like "true" or "2525" must not break the document."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact(str(k), secrets): mask(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v, secrets) for v in value]
+    return value

@@ -88,3 +88,16 @@ def _remove(hub: HubRuntime, user_id: uuid.UUID) -> None:
 
     with tenant_session(hub.db.sessions, hub.tenant_id) as session:
         session.query(Membership).filter(Membership.user_id == user_id).delete()
+
+
+def test_a_process_whose_key_ring_is_behind_retries_instead_of_failing_for_good(hub: HubRuntime) -> None:
+    from app.vault.store import MasterKeyMissing
+    from runtime.steps.credentials import CredentialUnavailable
+
+    vault = Vault([MasterKey(key_id="new", key=os.urandom(32))])
+    credential = _credential(hub, vault)
+    behind = VaultSecrets(hub.db, lambda: Vault([MasterKey(key_id="old", key=os.urandom(32))]))
+    with pytest.raises(MasterKeyMissing):
+        behind.credential_values(hub.tenant_id.hex, str(credential))
+    with pytest.raises(CredentialUnavailable, match="does not exist"):
+        VaultSecrets(hub.db, lambda: vault).credential_values(hub.new_tenant("Other").hex, str(credential))

@@ -114,3 +114,84 @@ def test_a_worker_without_a_vault_refuses_clearly(harness: Harness) -> None:
     harness.drain(lambda: run in harness.finished())
     [event] = [e for e in harness.step_events(run, "use") if e["t"] == "step.failed"]
     assert "no access to credentials" in event["error"]
+
+
+class OddSource(Source):
+    """Credentials whose values could break a naive mask: literals, numbers, nested tokens, quotes."""
+
+    values: dict = {}
+
+    def credential_values(self, tenant, credential_id):
+        self.calls += 1
+        return self.values
+
+
+def odd_worker(harness: Harness, values: dict) -> OddSource:
+    harness.registry = harness.registry.with_components(secretive())
+    source = OddSource()
+    source.values = values
+    harness.workers.append(
+        Worker(harness.bus, harness.registry, WorkerConfig(name="w2", block_ms=20), credentials=source)
+    )
+    return source
+
+
+def test_masking_never_breaks_the_recorded_json(harness: Harness) -> None:
+    odd_worker(harness, {"kind": "fields", "key": "true", "port": 2525, "flag": "null", "pin": "1764"})
+    run = harness.start(flow(harness, leak=True), {"n": 2525, "ok": True, "note": None, "at": 1764292525123})
+    harness.drain(lambda: run in harness.finished())
+    events = harness.events()  # every entry still parses
+    [done] = [e for e in harness.step_events(run, "use") if e["t"] == "step.finished"]
+    assert done["in"] == {"n": 2525, "ok": True, "note": None, "at": 1764292525123}
+    assert done["out"] == [{"kind": "fields", "echo": "••••••"}]
+    assert all(isinstance(e["started"], int) for e in events if "started" in e and e["t"].startswith("step"))
+
+
+def test_nested_quoted_and_encoded_secrets_are_masked(harness: Harness) -> None:
+    from runtime.steps.credentials import mask, secret_strings
+
+    values = {"kind": "oauth2_code", "token": {"access_token": "AT-secret-1"}, "password": 'pa"ss\\word',
+              "username": "ann"}  # fmt: skip
+    secrets = secret_strings(values)
+    record = {"auth": "Basic YW5uOnBhInNzXHdvcmQ=", "q": "pa%22ss%5Cword", "t": ["AT-secret-1"], "u": "ann"}
+    masked = mask(record, secrets)
+    assert masked == {"auth": "Basic ••••••", "q": "••••••", "t": ["••••••"], "u": "ann"}
+    # And through a step whose recorded output is long enough to be truncated.
+    odd_worker(harness, {"kind": "fields", "key": 'pa"ss\\word-' + "x" * 40})
+    big = harness.start(flow(harness, leak=True), {"pad": "y" * 20_000})
+    harness.drain(lambda: big in harness.finished())
+    assert (
+        'pa\\"ss' not in orjson.dumps(harness.events()).decode()
+        and "pa\\\\\\" not in orjson.dumps(harness.events()).decode()
+    )
+
+
+def test_a_step_that_changes_its_credential_changes_only_its_copy(setup) -> None:
+    harness, source = setup
+
+    def greedy(message, fields, context):
+        context.credential["key"] = "changed"
+        return message
+
+    harness.registry = harness.registry.with_components(
+        spec_from_descriptor(
+            "greedy",
+            {"credentials": {"fields": {"key": {"label": "Key"}}}, "actions": {"go": {"fields": {}}}},
+            {"go": greedy},
+        )
+    )
+    worker = Worker(harness.bus, harness.registry, WorkerConfig(name="w3", block_ms=20), credentials=source)
+    harness.workers[:] = [worker]
+    version = harness.publish(
+        [
+            START,
+            node("g", "greedy", "go", credential_id="cred-1"),
+            node("use", "secretive", "use", credential_id="cred-1", fields={"leak": True}),
+        ],
+        [{"source": "start", "target": "g"}, {"source": "g", "target": "use"}],
+    )
+    run = harness.start(version, {"n": 1})
+    harness.drain(lambda: run in harness.finished())
+    [event] = [e for e in harness.step_events(run, "use") if e["t"] == "step.finished"]
+    assert event["out"] == [{"kind": "api_key", "echo": "••••••"}]
+    assert worker.processor.credentials.get(harness.tenant, "cred-1")["key"] == SECRET  # the cache is intact
