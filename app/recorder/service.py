@@ -107,6 +107,10 @@ class Recorder:
         return recorded
 
     def record(self, entries: list[EventEntry]) -> int:
+        for entry in [e for e in entries if e.unreadable is not None]:
+            self.events.reject(entry, "the entry is not valid JSON")
+            self.stats.rejected += 1
+        entries = [e for e in entries if e.unreadable is None]
         if not entries:
             return 0
         try:

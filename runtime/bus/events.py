@@ -23,14 +23,23 @@ class EventEntry:
     tenant: str
     entry_id: str
     events: list[dict[str, Any]]
+    unreadable: bytes | None = None  # the raw entry, when it is not JSON: set aside, never a reason to stop
+
+
+def _entry(tenant: str, entry_id: bytes, fields: dict[bytes, bytes]) -> EventEntry:
+    raw = fields.get(b"e")
+    if not raw:
+        return EventEntry(tenant, entry_id.decode(), [])
+    try:
+        events = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return EventEntry(tenant, entry_id.decode(), [], unreadable=raw)
+    return EventEntry(tenant, entry_id.decode(), events if isinstance(events, list) else [events])
 
 
 def _entries(stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[EventEntry]:
     tenant = tenant_of_stream(stream)
-    return [
-        EventEntry(tenant, entry_id.decode(), orjson.loads(fields[b"e"]) if fields.get(b"e") else [])
-        for entry_id, fields in entries
-    ]
+    return [_entry(tenant, entry_id, fields) for entry_id, fields in entries]
 
 
 class EventStreams:
@@ -79,7 +88,8 @@ class EventStreams:
         """Set aside an entry that cannot be stored (kept, capped, for inspection) and acknowledge it, atomically."""
         tk = TenantKeys(entry.tenant)
         pipe = self.redis.pipeline(transaction=True)
-        fields = {"e": orjson.dumps(entry.events), "id": entry.entry_id, "error": reason[:2000]}
+        events = entry.unreadable if entry.unreadable is not None else orjson.dumps(entry.events)
+        fields = {"e": events, "id": entry.entry_id, "error": reason[:2000]}
         pipe.xadd(tk.rejected_events, fields, maxlen=10_000, approximate=True)
         pipe.xack(tk.events, self.group, entry.entry_id)
         pipe.execute()

@@ -137,6 +137,18 @@ def test_a_malformed_entry_is_set_aside_and_the_rest_recorded(hub) -> None:
     assert hub.recorders[0].stats.rejected == 1
 
 
+def test_an_entry_that_is_not_json_is_set_aside_and_the_recorder_goes_on(hub) -> None:
+    flow_id = hub.flow(*LINEAR)
+    tk = TenantKeys(runtime_id(hub.tenant_id))
+    hub.bus.ensure_tenant(runtime_id(hub.tenant_id))
+    hub.bus.redis.xadd(tk.events, {"e": b'[{"t": "step.finished", "started": 17642925\xe2\x80\xa2]'})
+    run_id = hub.start(flow_id, {"price": 1, "qty": 1})
+    hub.drive(lambda: hub.finished(run_id))
+    [(_, fields)] = hub.bus.redis.xrange(tk.rejected_events)
+    assert fields[b"error"] == b"the entry is not valid JSON" and b"17642925" in fields[b"e"]
+    assert hub.recorders[0].stats.rejected == 1
+
+
 def test_a_tenant_cannot_record_into_another_tenants_flow(hub) -> None:
     other = hub.new_tenant("Other")
     flow_id = hub.flow(*LINEAR)
