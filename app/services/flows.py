@@ -100,7 +100,7 @@ def publish_flow(
         with tenant_session(db.sessions, tenant_id) as session:
             flow = get_flow(session, flow_id)
             document = flow_document(flow)
-            plan = compile_document(document, components, TenantCredentials(session))
+            plan = compile_document(document, components, TenantCredentials(session, user_id))
             latest = session.scalar(
                 sa.select(sa.func.max(FlowVersion.number)).where(FlowVersion.flow_id == flow.id)
             )

@@ -19,16 +19,25 @@ from runtime.flows.compiler import ExecutionPlan, FlowValidationError, compile_f
 
 @dataclass(frozen=True)
 class TenantCredentials:
-    """The compiler's view of the vault: which kind a credential of this tenant is (None: not this tenant's)."""
+    """The compiler's view of the vault: which kind a credential is, for `user` (None: not usable by them).
+
+    Shared credentials of the tenant are usable by every member; a personal one only by its owner. `user` is
+    who saves the version (or who saved it, when a saved version is compiled again to run it)."""
 
     session: Session
+    user: uuid.UUID | None = None
 
     def kind_of(self, credential_id: str) -> str | None:
         try:
             key = uuid.UUID(credential_id)
         except ValueError:
             return None
-        return self.session.scalar(sa.select(Credential.kind).where(Credential.id == key))
+        found = self.session.execute(
+            sa.select(Credential.kind, Credential.owner_user_id).where(Credential.id == key)
+        ).first()
+        if found is None or (found.owner_user_id is not None and found.owner_user_id != self.user):
+            return None
+        return found.kind
 
 
 def flow_document(flow: Flow | FlowVersion) -> dict[str, Any]:
@@ -63,5 +72,7 @@ def current_plan(
             raise NotFoundError(f"{flow.name!r} has no published version yet; publish it before running it.")
         version = session.get(FlowVersion, flow.current_version_id)
         assert version is not None
-        plan = compile_document(flow_document(version), components, TenantCredentials(session))
+        plan = compile_document(
+            flow_document(version), components, TenantCredentials(session, version.created_by)
+        )
     return version, plan

@@ -204,7 +204,9 @@ def _sync_production(
         version = session.get(FlowVersion, flow.current_version_id)
         assert version is not None
         try:
-            plan = compile_document(flow_document(version), components, TenantCredentials(session))
+            plan = compile_document(
+                flow_document(version), components, TenantCredentials(session, version.created_by)
+            )
         except ValidationError as exc:
             plan, problem = None, str(exc)
         if plan is not None:
@@ -525,7 +527,7 @@ def listen_for_test(
     with tenant_session(db.sessions, tenant_id) as session:
         flow = get_flow(session, flow_id, lock=True)
         document = flow_document(flow)
-        plan = compile_document(document, components, TenantCredentials(session))
+        plan = compile_document(document, components, TenantCredentials(session, user_id))
         if problem := _entry_problem(plan):
             raise ValidationError(f"The test URL cannot start this flow: {problem}.")
         [hook] = _live(session, flow.id, WebhookKind.TEST.value)

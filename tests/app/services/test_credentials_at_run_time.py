@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.config import MasterKey
-from app.services import accounts
+from app.services import accounts, flows
 from app.storage.scoping import tenant_session
 from app.vault.secret_source import VaultSecrets
 from app.vault.store import Vault
@@ -28,13 +28,19 @@ def server():
         yield running
 
 
-def _flow(hub: HubRuntime, url: str, credential_id: uuid.UUID) -> uuid.UUID:
+def _flow(
+    hub: HubRuntime, url: str, credential_id: uuid.UUID, publisher: uuid.UUID | None = None
+) -> uuid.UUID:
     nodes = [
         {"id": "start", "component": "manual", "function": "start"},
         {"id": "call", "component": "http", "function": "request", "credential_id": str(credential_id),
          "fields": {"method": "GET", "url": url}},
     ]  # fmt: skip
-    return hub.flow(nodes, [{"source": "start", "target": "call"}])
+    flow = flows.create_flow(
+        hub.db, hub.tenant_id, "call", {"nodes": nodes, "edges": [{"source": "start", "target": "call"}]}
+    )
+    flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id, user_id=publisher)
+    return flow.id
 
 
 def _worker(hub: HubRuntime, vault: Vault) -> None:
@@ -74,7 +80,7 @@ def test_a_personal_credential_of_a_member_who_left_cannot_run(hub: HubRuntime, 
     leaver = accounts.create_user(hub.db, f"leaver-{uuid.uuid4().hex[:6]}@example.com", "a long password!!")
     accounts.add_member(hub.db, hub.tenant_id, leaver.id, "editor")
     credential = _credential(hub, vault, owner=leaver.id)
-    flow_id = _flow(hub, f"{server.url}/echo", credential)
+    flow_id = _flow(hub, f"{server.url}/echo", credential, publisher=leaver.id)  # theirs to use, then
     _remove(hub, leaver.id)
     _worker(hub, vault)
     run = hub.run_to_end(flow_id, {"n": 1})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -151,3 +152,26 @@ def test_a_concurrent_publish_is_a_conflict(hub, monkeypatch) -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], ConflictError)
     assert "published by someone else" in str(outcome[0])
     assert _versions(hub, flow.id) == [1]
+
+
+def test_a_personal_credential_is_usable_only_by_its_owner(hub) -> None:
+    from app.services import accounts
+
+    owner = accounts.create_user(hub.db, f"o-{uuid.uuid4().hex[:6]}@example.com", "a long password!!")
+    other = accounts.create_user(hub.db, f"x-{uuid.uuid4().hex[:6]}@example.com", "a long password!!")
+    for user in (owner, other):
+        accounts.add_member(hub.db, hub.tenant_id, user.id, "editor")
+    credential = _credential(hub, hub.tenant_id, "basic")
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        session.get(Credential, uuid.UUID(credential)).owner_user_id = owner.id
+    call = node("call", "http", "request", fields={"url": "http://127.0.0.1:9/x"}, credential_id=credential)
+    graph = {"nodes": [START, call], "edges": [{"source": "start", "target": "call"}]}
+    flow = flows.create_flow(hub.db, hub.tenant_id, "personal", graph)
+    with pytest.raises(FlowInvalidError, match="not yours to use"):
+        flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id, user_id=other.id)
+    with pytest.raises(FlowInvalidError, match="not yours to use"):
+        flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id)  # nobody's
+    flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id, user_id=owner.id)
+    # Run by hand later: the version is checked as its author's.
+    version, _plan = plans.current_plan(hub.db, hub.components, hub.tenant_id, flow.id)
+    assert version.created_by == owner.id

@@ -129,3 +129,11 @@ def test_rotation_reports_a_data_key_no_key_of_the_ring_opens(db) -> None:
     report = Vault([new, *RING]).rewrap_all(db)
     assert report.rewrapped == 1
     assert len(report.problems) == 1 and "'lost', which is not in HUB_SECRET_KEYS" in report.problems[0]
+
+
+def test_a_nonce_never_repeats_over_100000_encryptions() -> None:
+    from app.vault import crypto
+
+    key = crypto.new_data_key()
+    nonces = {crypto.seal(key, b"x", b"ctx")[: crypto.NONCE_BYTES] for _ in range(100_000)}
+    assert len(nonces) == 100_000
