@@ -41,7 +41,10 @@ class VaultSecrets:
                     f"credential {credential.name!r} is personal to a member who left this tenant; "
                     "choose a shared credential"
                 )
-            return {"kind": credential.kind, **self._vault().reveal(session, credential)}
+            return {
+                **self._vault().reveal(session, credential),
+                "kind": credential.kind,
+            }  # a field cannot shadow it
 
     async def values(self, tenant: str, ref: str) -> dict[str, str]:
         """For webhook protection: the secret's fields as strings."""

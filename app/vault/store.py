@@ -81,16 +81,16 @@ class Vault:
         each row changes atomically, and every key of the ring still opens either wrapping. Credentials keep
         their ciphertext: only the data keys' wrapping changes."""
         report = RewrapReport()
+        after: uuid.UUID | None = None
         while True:
             with system_session(db.sessions) as session:
-                rows = session.scalars(
-                    sa.select(TenantKey)
-                    .where(TenantKey.master_key_id != self._primary.key_id)
-                    .where(TenantKey.id.not_in(report.failed_ids) if report.failed_ids else sa.true())
-                    .limit(batch)
-                ).all()
+                query = sa.select(TenantKey).where(TenantKey.master_key_id != self._primary.key_id)
+                if after is not None:  # keyset paging: rows that failed are not read again
+                    query = query.where(TenantKey.id > after)
+                rows = session.scalars(query.order_by(TenantKey.id).limit(batch)).all()
                 if not rows:
                     return report
+                after = rows[-1].id
                 for row in rows:
                     try:
                         key = self._unwrap(row)

@@ -107,3 +107,12 @@ def test_a_process_whose_key_ring_is_behind_retries_instead_of_failing_for_good(
         behind.credential_values(hub.tenant_id.hex, str(credential))
     with pytest.raises(CredentialUnavailable, match="does not exist"):
         VaultSecrets(hub.db, lambda: vault).credential_values(hub.new_tenant("Other").hex, str(credential))
+
+
+def test_a_stored_field_named_kind_cannot_change_the_credentials_kind(hub: HubRuntime) -> None:
+    vault = Vault([MasterKey(key_id="k", key=os.urandom(32))])
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        credential = vault.store(session, hub.tenant_id, name="odd", kind="api_key",
+                                 values={"kind": "bearer", "key": "k-123456"}).id  # fmt: skip
+    values = VaultSecrets(hub.db, lambda: vault).credential_values(hub.tenant_id.hex, str(credential))
+    assert values["kind"] == "api_key" and values["key"] == "k-123456"
