@@ -161,8 +161,8 @@ class MessageProcessor:
         if result.ok:
             try:
                 children = self._route(env, plan, step, result)
-            except _RouteError as exc:
-                result.error, result.retryable = str(exc), False
+            except _RouteError as exc:  # its message may quote the step's output: masked like the step's own
+                result.error, result.retryable = redact(str(exc), result.secrets), False
         tk = effects.batch.tenant_keys
         if result.reply is not None:
             key = effects.batch.key(tk.reply(env.run))
@@ -321,8 +321,6 @@ class MessageProcessor:
         effects: Effects,
     ) -> None:
         self.dead_count += 1
-        if result is not None and result.secrets:
-            error = redact(error, result.secrets)  # e.g. an edge condition's message quoting a value
         inline = dataclasses.replace(env, body_ref=None)
         # The body stays as it came: a replay must send the same message again.
         doc = {"env": orjson.loads(inline.encode()), "error": error, "at": now_ms(), "body": env.body}
@@ -373,8 +371,6 @@ class MessageProcessor:
                 )
             if cut_in or cut_out:
                 event["cut"] = True
-        if result.secrets and "error" in event:
-            event["error"] = redact(event["error"], result.secrets)
         return orjson.dumps(event, default=str).decode()
 
 

@@ -195,3 +195,20 @@ def test_a_step_that_changes_its_credential_changes_only_its_copy(setup) -> None
     [event] = [e for e in harness.step_events(run, "use") if e["t"] == "step.finished"]
     assert event["out"] == [{"kind": "api_key", "echo": "••••••"}]
     assert worker.processor.credentials.get(harness.tenant, "cred-1")["key"] == SECRET  # the cache is intact
+
+
+def test_an_edge_condition_quoting_the_secret_is_masked_in_events_and_dead_letters(setup) -> None:
+    harness, _ = setup
+    version = harness.publish(
+        [
+            START,
+            node("use", "secretive", "use", credential_id="cred-1", fields={"leak": True}),
+            node("log", "log", "log"),
+        ],
+        [{"source": "start", "target": "use"}, {"source": "use", "target": "log", "condition": "echo > 5"}],
+    )
+    run = harness.start(version, {"n": 1})
+    harness.drain(lambda: run in harness.finished())
+    [failed] = [e for e in harness.step_events(run, "use") if e["t"] == "step.failed"]
+    assert "condition" in failed["error"] and SECRET not in failed["error"]
+    assert SECRET not in harness.bus.dead_letters(harness.tenant)[0].error
