@@ -88,11 +88,9 @@ async def _respond(
     head: bool = False,
 ) -> None:
     # A fresh header list per response: servers and middlewares may edit it in place.
-    raw = [JSON, (b"content-length", str(len(body)).encode())]
-    if headers:
-        raw = [*headers, (b"content-length", str(len(body)).encode())]
-        if not any(name == b"content-type" for name, _ in headers):
-            raw.append(JSON)
+    raw = [*(headers or ()), (b"content-length", str(len(body)).encode())]
+    if not headers or not any(name == b"content-type" for name, _ in headers):
+        raw.append(JSON)
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
 
@@ -108,9 +106,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise Refusal(
-                    413, "too_large", f"the body is larger than this webhook's limit of {limit} bytes"
-                )
+                raise _too_large(limit)
             chunks.append(chunk)
         if not message.get("more_body"):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -285,7 +281,7 @@ class WebhookRouter:
         headers = _headers(scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > route.max_body:
-            raise _too_large(route)
+            raise _too_large(route.max_body)
         raw_body = await _read_body(receive, route.max_body)
         query = scope.get("query_string", b"")
         suffix = "/" + suffix if suffix else ""
@@ -316,7 +312,7 @@ class WebhookRouter:
     ) -> tuple[str, str, asyncio.Future[Outcome] | None]:
         """Size, protection, parsing, admission: everything that depends on the route."""
         if len(raw_body) > route.max_body:
-            raise _too_large(route)
+            raise _too_large(route.max_body)
         await self._authorize(route, headers, raw_body)
         try:
             parsed = parse_body(headers.get("content-type", ""), raw_body)
@@ -448,10 +444,8 @@ def _reply_response(reply: dict[str, Any], run_id: str) -> tuple[int, bytes, lis
     return int(reply.get("status") or 200), body, headers
 
 
-def _too_large(route: Route) -> Refusal:
-    return Refusal(
-        413, "too_large", f"the body is larger than this webhook's limit of {route.max_body} bytes"
-    )
+def _too_large(limit: int) -> Refusal:
+    return Refusal(413, "too_large", f"the body is larger than this webhook's limit of {limit} bytes")
 
 
 def _unavailable(message: str = "the hub cannot take this request right now; retry later") -> Refusal:

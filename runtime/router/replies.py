@@ -7,8 +7,6 @@ reply is also kept in the run's reply list, which the router reads when the anno
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from runtime.bus.keys import TenantKeys, reply_channel
-
-log = logging.getLogger(__name__)
+from runtime.router.subscription import Subscription
 
 
 @dataclass(slots=True)
@@ -30,26 +27,18 @@ class Outcome:
 class ReplyWaiter:
     def __init__(self, client: aioredis.Redis, listener: aioredis.Redis, router_id: str) -> None:
         self.redis = client
-        self.listener = listener
         self.channel = reply_channel(router_id)
         self._waiting: dict[str, asyncio.Future[Outcome]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Event | None = None
+        self._ready = asyncio.Event()
+        self._replies = Subscription(listener, self.channel, self._deliver, self._ready.set, "reply channel")
 
     async def start(self) -> None:
         """Returns once the channel is subscribed, so no reply can be published before anyone listens."""
-        if self._task is None:
-            self._ready = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._listen())
-        assert self._ready is not None
+        self._replies.start()
         await asyncio.wait_for(self._ready.wait(), timeout=2)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await self._replies.stop()
 
     def expect(self, run_id: str) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -85,23 +74,3 @@ class ReplyWaiter:
             future.set_result(Outcome(reply=orjson.loads(payload)))
         elif kind == b"F":
             future.set_result(Outcome(finished=payload.decode()))
-
-    async def _listen(self) -> None:
-        while True:
-            pubsub = self.listener.pubsub()
-            try:
-                await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._deliver(message["data"])
-                    elif message.get("type") == "subscribe":  # the server confirmed: replies will reach us
-                        assert self._ready is not None
-                        self._ready.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("reply channel interrupted (%s); retrying", exc)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()

@@ -9,9 +9,6 @@ cache or not. A changed document gets a new revision: a router holding the old o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,8 +20,7 @@ import redis.asyncio as aioredis
 from runtime.bus import keys
 from runtime.bus.keys import TenantKeys
 from runtime.bus.streams import StreamsBus
-
-log = logging.getLogger(__name__)
+from runtime.router.subscription import Subscription
 
 TOKEN_BYTES = 32  # 256 bits: unguessable
 ACCEPTING = "1"
@@ -196,21 +192,18 @@ class RouteCache:
 
     def __init__(self, client: aioredis.Redis, listener: aioredis.Redis, max_entries: int = 100_000) -> None:
         self.redis = client
-        self.listener = listener
         self.max_entries = max_entries
         self._routes: dict[str, Route] = {}
-        self._listener: asyncio.Task[None] | None = None
+        # Announcements missed while (re)connecting: everything is dropped on (re)subscription, reloaded on demand.
+        self._announcements = Subscription(
+            listener, keys.HOOK_CHANGES, self._changed, self._routes.clear, "route announcements"
+        )
 
     def start(self) -> None:
-        if self._listener is None:
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
+        self._announcements.start()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        await self._announcements.stop()
 
     def cached(self, token: str) -> Route | None:
         return self._routes.get(token)
@@ -229,22 +222,5 @@ class RouteCache:
     def forget(self, token: str) -> None:
         self._routes.pop(token, None)
 
-    async def _listen(self) -> None:
-        while True:
-            pubsub = self.listener.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(keys.HOOK_CHANGES)
-                # Announcements missed while (re)connecting: drop everything, reload on demand.
-                self._routes.clear()
-                async for message in pubsub.listen():
-                    token = message.get("data")
-                    if isinstance(token, bytes):
-                        self._routes.pop(token.decode(), None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis restarting: retry, the script keeps requests correct meanwhile
-                log.warning("route announcements interrupted (%s); retrying", exc)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+    def _changed(self, token: bytes) -> None:
+        self._routes.pop(token.decode(), None)
