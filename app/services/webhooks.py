@@ -354,7 +354,11 @@ def _issue(
     return view
 
 
-def _retire(hooks: list[Webhook]) -> list[str]:
+def _retire(session: Session, flow: Flow, kind: str, missing: str) -> list[str]:
+    """Mark the flow's live URLs of this kind revoked; their tokens, for the routers after the commit."""
+    hooks = _live(session, flow.id, kind)
+    if not hooks:
+        raise NotFoundError(missing)
     for hook in hooks:
         hook.revoked_at = utcnow()
     return [hook.token for hook in hooks]
@@ -380,10 +384,7 @@ def rotate_url(
     """A new URL; the old one stops at once (404), on every router."""
     with tenant_session(db.sessions, tenant_id) as session:
         flow = get_flow(session, flow_id, lock=True)
-        old = _live(session, flow.id, kind)
-        if not old:
-            raise NotFoundError(f"This flow has no {kind} URL to rotate; create one first.")
-        retired = _retire(old)
+        retired = _retire(session, flow, kind, f"This flow has no {kind} URL to rotate; create one first.")
         view = _issue(session, flow, kind, defaults, user_id, "webhook.rotated")
     _remove(bus, tenant_id, retired)
     sync_flow_routes(db, bus, components, tenant_id, flow_id, defaults)
@@ -401,10 +402,7 @@ def revoke_url(
 ) -> None:
     with tenant_session(db.sessions, tenant_id) as session:
         flow = get_flow(session, flow_id, lock=True)
-        hooks = _live(session, flow.id, kind)
-        if not hooks:
-            raise NotFoundError(f"This flow has no {kind} URL.")
-        retired = _retire(hooks)
+        retired = _retire(session, flow, kind, f"This flow has no {kind} URL.")
         audit.record(session, "webhook.revoked", tenant_id=tenant_id, actor_user_id=user_id,
                      target_type="flow", target_id=flow.id, kind=kind)  # fmt: skip
     _remove(bus, tenant_id, retired)

@@ -7,11 +7,12 @@ import datetime as dt
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
 
-from app.context import get_context
+from app.context import HubContext, get_context
 from app.errors import HubError
 from app.services import flows, webhooks
 from app.state.auth import AuthState
@@ -19,6 +20,8 @@ from app.storage.models import FlowStatus, FlowVersion
 from app.storage.scoping import tenant_session
 
 EDIT_ROLES = ("owner", "admin", "editor")
+# A change to a flow or its webhook: (context, tenant id, flow id, acting user) -> whatever the service returns.
+Change = Callable[[HubContext, uuid.UUID, uuid.UUID, uuid.UUID | None], object]
 SECRET_INPUTS = {"basic": ("username", "password"), "header": ("token",), "hmac": ("secret",)}
 
 
@@ -35,7 +38,6 @@ class WebhookState(AuthState):
     settings: dict[str, str] = {}
     protected: bool = False  # a secret is stored for the current protection
     error: str = ""
-    message: str = ""
 
     @rx.var
     def can_edit(self) -> bool:
@@ -79,7 +81,7 @@ class WebhookState(AuthState):
         if redirect is not None or not self.tenant_id:
             return redirect
         self.current_flow_id = str(self.router.page.params.get("flow_id", ""))
-        self.error = self.message = ""
+        self.error = ""
         try:
             uuid.UUID(self.current_flow_id)
             self._refresh()
@@ -90,7 +92,7 @@ class WebhookState(AuthState):
 
     def _guard(self) -> bool:
         """The role as it is now, not as it was when the page loaded."""
-        self.error = self.message = ""
+        self.error = ""
         if self.require_login() is not None:
             self.error = "Your session has ended; log in again."
             return False
@@ -99,62 +101,68 @@ class WebhookState(AuthState):
             return False
         return True
 
-    def _do(self, action: str, done: str) -> Any:
+    def _apply(self, change: Change, then: Any) -> Any:
+        """Make a change through the services, as the user, and show the result (or why it was refused)."""
         if not self._guard():
             return None
         ctx = get_context()
         tenant_id, flow_id = self._ids()
-        user = self._user()
-        args = (ctx.db, ctx.bus, ctx.components_for(tenant_id), tenant_id, flow_id)
         try:
-            if action == "activate":
-                flows.activate_flow(*args, user_id=user, routes=ctx.routes)
-            elif action == "deactivate":
-                flows.deactivate_flow(*args, user_id=user, routes=ctx.routes)
-            elif action in ("create", "create-test"):
-                kind = "production" if action == "create" else "test"
-                webhooks.create_url(*args, kind, ctx.routes, user_id=user)
-            elif action == "rotate":
-                webhooks.rotate_url(*args, "production", ctx.routes, user_id=user)
-            elif action == "revoke":
-                webhooks.revoke_url(ctx.db, ctx.bus, tenant_id, flow_id, "production", user_id=user)
+            change(ctx, tenant_id, flow_id, self._user())
         except HubError as exc:
             self.error = str(exc)
             return None
         self._refresh()
-        return rx.toast.success(done)
+        return then
 
     @rx.event
     def activate(self):
-        return self._do("activate", "The flow is active: its production URL starts runs.")
+        return self._apply(
+            lambda c, t, f, u: flows.activate_flow(
+                c.db, c.bus, c.components_for(t), t, f, user_id=u, routes=c.routes
+            ),
+            rx.toast.success("The flow is active: its production URL starts runs."),
+        )
 
     @rx.event
     def deactivate(self):
-        return self._do("deactivate", "The flow is inactive: its production URL answers 410.")
+        return self._apply(
+            lambda c, t, f, u: flows.deactivate_flow(
+                c.db, c.bus, c.components_for(t), t, f, user_id=u, routes=c.routes
+            ),
+            rx.toast.success("The flow is inactive: its production URL answers 410."),
+        )
 
     @rx.event
     def create_production_url(self):
-        return self._do("create", "The production URL is ready.")
+        return self._apply(
+            lambda c, t, f, u: webhooks.create_url(
+                c.db, c.bus, c.components_for(t), t, f, "production", c.routes, user_id=u
+            ),
+            rx.toast.success("The production URL is ready."),
+        )
 
     @rx.event
     def rotate_production_url(self):
-        return self._do("rotate", "New URL: the old one stopped working.")
+        return self._apply(
+            lambda c, t, f, u: webhooks.rotate_url(
+                c.db, c.bus, c.components_for(t), t, f, "production", c.routes, user_id=u
+            ),
+            rx.toast.success("New URL: the old one stopped working."),
+        )
 
     @rx.event
     def revoke_production_url(self):
-        return self._do("revoke", "The URL is revoked: it answers 404.")
+        return self._apply(
+            lambda c, t, f, u: webhooks.revoke_url(c.db, c.bus, t, f, "production", user_id=u),
+            rx.toast.success("The URL is revoked: it answers 404."),
+        )
 
     @rx.event
     def save_settings(self, form: dict[str, Any]):
-        if not self._guard():
-            return None
-        ctx = get_context()
-        tenant_id, flow_id = self._ids()
         auth = str(form.get("auth") or "none")
         secret = {
-            name: str(form.pop(f"secret_{name}", "") or "")
-            for names in SECRET_INPUTS.values()
-            for name in names
+            name: str(form.get(f"secret_{name}") or "") for names in SECRET_INPUTS.values() for name in names
         }
         given = {name: secret[name] for name in SECRET_INPUTS.get(auth, ()) if secret[name]}
         values = {
@@ -162,15 +170,11 @@ class WebhookState(AuthState):
             for key, value in form.items()
             if value not in ("", None) and not key.startswith("secret_")
         }
-        try:
-            webhooks.update_settings(ctx.db, ctx.bus, ctx.components_for(tenant_id), ctx.vault, tenant_id, flow_id,
-                                     values, ctx.routes, secret=given or None, user_id=self._user())  # fmt: skip
-        except HubError as exc:
-            self.error = str(exc)
-            return None
-        self._refresh()
-        self.message = "Saved."
-        return rx.toast.success("Webhook settings saved.")
+        return self._apply(
+            lambda c, t, f, u: webhooks.update_settings(c.db, c.bus, c.components_for(t), c.vault, t, f, values,
+                                                        c.routes, secret=given or None, user_id=u),
+            rx.toast.success("Webhook settings saved."),
+        )  # fmt: skip
 
     @rx.event
     def set_auth(self, value: str) -> None:
@@ -182,18 +186,12 @@ class WebhookState(AuthState):
 
     @rx.event
     def listen(self):
-        if not self._guard():
-            return None
-        ctx = get_context()
-        tenant_id, flow_id = self._ids()
-        try:
-            webhooks.listen_for_test(ctx.db, ctx.bus, ctx.components_for(tenant_id), tenant_id, flow_id,
-                                     ctx.routes, user_id=self._user())  # fmt: skip
-        except HubError as exc:
-            self.error = str(exc)
-            return None
-        self._refresh()
-        return WebhookState.watch_test
+        return self._apply(
+            lambda c, t, f, u: webhooks.listen_for_test(
+                c.db, c.bus, c.components_for(t), t, f, c.routes, user_id=u
+            ),
+            WebhookState.watch_test,
+        )
 
     @rx.event(background=True)
     async def watch_test(self):
