@@ -32,7 +32,6 @@ from runtime.steps.credentials import (
     CredentialUnavailable,
     mask,
     redact,
-    secret_strings,
 )
 from runtime.steps.executor import Executor, StepInvocation, StepResult
 from runtime.steps.message import Message
@@ -210,8 +209,8 @@ class MessageProcessor:
         credential, secrets = None, ()
         if step.node.credential_id:
             try:
-                credential = copy.deepcopy(self._credential(env.tenant, step))  # the step may change its copy
-                secrets = secret_strings(credential)
+                shared, secrets = self._credential(env.tenant, step)
+                credential = copy.deepcopy(shared)  # the step may change its copy
             except CredentialUnavailable as exc:
                 return StepResult(error=f"node {step.id!r}: {exc}", retryable=False)
             except Exception as exc:  # the vault or its database is unreachable: try again later
@@ -245,11 +244,11 @@ class MessageProcessor:
             result.logs = [(level, redact(text, result.secrets)) for level, text in result.logs]
         return result
 
-    def _credential(self, tenant: str, step: PlanStep) -> dict[str, Any]:
+    def _credential(self, tenant: str, step: PlanStep) -> tuple[dict[str, Any], tuple[str, ...]]:
         if self.credentials is None:
             raise CredentialUnavailable("this worker has no access to credentials (no vault configured)")
         assert step.node.credential_id is not None
-        return self.credentials.get(tenant, step.node.credential_id)
+        return self.credentials.resolve(tenant, step.node.credential_id)
 
     def _route(self, env: Envelope, plan: ExecutionPlan, step: PlanStep, result: StepResult) -> list[Child]:
         children = []

@@ -28,28 +28,34 @@ class CredentialSource(Protocol):
 
 
 class CachedCredentials:
-    """The vault is asked once per credential and `ttl_s`, not once per message."""
+    """The vault is asked once per credential and `ttl_s`, not once per message; the strings to mask are worked
+    out once per fetch too."""
 
     def __init__(self, source: CredentialSource, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
         self.source = source
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any], tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, tenant: str, credential_id: str) -> dict[str, Any]:
+    def resolve(self, tenant: str, credential_id: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The credential's values (shared: callers copy before handing them out) and the strings to mask."""
         key = (tenant, credential_id)
         now = time.monotonic()
         with self._lock:
             found = self._cache.get(key)
             if found is not None and found[0] > now:
-                return found[1]
+                return found[1], found[2]
         values = self.source.credential_values(tenant, credential_id)
+        secrets = secret_strings(values)
         with self._lock:
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            self._cache[key] = (now + self.ttl_s, values)
-        return values
+            self._cache[key] = (now + self.ttl_s, values, secrets)
+        return values, secrets
+
+    def get(self, tenant: str, credential_id: str) -> dict[str, Any]:
+        return self.resolve(tenant, credential_id)[0]
 
 
 # Fields that name things rather than prove identity: masking them would blank ordinary text in run records.
