@@ -45,6 +45,15 @@ def insert_tenant_rows(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUI
             m.Credential(
                 tenant_id=tenant_id, name=f"cred-{tag}", kind="api_key", ciphertext=b"x", data_key_id=key.id
             ),
+            m.OAuthClient(
+                tenant_id=tenant_id,
+                name=f"oauth-{tag}",
+                client_id=tag,
+                authorize_url="https://auth.example.com/authorize",
+                token_url="https://auth.example.com/token",
+                secret_ciphertext=b"x",
+                data_key_id=key.id,
+            ),
             m.FlowVersion(tenant_id=tenant_id, flow_id=flow.id, number=1, graph={}, trigger={}),
             m.Webhook(tenant_id=tenant_id, flow_id=flow.id, token=f"tok-{tag}"),
             run,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.errors import ConflictError, ValidationError
+from app.errors import ConflictError, FlowInvalidError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import audit, webhooks
 from app.services.plans import TenantCredentials, compile_document, flow_document, get_flow
@@ -18,7 +18,7 @@ from app.storage.models import Flow, FlowStatus, FlowVersion
 from app.storage.scoping import tenant_session
 from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
-from runtime.flows.compiler import ExecutionPlan
+from runtime.flows.compiler import ExecutionPlan, Problem
 
 
 def create_flow(
@@ -62,19 +62,47 @@ def save_draft(
     *,
     expected_lock_version: int,
     trigger: dict[str, Any] | None = None,
+    user_id: uuid.UUID | None = None,
 ) -> Flow:
-    """Store the draft being edited. A save based on an older read is refused, never merged silently."""
+    """Store the draft being edited. A save based on an older read is refused, never merged silently; so is a
+    credential the editor may not use (another member's personal one, another tenant's)."""
     try:
         with tenant_session(db.sessions, tenant_id) as session:
             flow = get_flow(session, flow_id)
             if flow.lock_version != expected_lock_version:
                 raise _conflict(flow.name)
+            _check_new_credentials(TenantCredentials(session, user_id), flow.graph, graph)
             flow.graph = graph
             if trigger is not None:
                 flow.trigger = trigger
     except StaleDataError:
         raise _conflict("this flow") from None
     return flow
+
+
+def _credential_refs(graph: dict[str, Any] | None) -> dict[str, str]:
+    nodes = (graph or {}).get("nodes") or []
+    return {
+        str(n.get("id")): str(n["credential_id"])
+        for n in nodes
+        if isinstance(n, dict) and n.get("credential_id")
+    }
+
+
+def _check_new_credentials(
+    credentials: TenantCredentials, saved: dict[str, Any] | None, graph: dict[str, Any]
+) -> None:
+    """Only references this save adds or changes are checked: a co-editor keeps a node that holds the owner's
+    personal credential (publishing checks the whole flow as its publisher's)."""
+    before = _credential_refs(saved)
+    problems = [
+        Problem("unknown_credential", "The chosen credential does not exist or is not yours to use.", node_id)
+        for node_id, ref in _credential_refs(graph).items()
+        if before.get(node_id) != ref and credentials.kind_of(ref) is None
+    ]
+    if problems:
+        nodes = ", ".join(p.node_id or "" for p in problems)
+        raise FlowInvalidError(f"Not saved: node {nodes} uses a credential you may not use.", problems)
 
 
 def _conflict(name: str) -> ConflictError:

@@ -27,17 +27,27 @@ class TenantCredentials:
     session: Session
     user: uuid.UUID | None = None
 
-    def kind_of(self, credential_id: str) -> str | None:
+    def _usable(self, credential_id: str) -> Any:
         try:
             key = uuid.UUID(credential_id)
         except ValueError:
             return None
         found = self.session.execute(
-            sa.select(Credential.kind, Credential.owner_user_id).where(Credential.id == key)
+            sa.select(Credential.kind, Credential.owner_user_id, Credential.component_name).where(
+                Credential.id == key
+            )
         ).first()
         if found is None or (found.owner_user_id is not None and found.owner_user_id != self.user):
             return None
-        return found.kind
+        return found
+
+    def kind_of(self, credential_id: str) -> str | None:
+        found = self._usable(credential_id)
+        return found.kind if found else None
+
+    def component_of(self, credential_id: str) -> str | None:
+        found = self._usable(credential_id)
+        return found.component_name if found else None
 
 
 def flow_document(flow: Flow | FlowVersion) -> dict[str, Any]:

@@ -43,3 +43,7 @@ def data_key_context(tenant_id: uuid.UUID, key_row_id: uuid.UUID) -> bytes:
 
 def credential_context(tenant_id: uuid.UUID, credential_id: uuid.UUID) -> bytes:
     return b"hub.credential:" + tenant_id.bytes + credential_id.bytes
+
+
+def oauth_client_context(tenant_id: uuid.UUID, client_id: uuid.UUID) -> bytes:
+    return b"hub.oauth-client:" + tenant_id.bytes + client_id.bytes

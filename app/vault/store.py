@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.config import MasterKey
 from app.errors import HubError
 from app.storage.db import Database
-from app.storage.models import Credential, TenantKey
+from app.storage.models import Credential, OAuthClient, TenantKey
 from app.storage.scoping import system_session
 from app.storage.types import utcnow
 from app.vault import crypto
@@ -104,6 +104,33 @@ class Vault:
                     row.master_key_id = self._primary.key_id
                     report.rewrapped += 1
 
+    def _seal(
+        self, session: Session, tenant_id: uuid.UUID, payload: bytes, context: bytes
+    ) -> tuple[uuid.UUID, bytes]:
+        key_row, key = self._active_key(session, tenant_id)
+        return key_row.id, crypto.seal(key, payload, context)
+
+    def _open(
+        self,
+        session: Session,
+        tenant_id: uuid.UUID,
+        data_key_id: uuid.UUID,
+        blob: bytes,
+        context: bytes,
+        what: str,
+    ) -> bytes:
+        key_row = session.get(TenantKey, data_key_id)
+        if key_row is None or key_row.tenant_id != tenant_id:
+            raise VaultError(f"{what}: its data key is missing")
+        key = self._unwrap(key_row)
+        try:
+            return crypto.open_sealed(key, blob, context)
+        except crypto.DecryptionError:
+            raise VaultError(
+                f"{what} does not decrypt here (copied from another row or tenant, or tampered with); "
+                "enter its values again"
+            ) from None
+
     # -- credentials ----------------------------------------------------------------------------------------
     def store(
         self,
@@ -118,7 +145,6 @@ class Vault:
         meta: dict[str, Any] | None = None,
         created_by: uuid.UUID | None = None,
     ) -> Credential:
-        key_row, key = self._active_key(session, tenant_id)
         credential = Credential(
             id=uuid.uuid4(),
             tenant_id=tenant_id,
@@ -128,35 +154,47 @@ class Vault:
             owner_user_id=owner_user_id,
             meta=meta or {},
             created_by=created_by,
-            data_key_id=key_row.id,
         )
-        credential.ciphertext = crypto.seal(
-            key, orjson.dumps(values), crypto.credential_context(tenant_id, credential.id)
-        )
+        self.replace_values(session, credential, values)
         session.add(credential)
         session.flush()
         return credential
 
     def replace_values(self, session: Session, credential: Credential, values: dict[str, Any]) -> None:
-        key_row, key = self._active_key(session, credential.tenant_id)
-        credential.ciphertext = crypto.seal(
-            key, orjson.dumps(values), crypto.credential_context(credential.tenant_id, credential.id)
+        credential.data_key_id, credential.ciphertext = self._seal(
+            session,
+            credential.tenant_id,
+            orjson.dumps(values),
+            crypto.credential_context(credential.tenant_id, credential.id),
         )
-        credential.data_key_id = key_row.id
         credential.updated_at = utcnow()
 
     def reveal(self, session: Session, credential: Credential) -> dict[str, Any]:
-        key_row = session.get(TenantKey, credential.data_key_id)
-        if key_row is None or key_row.tenant_id != credential.tenant_id:
-            raise VaultError(f"credential {credential.name!r}: its data key is missing")
-        key = self._unwrap(key_row)
-        try:
-            plain = crypto.open_sealed(
-                key, credential.ciphertext, crypto.credential_context(credential.tenant_id, credential.id)
-            )
-        except crypto.DecryptionError:
-            raise VaultError(
-                f"credential {credential.name!r} does not decrypt here (copied from another row or tenant, "
-                "or tampered with); enter its values again"
-            ) from None
+        plain = self._open(
+            session,
+            credential.tenant_id,
+            credential.data_key_id,
+            credential.ciphertext,
+            crypto.credential_context(credential.tenant_id, credential.id),
+            f"credential {credential.name!r}",
+        )
         return orjson.loads(plain)
+
+    # -- OAuth2 client secrets ------------------------------------------------------------------------------
+    def seal_client_secret(self, session: Session, client: OAuthClient, secret: str) -> None:
+        client.data_key_id, client.secret_ciphertext = self._seal(
+            session,
+            client.tenant_id,
+            secret.encode(),
+            crypto.oauth_client_context(client.tenant_id, client.id),
+        )
+
+    def client_secret(self, session: Session, client: OAuthClient) -> str:
+        return self._open(
+            session,
+            client.tenant_id,
+            client.data_key_id,
+            client.secret_ciphertext,
+            crypto.oauth_client_context(client.tenant_id, client.id),
+            f"the client secret of OAuth2 client {client.name!r}",
+        ).decode()

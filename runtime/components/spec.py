@@ -50,3 +50,7 @@ class CredentialLookup(Protocol):
     """Answers which kind a credential is, or None when it does not exist for this tenant/editor."""
 
     def kind_of(self, credential_id: str) -> str | None: ...
+
+    def component_of(self, credential_id: str) -> str | None:
+        """For a component's own kind ("fields"): the component whose fields it holds."""
+        ...

@@ -212,6 +212,16 @@ def _credential_problems(
                 "wrong_credential", f"The credential is of type {kind!r}; this step needs {wanted}.", node.id
             )
         ]
+    holder = credentials.component_of(node.credential_id) if kind == "fields" else None
+    if holder is not None and holder != node.component:
+        return [
+            Problem(
+                "wrong_credential",
+                f"The credential holds the fields of {holder!r}, not of {node.component!r}; choose one made for "
+                "this component.",
+                node.id,
+            )
+        ]
     return []
 
 

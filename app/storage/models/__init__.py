@@ -5,7 +5,7 @@ from app.storage.models.catalog import Component, ComponentRuntime
 from app.storage.models.flows import Flow, FlowStatus, FlowVersion, Template, Webhook, WebhookKind
 from app.storage.models.runs import Run, RunLogLine, RunStatus, StepExecution
 from app.storage.models.tenancy import ApiToken, Membership, Role, Tenant, User, UserSession
-from app.storage.models.vault import Credential, CredentialKind, TenantKey
+from app.storage.models.vault import Credential, CredentialKind, OAuthClient, TenantKey
 
 __all__ = [
     "ApiToken",
@@ -18,6 +18,7 @@ __all__ = [
     "FlowStatus",
     "FlowVersion",
     "Membership",
+    "OAuthClient",
     "Role",
     "Run",
     "RunLogLine",

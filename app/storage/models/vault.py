@@ -60,3 +60,27 @@ class TenantKey(UuidPk, TenantOwned, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (sa.Index(None, "tenant_id", "active"),)
+
+
+class OAuthClient(UuidPk, TenantOwned, Timestamps, Base):
+    """An OAuth2 application the tenant registered with a provider: what "Connect" signs in with. The client
+    secret is sealed like a credential's values (under the tenant's data key, bound to this row)."""
+
+    __tablename__ = "oauth_clients"
+
+    name: Mapped[str] = mapped_column(sa.String(200))
+    # Endpoints and scopes came from this component's descriptor (its credentials.oauth2 block), if any.
+    component_name: Mapped[str | None] = mapped_column(sa.String(200))
+    client_id: Mapped[str] = mapped_column(sa.String(500))
+    authorize_url: Mapped[str] = mapped_column(sa.String(2000))
+    token_url: Mapped[str] = mapped_column(sa.String(2000))
+    userinfo_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    scopes: Mapped[list] = mapped_column(JSONType, default=list)
+    pkce: Mapped[bool] = mapped_column(default=True)
+    # Extra parameters of the authorization request, e.g. access_type=offline for Google.
+    extra_params: Mapped[dict] = mapped_column(JSONType, default=dict)
+    secret_ciphertext: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    data_key_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tenant_keys.id", ondelete="RESTRICT"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)

@@ -15,6 +15,9 @@ class Credentials:
     def kind_of(self, credential_id: str) -> str | None:
         return self.kinds.get(credential_id)
 
+    def component_of(self, credential_id: str) -> str | None:
+        return None
+
 
 def node(node_id: str, component: str, function: str, **extra) -> dict:
     return {"id": node_id, "component": component, "function": function, **extra}
