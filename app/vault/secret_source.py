@@ -1,27 +1,34 @@
 """The vault as the runtime sees it: webhook routers (`values`, async) and workers (`credential_values`) get a
-credential's values by id, decrypted on a cache miss only; they keep them briefly in memory."""
+credential's values by id, decrypted on a cache miss only; they keep them briefly in memory. An OAuth2 credential
+comes with an access token renewed ahead of its expiry (app.oauth.tokens)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
+from app.oauth.tokens import TokenKeeper, TokenRefreshFailed, needs_renewal
 from app.runtime_ids import database_id
 from app.storage.db import Database
 from app.storage.models import Credential, Membership
 from app.storage.scoping import tenant_session
+from app.storage.types import utcnow
 from app.vault.store import MasterKeyMissing, Vault, VaultError
 from runtime.steps.credentials import CredentialUnavailable
 
+LAST_USED_EVERY = dt.timedelta(minutes=5)  # "last used" on the Credentials page, without a write per step
+
 
 class VaultSecrets:
-    def __init__(self, db: Database, vault: Callable[[], Vault]) -> None:
+    def __init__(self, db: Database, vault: Callable[[], Vault], tokens: TokenKeeper | None = None) -> None:
         self.db = db
         self._vault = vault  # opened on first use: a hub without credentials in use needs no key ring here
+        self.tokens = tokens
 
     def values_now(self, tenant: str, ref: str) -> dict[str, Any]:
         """Raises LookupError when the credential cannot be used here, VaultError when it cannot be opened."""
@@ -41,10 +48,18 @@ class VaultSecrets:
                     f"credential {credential.name!r} is personal to a member who left this tenant; "
                     "choose a shared credential"
                 )
-            return {
-                **self._vault().reveal(session, credential),
-                "kind": credential.kind,
-            }  # a field cannot shadow it
+            values = self._vault().reveal(session, credential)
+            now = utcnow()
+            if credential.last_used_at is None or now - credential.last_used_at > LAST_USED_EVERY:
+                credential.last_used_at = now
+            kind = credential.kind
+        if needs_renewal(kind, values):
+            if self.tokens is None:
+                raise LookupError(
+                    f"credential {ref}: its access token is due for renewal and this process cannot"
+                )
+            values = self.tokens.fresh(tenant_id, credential_id)
+        return {**values, "kind": kind}  # a field cannot shadow it
 
     async def values(self, tenant: str, ref: str) -> dict[str, str]:
         """For webhook protection: the secret's fields as strings."""
@@ -57,5 +72,5 @@ class VaultSecrets:
             return self.values_now(tenant, credential_id)
         except MasterKeyMissing:
             raise  # this process's key ring is behind: the step is retried until it is restarted with the new one
-        except (LookupError, VaultError) as exc:
+        except (LookupError, VaultError, TokenRefreshFailed) as exc:
             raise CredentialUnavailable(str(exc)) from None

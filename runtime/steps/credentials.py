@@ -13,6 +13,16 @@ from urllib.parse import quote, quote_plus
 
 MASK = "••••••"
 MIN_SECRET_LENGTH = 4  # shorter values (a port, "true") would mask ordinary text
+# An OAuth2 access token is renewed this long before it expires, so a step never starts with one about to lapse.
+REFRESH_AHEAD_S = 60.0
+
+
+def expires_within(values: dict[str, Any], seconds: float, now: float | None = None) -> bool:
+    """Whether the credential's access token (`expires_at`, epoch seconds) lapses within `seconds`."""
+    expires_at = values.get("expires_at")
+    if not isinstance(expires_at, int | float):
+        return False
+    return float(expires_at) - (time.time() if now is None else now) < seconds
 
 
 class CredentialUnavailable(Exception):
@@ -48,11 +58,20 @@ class CachedCredentials:
                 return found[1], found[2]
         values = self.source.credential_values(tenant, credential_id)
         secrets = secret_strings(values)
+        deadline = now + self.ttl_s
+        expires_at = values.get("expires_at")
+        if isinstance(expires_at, int | float):  # asked again when the token is due for renewal, not later
+            deadline = min(deadline, now + max(0.0, float(expires_at) - REFRESH_AHEAD_S - time.time()))
         with self._lock:
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            self._cache[key] = (now + self.ttl_s, values, secrets)
+            self._cache[key] = (deadline, values, secrets)
         return values, secrets
+
+    def forget(self, tenant: str, credential_id: str) -> None:
+        """Drop a credential that changed (edited, reconnected) so that the next step reads it again."""
+        with self._lock:
+            self._cache.pop((tenant, credential_id), None)
 
     def get(self, tenant: str, credential_id: str) -> dict[str, Any]:
         return self.resolve(tenant, credential_id)[0]

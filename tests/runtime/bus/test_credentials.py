@@ -212,3 +212,36 @@ def test_an_edge_condition_quoting_the_secret_is_masked_in_events_and_dead_lette
     [failed] = [e for e in harness.step_events(run, "use") if e["t"] == "step.failed"]
     assert "condition" in failed["error"] and SECRET not in failed["error"]
     assert SECRET not in harness.bus.dead_letters(harness.tenant)[0].error
+
+
+class _Counting:
+    def __init__(self, values: dict) -> None:
+        self.values, self.calls = values, 0
+
+    def credential_values(self, tenant: str, credential_id: str) -> dict:
+        self.calls += 1
+        return dict(self.values)
+
+
+def test_the_cache_asks_again_once_an_access_token_is_due_for_renewal() -> None:
+    import time
+
+    from runtime.steps.credentials import REFRESH_AHEAD_S, CachedCredentials
+
+    lasting = _Counting({"kind": "oauth2_code", "access_token": "a" * 20, "expires_at": time.time() + 3600})
+    cache = CachedCredentials(lasting, ttl_s=30)
+    cache.get("t", "c"), cache.get("t", "c")
+    assert lasting.calls == 1
+    # A token inside the renewal window is not kept: the source (which renews it) is asked every time.
+    due = _Counting(
+        {"kind": "oauth2_code", "access_token": "b" * 20, "expires_at": time.time() + REFRESH_AHEAD_S - 1}
+    )
+    cache = CachedCredentials(due, ttl_s=30)
+    cache.get("t", "c"), cache.get("t", "c")
+    assert due.calls == 2
+    cache.forget("t", "c")
+    lasting_cache = CachedCredentials(lasting, ttl_s=30)
+    lasting_cache.get("t", "c")
+    lasting_cache.forget("t", "c")
+    lasting_cache.get("t", "c")
+    assert lasting.calls == 3
