@@ -114,12 +114,14 @@ def worker() -> None:
     name = f"{socket.gethostname()}-{os.getpid()}"
     egress = EgressPolicy.parse(config.egress_allow)
     from app.keyring import load_key_ring
+    from app.oauth.tokens import TokenKeeper
     from app.storage.db import Database
     from app.vault.secret_source import VaultSecrets
     from app.vault.store import Vault
 
     db = Database.connect(config.effective_database_url)  # connects on the first credential a step needs
-    credentials = VaultSecrets(db, functools.cache(lambda: Vault(load_key_ring(config))))
+    vault = functools.cache(lambda: Vault(load_key_ring(config)))
+    credentials = VaultSecrets(db, vault, TokenKeeper(db, vault, connection))
     steps = StepWorker(
         StreamsBus(connection),
         builtin_registry(),
