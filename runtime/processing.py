@@ -155,7 +155,7 @@ class MessageProcessor:
         self, env: Envelope, plan: ExecutionPlan, step: PlanStep, snapshot: dict[str, Any], effects: Effects
     ) -> None:
         started = now_ms()
-        result = self._execute(env, step, snapshot)
+        result = self._execute(env, plan, step, snapshot)
         children: list[Child] = []
         if result.ok:
             try:
@@ -198,7 +198,9 @@ class MessageProcessor:
         key = effects.batch.key(effects.batch.tenant_keys.aggregate(env.flow, group))
         return [key, index, orjson.dumps(value, default=str).decode(), count, whole.encode().decode()]
 
-    def _execute(self, env: Envelope, step: PlanStep, snapshot: dict[str, Any]) -> StepResult:
+    def _execute(
+        self, env: Envelope, plan: ExecutionPlan, step: PlanStep, snapshot: dict[str, Any]
+    ) -> StepResult:
         handler = step.function.handler
         if handler is None:
             return StepResult(
@@ -236,6 +238,7 @@ class MessageProcessor:
             timeout_s=step.node.settings.timeout_s,
         )
         result = self.executors["inline"].execute(invocation, handler)
+        secrets = self._run_secrets(env.tenant, plan) or secrets
         if secrets:
             # What the step says about its secret (a log line, an error) is masked before anything stores it.
             result.secrets = secrets
@@ -243,6 +246,14 @@ class MessageProcessor:
                 result.error = redact(result.error, result.secrets)
             result.logs = [(level, redact(text, result.secrets)) for level, text in result.logs]
         return result
+
+    def _run_secrets(self, tenant: str, plan: ExecutionPlan) -> tuple[str, ...]:
+        """Every secret of the flow's credentials: a step may pass its secret on (a server echoing a header),
+        and the later steps' records must not show it either."""
+        if self.credentials is None:
+            return ()
+        ids = {s.node.credential_id for s in plan.steps.values() if s.node.credential_id}
+        return self.credentials.secrets_of(tenant, sorted(ids)) if ids else ()
 
     def _credential(self, tenant: str, step: PlanStep) -> tuple[dict[str, Any], tuple[str, ...]]:
         if self.credentials is None:

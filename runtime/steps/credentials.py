@@ -46,6 +46,7 @@ class CachedCredentials:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._cache: dict[tuple[str, str], tuple[float, dict[str, Any], tuple[str, ...]]] = {}
+        self._unreadable: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def resolve(self, tenant: str, credential_id: str) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -68,10 +69,33 @@ class CachedCredentials:
             self._cache[key] = (deadline, values, secrets)
         return values, secrets
 
+    def secrets_of(self, tenant: str, credential_ids: Iterable[str]) -> tuple[str, ...]:
+        """The strings to mask for several credentials (a whole flow's): a secret one step passes on is masked in
+        what is recorded of every later step. A credential that cannot be read adds nothing, and is not asked for
+        again before `ttl_s` (its own step fails on its own)."""
+        found: set[str] = set()
+        now = time.monotonic()
+        for credential_id in credential_ids:
+            with self._lock:
+                cached = self._cache.get((tenant, credential_id))
+                missing = self._unreadable.get((tenant, credential_id), 0.0) > now
+            if cached is not None and cached[0] > now:
+                found.update(cached[2])
+                continue
+            if missing:
+                continue
+            try:
+                found.update(self.resolve(tenant, credential_id)[1])
+            except Exception:  # masking must not fail a step that does not use this credential
+                with self._lock:
+                    self._unreadable[(tenant, credential_id)] = now + self.ttl_s
+        return tuple(sorted(found, key=len, reverse=True))
+
     def forget(self, tenant: str, credential_id: str) -> None:
         """Drop a credential that changed (edited, reconnected) so that the next step reads it again."""
         with self._lock:
             self._cache.pop((tenant, credential_id), None)
+            self._unreadable.pop((tenant, credential_id), None)
 
     def get(self, tenant: str, credential_id: str) -> dict[str, Any]:
         return self.resolve(tenant, credential_id)[0]

@@ -245,3 +245,26 @@ def test_the_cache_asks_again_once_an_access_token_is_due_for_renewal() -> None:
     lasting_cache.forget("t", "c")
     lasting_cache.get("t", "c")
     assert lasting.calls == 3
+
+
+def test_a_secret_a_step_passes_on_is_masked_in_every_later_steps_records(setup) -> None:
+    """A step that echoes its key (a server reflecting headers) hands it to the next steps, which have no
+    credential of their own: what the run records of them is masked too (fused or not)."""
+    harness, _ = setup
+    version = harness.publish(
+        [START, node("use", "secretive", "use", credential_id="cred-1", fields={"leak": True}),
+         node("shape", "jsonata", "transform", fields={"expression": "$"}),
+         node("log", "log", "log", fields={"message": "'got ' & echo"})],
+        [{"source": "start", "target": "use"}, {"source": "use", "target": "shape"},
+         {"source": "shape", "target": "log"}],
+    )  # fmt: skip
+    run = harness.start(version, {"n": 1})
+    harness.drain(lambda: run in harness.finished())
+    assert harness.finished()[run]["status"] == "succeeded"
+    raw = orjson.dumps(harness.events()).decode()
+    assert SECRET not in raw
+    [logged] = [e for e in harness.step_events(run, "log") if e["t"] == "step.finished"]
+    assert logged["logs"] == [["info", "got ••••••"]] and logged["in"] == {
+        "kind": "api_key",
+        "echo": "••••••",
+    }
