@@ -38,11 +38,15 @@ app.add_page(
     flows.flows_page, route=flows.ROUTE, title="Flows · Integration Hub", on_load=flows.FlowsState.load
 )
 app.add_page(flow.flow_page, route=flow.ROUTE, title="Flow · Integration Hub", on_load=WebhookState.load_flow)
-for route, component, title in (
-    (credentials.ROUTE, credentials.credentials_page, "Credentials"),
-    (runs.ROUTE, runs.runs_page, "Runs"),
-):
-    app.add_page(component, route=route, title=f"{title} · Integration Hub", on_load=AuthState.require_login)
+app.add_page(
+    credentials.credentials_page,
+    route=credentials.ROUTE,
+    title="Credentials · Integration Hub",
+    on_load=credentials.CredentialsState.load,
+)
+app.add_page(
+    runs.runs_page, route=runs.ROUTE, title="Runs · Integration Hub", on_load=AuthState.require_login
+)
 app.add_page(
     catalog.catalog_page,
     route=catalog.ROUTE,

@@ -25,6 +25,7 @@ class HubProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -33,6 +34,7 @@ class HubProcess:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env.update(HUB_DATA_DIR=str(self.data_dir), HUB_WEB_PORT=str(self.port), HUB_LOG_LEVEL="WARNING")
+        env.update(self.extra_env)
         return env
 
     def start(self) -> HubProcess:

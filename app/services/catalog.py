@@ -391,3 +391,18 @@ def delete_component(db: Database, tenant_id: uuid.UUID, component_id: uuid.UUID
             name=label,
         )
     return label
+
+
+def credential_components(db: Database, tenant_id: uuid.UUID) -> list[tuple[str, str, bool]]:
+    """(name, title, has OAuth2 settings) of the components a credential can be made for: those that declare
+    credential fields or an OAuth2 block."""
+    found: dict[str, tuple[str, str, bool]] = {}
+    with tenant_session(db.sessions, tenant_id) as session:
+        rows = session.scalars(sa.select(Component).order_by(Component.created_at.desc()))
+        for row in rows:
+            credentials = (row.descriptor or {}).get("credentials") or {}
+            if row.name in found or not isinstance(credentials, dict):
+                continue
+            if credentials.get("fields") or credentials.get("oauth2"):
+                found[row.name] = (row.name, row.title, bool(credentials.get("oauth2")))
+    return sorted(found.values(), key=lambda c: c[1].lower())

@@ -59,6 +59,7 @@ class CredentialView:
     status: str
     status_reason: str | None
     account: str  # OAuth2: who signed in
+    oauth_client: str  # OAuth2: the id of the client it was connected with
     last_used_at: dt.datetime | None
     updated_at: dt.datetime
     values: dict[str, str]  # field -> the value where it may be shown again, else the mask
@@ -194,6 +195,7 @@ def _view(
         status=credential.status,
         status_reason=credential.status_reason,
         account=str(meta.get("account") or ""),
+        oauth_client=str(meta.get("oauth_client") or ""),
         last_used_at=credential.last_used_at,
         updated_at=credential.updated_at,
         values=values,

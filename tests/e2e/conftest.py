@@ -77,15 +77,23 @@ def screenshot(page: object, name: str) -> None:
 class ConsoleWatcher:
     """Collects the page's console errors and uncaught exceptions: a page that logs errors is a broken page."""
 
-    def __init__(self, page) -> None:
+    def __init__(self, page, origin: str = "") -> None:
+        """`origin`: only problems of pages there count (a test that visits another site, e.g. an OAuth2
+        provider's login page, is not about that site's console)."""
         self.problems: list[str] = []
+
+        def ours() -> bool:
+            return not origin or page.url.startswith(origin)
+
         page.on(
             "console",
             lambda msg: (
-                self.problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None
+                self.problems.append(f"console.{msg.type}: {msg.text}")
+                if msg.type == "error" and ours()
+                else None
             ),
         )
-        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
+        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}") if ours() else None)
 
 
 @pytest.fixture
