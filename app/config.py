@@ -58,6 +58,14 @@ class HubSettings(BaseSettings):
     # The standalone router (`hub router`): where it listens.
     router_host: str = "127.0.0.1"
     router_port: int = Field(default=8100, ge=1, le=65535)
+    # Single sign-on through an OpenID Connect provider, beside local accounts (unset: local accounts only).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field(default="", repr=False)
+    oidc_name: str = "single sign-on"  # the login button says "Log in with <name>"
+    oidc_scopes: str = "openid email profile"
+    # Whether a person the provider vouches for, with no account here yet, gets one (without any tenant).
+    oidc_create_users: bool = False
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -104,6 +112,21 @@ class HubSettings(BaseSettings):
     def _check_secret_keys(cls, value: str) -> str:
         parse_key_ring(value)
         return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _check_oidc_issuer(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be the provider's issuer URL, e.g. https://accounts.example.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> HubSettings:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            raise ValueError(
+                "oidc_client_id: HUB_OIDC_ISSUER is set, so HUB_OIDC_CLIENT_ID and HUB_OIDC_CLIENT_SECRET are needed too"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_keys(self) -> HubSettings:

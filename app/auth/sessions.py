@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.auth.passwords import verify_password
 from app.auth.throttle import LoginThrottle
@@ -67,25 +68,39 @@ def login(
             failed = True
         else:
             failed = False
-            token = new_token("hs")
-            tenants = tenants_of(db, user.id)
-            now = utcnow()
-            user.last_login_at = now
-            session.add(
-                UserSession(
-                    user_id=user.id,
-                    token_hash=token_hash(token),
-                    current_tenant_id=tenants[0].tenant_id if tenants else None,
-                    expires_at=now + dt.timedelta(days=session_days),
-                    ip=ip,
-                    user_agent=(user_agent or "")[:500] or None,
-                )
-            )
+            token = open_session(session, db, user, session_days=session_days, ip=ip, user_agent=user_agent)
             audit.record(session, "login.succeeded", actor_user_id=user.id, ip=ip)
     if failed:
         throttle.record_failure(email, ip)
         raise AuthenticationError(GENERIC_FAILURE)
     throttle.reset(email)
+    return token
+
+
+def open_session(
+    session: Session,
+    db: Database,
+    user: User,
+    *,
+    session_days: int,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> str:
+    """A new browser session for a user already proven to be who they say (password or single sign-on)."""
+    token = new_token("hs")
+    tenants = tenants_of(db, user.id)
+    now = utcnow()
+    user.last_login_at = now
+    session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            current_tenant_id=tenants[0].tenant_id if tenants else None,
+            expires_at=now + dt.timedelta(days=session_days),
+            ip=ip,
+            user_agent=(user_agent or "")[:500] or None,
+        )
+    )
     return token
 
 

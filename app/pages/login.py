@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app.auth import sessions
+from app.auth.sso import LOGIN_PATH
 from app.components.auth_card import auth_card, error_callout, field
 from app.context import get_context
 from app.errors import AuthenticationError, RateLimitedError
@@ -17,16 +18,23 @@ ROUTE = "/login"
 class LoginState(AuthState):
     error: str = ""
     busy: bool = False
+    sso_name: str = ""  # "" when single sign-on is not configured
 
     @rx.event
     def on_load(self):
-        self.error = ""
         ctx = get_context()
+        self.error = self.router.url.query_parameters.get("sso_error", "")
+        self.sso_name = ctx.settings.oidc_name if ctx.settings.oidc_issuer else ""
         if not any_user_exists(ctx.db):
             return rx.redirect("/setup")
         if sessions.resolve(ctx.db, self.session_token) is not None:
             return rx.redirect(HOME_ROUTE)
         return None
+
+    @rx.event
+    def single_sign_on(self):
+        # A full page load: rx.redirect to this host would stay inside the app's own router.
+        return rx.call_script(f"window.location.assign({LOGIN_PATH!r})")
 
     @rx.event
     def submit(self, form: dict[str, str]):
@@ -59,5 +67,21 @@ def login_page() -> rx.Component:
             on_submit=LoginState.submit,
             reset_on_submit=False,
             width="100%",
+        ),
+        rx.cond(
+            LoginState.sso_name != "",
+            rx.vstack(
+                rx.divider(),
+                rx.button(
+                    "Log in with " + LoginState.sso_name,
+                    on_click=LoginState.single_sign_on,
+                    variant="outline",
+                    size="3",
+                    width="100%",
+                    data_testid="login-sso",
+                ),
+                width="100%",
+                spacing="3",
+            ),
         ),
     )

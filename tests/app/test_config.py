@@ -58,6 +58,7 @@ def test_plain_postgresql_url_uses_psycopg3(monkeypatch: pytest.MonkeyPatch) -> 
         ("HUB_SECRET_KEYS", "a:!!!!", "not base64"),
         ("HUB_MODE", "staging", "'dev' or 'production'"),
         ("HUB_EGRESS_ALLOW", "10.0.0.0/33", "'10.0.0.0/33' is neither a host name nor an address or network"),
+        ("HUB_OIDC_ISSUER", "accounts.example.com", "the provider's issuer URL"),
     ],
 )
 def test_bad_value_names_the_variable(
@@ -149,3 +150,12 @@ def test_cli_without_redis_explains_what_to_do(tmp_path: Path) -> None:
     result = _hub("worker", env={**env, "HUB_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "HUB_REDIS_URL: not set and no embedded Redis is running" in result.stderr
+
+
+def test_single_sign_on_needs_its_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_OIDC_ISSUER", "https://accounts.example.com/")
+    with pytest.raises(ConfigError, match=r"^HUB_OIDC_CLIENT_ID: HUB_OIDC_ISSUER is set, so"):
+        load_settings()
+    monkeypatch.setenv("HUB_OIDC_CLIENT_ID", "hub")
+    monkeypatch.setenv("HUB_OIDC_CLIENT_SECRET", "s3cret")
+    assert load_settings().oidc_issuer == "https://accounts.example.com"

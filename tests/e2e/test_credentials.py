@@ -242,3 +242,31 @@ def test_a_viewer_sees_no_credentials(page, hub) -> None:
         "Your role here (viewer) cannot see credentials"
     )
     expect(page.get_by_test_id("credential-new")).to_have_count(0)
+
+
+def test_single_sign_on_logs_in_a_known_member_and_refuses_a_stranger(page, hub, provider) -> None:
+    _, op = provider
+    console = ConsoleWatcher(page, origin=hub.base_url)
+    page.goto(f"{hub.base_url}/login")
+    page.get_by_test_id("login-sso").click()
+    page.wait_for_url(f"{op.issuer}/**")
+    page.locator("input[name=login]").fill(OWNER_EMAIL)  # matched by the provider's verified e-mail
+    page.locator("input[name=password]").fill("anything")
+    page.locator("button[type=submit]").click()
+    page.locator("button[type=submit]").click()  # consent
+    page.wait_for_url(f"{hub.base_url}/flows**")
+    expect(page.get_by_test_id("user-email")).to_have_text(OWNER_EMAIL)
+    screenshot(page, "sso-logged-in")
+    # A stranger (their own browser) whom the provider knows but the hub does not: refused, with the reason.
+    stranger = page.context.browser.new_context().new_page()
+    stranger.goto(f"{hub.base_url}/login")
+    stranger.get_by_test_id("login-sso").click()
+    stranger.wait_for_url(f"{op.issuer}/**")
+    stranger.locator("input[name=login]").fill("mallory")
+    stranger.locator("input[name=password]").fill("anything")
+    stranger.locator("button[type=submit]").click()
+    stranger.locator("button[type=submit]").click()
+    stranger.wait_for_url(f"{hub.base_url}/login**")
+    expect(stranger.get_by_text("There is no account here for mallory@example.com")).to_be_visible()
+    stranger.context.close()
+    assert console.problems == []
