@@ -11,12 +11,14 @@ import redis
 from app.auth.throttle import LoginThrottle
 from app.config import HubSettings, get_settings
 from app.keyring import load_key_ring
+from app.oauth.tokens import TokenKeeper
 from app.processes.embedded_redis import resolve_redis_url
 from app.services.catalog import TenantCatalog
 from app.services.webhooks import RouteDefaults
 from app.storage.db import Database
 from app.vault.store import Vault
 from runtime.bus.streams import StreamsBus
+from runtime.net.egress import EgressPolicy
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,15 @@ class HubContext:
     @functools.cached_property
     def vault(self) -> Vault:
         return Vault(load_key_ring(self.settings))
+
+    @functools.cached_property
+    def tokens(self) -> TokenKeeper:
+        """OAuth2 access tokens renewed under the lock every worker shares."""
+        return TokenKeeper(self.db, lambda: self.vault, self.redis)
+
+    @property
+    def egress(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.settings.egress_allow)
 
     @functools.cached_property
     def bus(self) -> StreamsBus:

@@ -17,7 +17,7 @@ from app.errors import HubError
 from app.oauth import clients as oauth_clients
 from app.oauth import connect, provider
 from app.oauth.connect import CALLBACK_PATH
-from app.services import catalog
+from app.services import catalog, verification
 from app.services import credentials as service
 from app.state.auth import AuthState
 from app.templates.layout import page_layout
@@ -256,6 +256,24 @@ class CredentialsState(AuthState):
         if not self.error and self.editing_id == credential_id:
             self.mode = ""
 
+    @rx.event
+    def verify(self, credential_id: str) -> None:
+        tenant, user = self._tenant(), self._user()
+        outcome: list[verification.Verification] = []
+
+        def check(ctx: HubContext) -> str:
+            found = verification.verify_credential(ctx.db, ctx.vault, ctx.components_for(tenant), ctx.tokens,
+                                                   ctx.egress, tenant, user, uuid.UUID(credential_id))  # fmt: skip
+            outcome.append(found)
+            return found.message
+
+        self._act(check)
+        if outcome and outcome[0].outcome == "failed":
+            self.notice, self.error = "", f"Verify failed: {outcome[0].message}"
+        elif outcome:
+            prefix = "Verified: " if outcome[0].outcome == "ok" else "Not verified: "
+            self.notice = prefix + outcome[0].message
+
     # -- Connect ------------------------------------------------------------------------------------------------
     def _connect(self, *, client_id: str, name: str = "", reconnect: str = "") -> Any:
         self.error, self.notice = "", ""
@@ -422,6 +440,8 @@ def _row(row: Any) -> rx.Component:
                               data_testid="credential-reconnect"),
                     rx.button("Edit", size="1", variant="soft", on_click=S.edit(row["id"]), data_testid="credential-edit"),
                 ),
+                rx.button("Verify", size="1", variant="soft", color_scheme="gray", on_click=S.verify(row["id"]),
+                          data_testid="credential-verify"),
                 rx.alert_dialog.root(
                     rx.alert_dialog.trigger(rx.button("Delete", size="1", variant="soft", color_scheme="red",
                                                       data_testid="credential-delete")),

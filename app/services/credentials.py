@@ -116,7 +116,7 @@ def _checked(fields: list[FieldDef], values: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- reading ----------------------------------------------------------------------------------------------------
-def _visible(session: Session, user_id: uuid.UUID | None, credential_id: uuid.UUID) -> Credential:
+def visible_credential(session: Session, user_id: uuid.UUID | None, credential_id: uuid.UUID) -> Credential:
     credential = session.get(Credential, credential_id)
     if (
         credential is None
@@ -240,7 +240,7 @@ def get_credential(
     """One credential for its edit form: the values that may be shown again, the mask for the others."""
     with tenant_session(db.sessions, tenant_id) as session:
         require_role(session, user_id, EDITORS, "see credentials")
-        credential = _visible(session, user_id, credential_id)
+        credential = visible_credential(session, user_id, credential_id)
         return _view(
             credential,
             _fields_for_view(components, credential),
@@ -326,7 +326,7 @@ def update_credential(
     a person changes one password without typing the others again."""
     with tenant_session(db.sessions, tenant_id) as session:
         require_role(session, user_id, EDITORS, "change credentials")
-        credential = _visible(session, user_id, credential_id)
+        credential = visible_credential(session, user_id, credential_id)
         if name is not None:
             credential.name = _check_name(session, name, credential.owner_user_id, credential.id)
         fields = None
@@ -368,7 +368,7 @@ def delete_credential(
     name."""
     with tenant_session(db.sessions, tenant_id) as session:
         require_role(session, user_id, EDITORS, "delete credentials")
-        credential = _visible(session, user_id, credential_id)
+        credential = visible_credential(session, user_id, credential_id)
         active = [u.flow_name for u in usage(session, credential.id) if u.active]
         if active:
             raise ValidationError(

@@ -27,6 +27,7 @@ def spec_from_descriptor(
     handlers: Mapping[str, Callable[..., Any]] | None = None,
     *,
     runtime: str = "builtin",
+    verify: Callable[..., str] | None = None,
 ) -> ComponentSpec:
     """Read the parts of a descriptor the runtime needs: functions, their kind, required fields, credentials."""
     handlers = handlers or {}
@@ -58,6 +59,7 @@ def spec_from_descriptor(
         functions=functions,
         runtime=runtime,  # type: ignore[arg-type]
         descriptor=dict(descriptor),
+        verify=verify,
     )
 
 

@@ -37,6 +37,9 @@ class ComponentSpec:
     functions: dict[str, FunctionSpec]
     runtime: Literal["builtin", "python", "docker"] = "builtin"
     descriptor: dict[str, Any] = field(default_factory=dict)
+    # The descriptor's verifyCredentials hook, for built-ins: (credential values, context) -> what was checked;
+    # raises a StepError saying why the credential does not work.
+    verify: Callable[..., str] | None = None
 
     def function(self, function_id: str) -> FunctionSpec | None:
         return self.functions.get(function_id)

@@ -229,6 +229,10 @@ def test_connect_signs_in_at_the_provider_and_names_the_account(page, hub, provi
         "Connected 'CRM account' as carol@example.com"
     )
     expect(_row(page, "CRM account")).to_contain_text("carol@example.com")
+    _row(page, "CRM account").get_by_test_id("credential-verify").click()
+    expect(page.get_by_test_id("credentials-notice")).to_contain_text(
+        "Verified: the provider accepts the access token of carol@example.com"
+    )
     screenshot(page, "credentials-connected")
     assert console.problems == []
 

@@ -24,12 +24,15 @@ _COMPONENTS = {
     "reply": (utility.REPLY, {"reply": utility.reply}),
     "delay": (utility.DELAY, {"delay": utility.delay}),
 }
+# The descriptors' verifyCredentials hooks: what the Credentials page's Verify runs.
+_VERIFY = {"email": email.verify, "sql": sql.verify}
 
 
 @functools.cache
 def builtin_registry() -> StaticRegistry:
     return StaticRegistry(
-        spec_from_descriptor(name, desc, handlers) for name, (desc, handlers) in _COMPONENTS.items()
+        spec_from_descriptor(name, desc, handlers, verify=_VERIFY.get(name))
+        for name, (desc, handlers) in _COMPONENTS.items()
     )
 
 

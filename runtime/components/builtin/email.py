@@ -70,6 +70,19 @@ def _connect(credential: dict[str, Any], context: StepContext, timeout: float) -
     return server
 
 
+def verify(credential: dict[str, Any], context: StepContext) -> str:
+    """The credential check of the Credentials page: connect (with TLS as configured) and log in."""
+    try:
+        with _connect(credential, context, 15.0) as server:
+            server.noop()
+    except smtplib.SMTPAuthenticationError as exc:
+        raise PermanentStepError(f"the SMTP server refused the login ({exc.smtp_code})") from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise PermanentStepError(f"the SMTP server cannot be used: {exc}") from None
+    who = f" as {credential['username']}" if credential.get("username") else ""
+    return f"connected to {credential.get('host')}{who}"
+
+
 def send(message: Message, fields: dict[str, Any], context: StepContext) -> Message:
     credential = context.credential or {}
     sender = str(credential.get("from") or credential.get("username") or "")

@@ -104,6 +104,19 @@ def query(message: Message, fields: dict[str, Any], context: StepContext) -> lis
     return Message(data=rows, metadata=message.metadata)
 
 
+def verify(credential: dict[str, Any], context: StepContext) -> str:
+    """The credential check of the Credentials page: connect and run `SELECT 1`."""
+    engine = _engine(credential, context, 15.0)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as exc:
+        raise PermanentStepError(f"the database refused the connection: {str(exc.orig).strip()}") from None
+    finally:
+        engine.dispose()
+    return f"connected to {engine.url.database or 'the database'} on {engine.url.host}"
+
+
 SQL = {
     "title": "SQL query",
     "description": "Runs a query against a PostgreSQL database with parameters from the message.",

@@ -1,0 +1,152 @@
+"""Verify on the Credentials page: does this credential work? Runs the component's verify-credentials hook, or
+for OAuth2 gets a valid token (renewed if due) and asks the provider who it belongs to. The outcome is kept on
+the credential (status and reason), and what is shown is masked like a step's error."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import requests
+
+from app.oauth import provider
+from app.oauth.tokens import TokenKeeper, TokenRefreshBusy, TokenRefreshFailed, client_config, needs_renewal
+from app.services.credentials import visible_credential
+from app.services.members import EDITORS, require_role
+from app.storage.db import Database
+from app.storage.models import Credential
+from app.storage.scoping import tenant_session
+from app.storage.types import utcnow
+from app.vault.store import Vault
+from runtime.components.spec import ComponentResolver
+from runtime.net.egress import EgressPolicy
+from runtime.steps.context import StepContext
+from runtime.steps.credentials import redact, secret_strings
+
+
+@dataclass(frozen=True)
+class Verification:
+    outcome: Literal["ok", "failed", "unchecked"]
+    message: str
+
+
+class _Failed(Exception):
+    pass
+
+
+def verify_credential(
+    db: Database,
+    vault: Vault,
+    components: ComponentResolver,
+    tokens: TokenKeeper,
+    egress: EgressPolicy,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    credential_id: uuid.UUID,
+) -> Verification:
+    with tenant_session(db.sessions, tenant_id) as session:
+        require_role(session, user_id, EDITORS, "verify credentials")
+        credential = visible_credential(session, user_id, credential_id)
+        kind, component_name, name = credential.kind, credential.component_name, credential.name
+        values = vault.reveal(session, credential)
+        config = client_config(session, vault, credential, values) if kind == "oauth2_code" else None
+    secrets = secret_strings(values)
+    try:
+        if kind in ("oauth2_code", "oauth2_client"):
+            message = _verify_token(tokens, tenant_id, credential_id, kind, values, config)
+        elif kind == "fields":
+            message = _verify_with_component(components, component_name, values, egress, tenant_id)
+        else:
+            return Verification(
+                "unchecked",
+                f"{name!r} holds no address to try it against; it is checked when a step uses it.",
+            )
+    except _Failed as exc:
+        reason = redact(str(exc), secrets)
+        _record(db, tenant_id, credential_id, ("error", f"Verify failed: {reason}"))
+        return Verification("failed", reason)
+    if message is None:
+        return Verification("unchecked", _no_hook(components, component_name))
+    _record(db, tenant_id, credential_id, ("ok", None))
+    return Verification("ok", redact(message, secrets))
+
+
+def _verify_token(
+    tokens: TokenKeeper,
+    tenant_id: uuid.UUID,
+    credential_id: uuid.UUID,
+    kind: str,
+    values: dict[str, Any],
+    config: provider.ClientConfig | None,
+) -> str:
+    try:
+        if needs_renewal(kind, values):
+            values = tokens.fresh(tenant_id, credential_id)
+    except (TokenRefreshFailed, TokenRefreshBusy) as exc:
+        raise _Failed(str(exc)) from None
+    if config is not None and config.userinfo_url:
+        try:
+            answer = requests.get(
+                config.userinfo_url,
+                headers={"Authorization": f"Bearer {values['access_token']}"},
+                timeout=provider.HTTP_TIMEOUT_S,
+            )
+        except requests.RequestException as exc:
+            raise _Failed(
+                f"the provider's userinfo endpoint cannot be reached ({type(exc).__name__})"
+            ) from None
+        if answer.status_code in (401, 403):
+            raise _Failed(f"the provider refused the access token ({answer.status_code}); reconnect")
+        if not answer.ok:
+            raise _Failed(f"the provider's userinfo endpoint answered {answer.status_code}")
+        claims = (
+            answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+        )
+        who = next(
+            (str(claims[k]) for k in ("email", "preferred_username", "name", "sub") if claims.get(k)), ""
+        )
+        return f"the provider accepts the access token{f' of {who}' if who else ''}"
+    return "the provider issued a valid access token"
+
+
+def _verify_with_component(
+    components: ComponentResolver,
+    component_name: str | None,
+    values: dict[str, Any],
+    egress: EgressPolicy,
+    tenant_id: uuid.UUID,
+) -> str | None:
+    spec = components.get(component_name or "")
+    if spec is None or spec.verify is None:
+        return None
+    context = StepContext(
+        tenant_id=tenant_id.hex, flow_id="", run_id="", step_id="verify", message_id="verify", attempt=1,
+        credential=dict(values), egress=egress,
+    )  # fmt: skip
+    try:
+        return spec.verify(dict(values), context)
+    except Exception as exc:  # the hook's own error says what is wrong with the credential
+        raise _Failed(str(exc) or type(exc).__name__) from None
+
+
+def _no_hook(components: ComponentResolver, component_name: str | None) -> str:
+    spec = components.get(component_name or "")
+    if spec is None:
+        return f"the component {component_name!r} is no longer in the catalog"
+    if spec.runtime != "builtin":
+        return (
+            f"{spec.title}'s own check (verifyCredentials) runs in the component's runner; until the process and "
+            "docker executors run imported components here, the credential is checked when a step uses it"
+        )
+    return f"{spec.title} has no credential check; the credential is checked when a step uses it"
+
+
+def _record(
+    db: Database, tenant_id: uuid.UUID, credential_id: uuid.UUID, status: tuple[str, str | None]
+) -> None:
+    with tenant_session(db.sessions, tenant_id) as session:
+        credential = session.get(Credential, credential_id)
+        if credential is not None:
+            credential.status, credential.status_reason = status
+            credential.meta = {**(credential.meta or {}), "verified_at": utcnow().isoformat()}
