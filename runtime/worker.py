@@ -82,7 +82,9 @@ class Worker:
             self.config.fuse_limit,
             random.Random(),  # noqa: S311 - jitter, not security
             self.config.egress,
-            CachedCredentials(self.credentials) if self.credentials is not None else None,
+            CachedCredentials(self.credentials, generation=self.bus.credentials_generation)
+            if self.credentials is not None
+            else None,
         )
         self._tenants: list[str] = []
         self._next_housekeeping = 0.0

@@ -51,6 +51,7 @@ async def oauth_callback(scope: Scope, receive: Receive, send: Send) -> None:
             error=query.get("error", ""),
             error_description=query.get("error_description", ""),
             binding=cookie(scope, BINDING_COOKIE),
+            changes=context.bus,
         )
     except (ConnectError, VaultError) as exc:
         await redirect(send, f"{CREDENTIALS_PAGE}?{urlencode({'connect_error': str(exc)})}")

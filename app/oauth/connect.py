@@ -23,12 +23,13 @@ from app.errors import HubError, NotFoundError, ValidationError
 from app.oauth import provider
 from app.oauth.provider import ClientConfig, ProviderRefused, ProviderUnreachable
 from app.services import audit
-from app.services.credentials import NOT_FOUND
+from app.services.credentials import NOT_FOUND, announce_change
 from app.services.members import EDITORS, require_role
 from app.storage.db import Database
 from app.storage.models import Credential, OAuthClient
 from app.storage.scoping import tenant_session
 from app.vault.store import Vault
+from runtime.bus.streams import StreamsBus
 
 STATE_TTL_S = 600
 CALLBACK_PATH = "/oauth/callback"
@@ -137,6 +138,7 @@ def finish_connect(
     error: str = "",
     error_description: str = "",
     binding: str = "",
+    changes: StreamsBus | None = None,
 ) -> Connected:
     if not state:
         raise ConnectError("The provider came back without a state; start Connect again.")
@@ -193,7 +195,9 @@ def finish_connect(
             action = "credential.connected"
         audit.record(session, action, tenant_id=tenant_id, actor_user_id=user_id, target_type="credential",
                      target_id=credential.id, account=account)  # fmt: skip
-        return Connected(credential.id, credential.name, account)
+        done = Connected(credential.id, credential.name, account)
+    announce_change(changes, tenant_id)
+    return done
 
 
 def _free_name(session: Session, name: str) -> str:

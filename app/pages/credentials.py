@@ -231,7 +231,7 @@ class CredentialsState(AuthState):
 
             def change(ctx: HubContext) -> str:
                 view = service.update_credential(ctx.db, ctx.vault, ctx.components_for(tenant), tenant, user,
-                                                 credential_id, name=name, values=values)  # fmt: skip
+                                                 credential_id, name=name, values=values, changes=ctx.bus)  # fmt: skip
                 return f"Saved {view.name!r}."
         else:
 
@@ -248,11 +248,11 @@ class CredentialsState(AuthState):
     @rx.event
     def delete(self, credential_id: str) -> None:
         tenant, user = self._tenant(), self._user()
-        self._act(
-            lambda ctx: (
-                f"Deleted {service.delete_credential(ctx.db, tenant, user, uuid.UUID(credential_id))!r}."
-            )
-        )
+
+        def remove(ctx: HubContext) -> str:
+            return f"Deleted {service.delete_credential(ctx.db, tenant, user, uuid.UUID(credential_id), ctx.bus)!r}."
+
+        self._act(remove)
         if not self.error and self.editing_id == credential_id:
             self.mode = ""
 

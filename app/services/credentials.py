@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError, ValidationError
+from app.runtime_ids import runtime_id
 from app.services import audit
 from app.services.field_values import EMPTY, field_errors
 from app.services.members import EDITORS, require_role
@@ -24,6 +25,7 @@ from app.storage.models import Credential, Flow, FlowStatus, FlowVersion, Webhoo
 from app.storage.scoping import tenant_session
 from app.vault.kinds import BUILTIN_TYPES, kind_label, shown_again
 from app.vault.store import Vault
+from runtime.bus.streams import StreamsBus
 from runtime.components.descriptor import DescriptorError, FieldDef, parse_descriptor
 from runtime.components.spec import ComponentResolver
 from runtime.steps.credentials import MASK
@@ -321,9 +323,11 @@ def update_credential(
     *,
     name: str | None = None,
     values: dict[str, Any] | None = None,
+    changes: StreamsBus | None = None,
 ) -> CredentialView:
     """Rename and/or change values. A field left empty keeps its saved value (the form never holds secrets), so
-    a person changes one password without typing the others again."""
+    a person changes one password without typing the others again. `changes`: where workers learn of it (their
+    cached copies are read again within a second)."""
     with tenant_session(db.sessions, tenant_id) as session:
         require_role(session, user_id, EDITORS, "change credentials")
         credential = visible_credential(session, user_id, credential_id)
@@ -353,16 +357,22 @@ def update_credential(
             target_id=credential.id,
             values_changed=values is not None,
         )
-        return _view(
+        view = _view(
             credential,
             fields or _fields_for_view(components, credential),
             saved,
             usage(session, credential.id),
         )
+    announce_change(changes, tenant_id)
+    return view
 
 
 def delete_credential(
-    db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None, credential_id: uuid.UUID
+    db: Database,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    credential_id: uuid.UUID,
+    changes: StreamsBus | None = None,
 ) -> str:
     """Delete a credential; refused while an active flow uses it (the message lists those flows). Returns its
     name."""
@@ -386,4 +396,10 @@ def delete_credential(
             target_id=credential_id,
             name=name,
         )
+    announce_change(changes, tenant_id)
     return name
+
+
+def announce_change(changes: StreamsBus | None, tenant_id: uuid.UUID) -> None:
+    if changes is not None:
+        changes.credentials_changed(runtime_id(tenant_id))

@@ -79,6 +79,11 @@ class TenantKeys:
         """The last request captured by a flow's test URL, for the designer."""
         return f"{self.base}:capture:{flow_id}"
 
+    @property
+    def credentials_generation(self) -> str:
+        """Counter bumped whenever one of the tenant's credentials changes: workers' caches read it again."""
+        return f"{self.base}:credgen"
+
     def rate(self, scope: str) -> str:
         """GCRA state (the theoretical arrival time) of a webhook rate limit: `tenant` or `flow:<id>`."""
         return f"{self.base}:rate:{scope}"

@@ -145,6 +145,13 @@ class StreamsBus:
         )
         self.redis.set(TenantKeys(tenant).flow_version(version_id), document, ex=ttl_s)
 
+    def credentials_generation(self, tenant: str) -> int:
+        return int(self.redis.get(TenantKeys(tenant).credentials_generation) or 0)
+
+    def credentials_changed(self, tenant: str) -> None:
+        """A credential was edited, reconnected or deleted: cached copies in workers are dropped within a second."""
+        self.redis.incr(TenantKeys(tenant).credentials_generation)
+
     def load_version(self, tenant: str, version_id: str) -> dict[str, Any] | None:
         raw = self.redis.get(TenantKeys(tenant).flow_version(version_id))
         return orjson.loads(raw) if raw else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
@@ -39,23 +39,50 @@ class CredentialSource(Protocol):
 
 class CachedCredentials:
     """The vault is asked once per credential and `ttl_s`, not once per message; the strings to mask are worked
-    out once per fetch too."""
+    out once per fetch too. With `generation` (the tenant's change counter, see StreamsBus), an edited credential
+    is read again within `generation_check_s` instead of at the end of its `ttl_s`."""
 
-    def __init__(self, source: CredentialSource, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        source: CredentialSource,
+        ttl_s: float = 30.0,
+        max_entries: int = 10_000,
+        generation: Callable[[str], int] | None = None,
+        generation_check_s: float = 1.0,
+    ) -> None:
         self.source = source
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any], tuple[str, ...]]] = {}
-        self._unreadable: dict[tuple[str, str], float] = {}
+        self.generation = generation
+        self.generation_check_s = generation_check_s
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any], tuple[str, ...], int]] = {}
+        self._unreadable: dict[tuple[str, str], tuple[float, int]] = {}
+        self._generations: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
+
+    def _generation_of(self, tenant: str, now: float) -> int:
+        if self.generation is None:
+            return 0
+        with self._lock:
+            known = self._generations.get(tenant)
+        if known is not None and known[0] > now:
+            return known[1]
+        try:
+            current = self.generation(tenant)
+        except Exception:  # Redis away for a moment: keep what we know rather than fail the step
+            return known[1] if known else 0
+        with self._lock:
+            self._generations[tenant] = (now + self.generation_check_s, current)
+        return current
 
     def resolve(self, tenant: str, credential_id: str) -> tuple[dict[str, Any], tuple[str, ...]]:
         """The credential's values (shared: callers copy before handing them out) and the strings to mask."""
         key = (tenant, credential_id)
         now = time.monotonic()
+        generation = self._generation_of(tenant, now)
         with self._lock:
             found = self._cache.get(key)
-            if found is not None and found[0] > now:
+            if found is not None and found[0] > now and found[3] == generation:
                 return found[1], found[2]
         values = self.source.credential_values(tenant, credential_id)
         secrets = secret_strings(values)
@@ -66,7 +93,7 @@ class CachedCredentials:
         with self._lock:
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            self._cache[key] = (deadline, values, secrets)
+            self._cache[key] = (deadline, values, secrets, generation)
         return values, secrets
 
     def secrets_of(self, tenant: str, credential_ids: Iterable[str]) -> tuple[str, ...]:
@@ -75,11 +102,13 @@ class CachedCredentials:
         again before `ttl_s` (its own step fails on its own)."""
         found: set[str] = set()
         now = time.monotonic()
+        generation = self._generation_of(tenant, now)
         for credential_id in credential_ids:
             with self._lock:
                 cached = self._cache.get((tenant, credential_id))
-                missing = self._unreadable.get((tenant, credential_id), 0.0) > now
-            if cached is not None and cached[0] > now:
+                unreadable = self._unreadable.get((tenant, credential_id))
+            missing = unreadable is not None and unreadable[0] > now and unreadable[1] == generation
+            if cached is not None and cached[0] > now and cached[3] == generation:
                 found.update(cached[2])
                 continue
             if missing:
@@ -88,7 +117,7 @@ class CachedCredentials:
                 found.update(self.resolve(tenant, credential_id)[1])
             except Exception:  # masking must not fail a step that does not use this credential
                 with self._lock:
-                    self._unreadable[(tenant, credential_id)] = now + self.ttl_s
+                    self._unreadable[(tenant, credential_id)] = (now + self.ttl_s, generation)
         return tuple(sorted(found, key=len, reverse=True))
 
     def forget(self, tenant: str, credential_id: str) -> None:

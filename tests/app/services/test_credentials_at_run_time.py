@@ -116,3 +116,22 @@ def test_a_stored_field_named_kind_cannot_change_the_credentials_kind(hub: HubRu
                                  values={"kind": "bearer", "key": "k-123456"}).id  # fmt: skip
     values = VaultSecrets(hub.db, lambda: vault).credential_values(hub.tenant_id.hex, str(credential))
     assert values["kind"] == "api_key" and values["key"] == "k-123456"
+
+
+def test_an_edit_reaches_a_worker_that_has_the_old_values_cached(hub: HubRuntime, server) -> None:
+    from app.services import credentials as credential_service
+    from runtime.steps.credentials import CachedCredentials, CredentialUnavailable
+
+    vault = Vault([MasterKey(key_id="k", key=os.urandom(32))])
+    editor = accounts.create_user(hub.db, f"ed-{uuid.uuid4().hex[:6]}@example.com", "a long password!!")
+    accounts.add_member(hub.db, hub.tenant_id, editor.id, "editor")
+    credential = _credential(hub, vault)
+    cache = CachedCredentials(VaultSecrets(hub.db, lambda: vault), ttl_s=300, generation=hub.bus.credentials_generation,
+                              generation_check_s=0)  # fmt: skip
+    assert cache.get(hub.tenant_id.hex, str(credential))["key"] == CANARY
+    credential_service.update_credential(hub.db, vault, hub.components, hub.tenant_id, editor.id, credential,
+                                         values={"key": "rotated-key-2"}, changes=hub.bus)  # fmt: skip
+    assert cache.get(hub.tenant_id.hex, str(credential))["key"] == "rotated-key-2"
+    credential_service.delete_credential(hub.db, hub.tenant_id, editor.id, credential, changes=hub.bus)
+    with pytest.raises(CredentialUnavailable, match="does not exist"):
+        cache.get(hub.tenant_id.hex, str(credential))

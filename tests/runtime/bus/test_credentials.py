@@ -268,3 +268,25 @@ def test_a_secret_a_step_passes_on_is_masked_in_every_later_steps_records(setup)
         "kind": "api_key",
         "echo": "••••••",
     }
+
+
+def test_an_edited_credential_is_read_again_once_the_tenants_change_counter_moves() -> None:
+    from runtime.steps.credentials import CachedCredentials
+
+    source = _Counting({"kind": "api_key", "key": "k" * 10})
+    generations = {"t": 0}
+    cache = CachedCredentials(source, ttl_s=30, generation=generations.__getitem__, generation_check_s=0)
+    cache.get("t", "c"), cache.get("t", "c")
+    assert source.calls == 1
+    source.values = {"kind": "api_key", "key": "new-key-123"}
+    generations["t"] += 1  # what StreamsBus.credentials_changed does
+    assert cache.get("t", "c")["key"] == "new-key-123" and source.calls == 2
+    assert cache.secrets_of("t", ["c"]) == ("new-key-123",)
+    assert source.calls == 2
+
+
+def test_the_change_counter_lives_in_redis_per_tenant(harness: Harness) -> None:
+    bus = harness.bus
+    assert bus.credentials_generation("t1") == 0
+    bus.credentials_changed("t1")
+    assert (bus.credentials_generation("t1"), bus.credentials_generation("t2")) == (1, 0)
