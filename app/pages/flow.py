@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import reflex as rx
 
 from app.components.webhook_panel import webhook_panel
+from app.context import get_context
+from app.errors import HubError
+from app.services.accounts import slugify
+from app.services.flow_export import export_flow
 from app.state.webhooks import WebhookState
 from app.templates.layout import page_layout
 
 ROUTE = "/flows/[flow_id]"
+
+
+class FlowExportState(WebhookState):
+    @rx.event
+    def export(self):
+        """The flow as a file to share: no credentials, no URL, no pasted secret (see flow_export)."""
+        self.error = ""
+        if self.require_login() is not None:
+            self.error = "Your session has ended; log in again."
+            return None
+        ctx = get_context()
+        try:
+            document = export_flow(
+                ctx.db, ctx.vault, uuid.UUID(self.tenant_id), self._user(), uuid.UUID(self.current_flow_id)
+            )
+        except (HubError, ValueError) as exc:
+            self.error = str(exc)
+            return None
+        return rx.download(
+            data=json.dumps(document, indent=2, ensure_ascii=False),
+            filename=f"{slugify(self.flow_name)}.flow.json",
+        )
 
 
 def _status() -> rx.Component:
@@ -25,6 +54,13 @@ def _status() -> rx.Component:
             rx.text("not published yet", size="2", color_scheme="gray"),
         ),
         rx.spacer(),
+        rx.button(
+            "Export",
+            variant="soft",
+            color_scheme="gray",
+            on_click=FlowExportState.export,
+            data_testid="export-flow",
+        ),
         rx.cond(
             WebhookState.active,
             rx.button(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -159,6 +160,13 @@ def test_a_canary_saved_in_the_form_is_never_shown_stored_logged_or_recorded(pag
         assert run.status == "succeeded", run.error
     assert "x-shop-key" in recorded.lower() and CANARY not in recorded
     client.close()
+    # The flow's export (the button on its page) names what the step needs, never the key.
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    expect(page.get_by_test_id("flow-name")).to_have_text("Canary")
+    with page.expect_download() as download:
+        page.get_by_test_id("export-flow").click()
+    exported = Path(download.value.path()).read_text()
+    assert '"credential_needed"' in exported and CANARY not in exported and str(credential_id) not in exported
     db.dispose()
     assert CANARY.encode() not in (hub.data_dir / "hub.db").read_bytes()
     for log in hub.data_dir.rglob("*.log"):
