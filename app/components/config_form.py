@@ -31,7 +31,7 @@ def field_view(field: FieldDef) -> dict[str, Any]:
     }
 
 
-_SELECT_STYLE = {
+SELECT_STYLE = {
     "width": "100%",
     "padding": "6px 8px",
     "border": "1px solid var(--gray-7)",
@@ -56,7 +56,7 @@ def _control(field: Any) -> rx.Component:
                 rx.el.option("—", value=""),
                 rx.foreach(field["options"].to(list[list[str]]), lambda o: rx.el.option(o[1], value=o[0])),
                 name=name,
-                style=_SELECT_STYLE,
+                style=SELECT_STYLE,
             ),
         ),
         (
@@ -65,7 +65,7 @@ def _control(field: Any) -> rx.Component:
                 rx.foreach(field["options"].to(list[list[str]]), lambda o: rx.el.option(o[1], value=o[0])),
                 name=name,
                 multiple=True,
-                style=_SELECT_STYLE,
+                style=SELECT_STYLE,
             ),
         ),
         ("oauth", rx.text("Signed in with OAuth2 from the Credentials page.", size="2", color_scheme="gray")),

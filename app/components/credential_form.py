@@ -7,7 +7,7 @@ from typing import Any
 
 import reflex as rx
 
-from app.components.config_form import field_view
+from app.components.config_form import SELECT_STYLE, field_view
 from runtime.components.descriptor import FieldDef
 from runtime.steps.credentials import MASK
 
@@ -20,15 +20,6 @@ def credential_field(field: FieldDef, shown: str = "") -> dict[str, Any]:
     view["placeholder"] = "saved — type to replace" if saved_secret else view["placeholder"]
     view["checked"] = shown == "on"
     return view
-
-
-_SELECT_STYLE = {
-    "width": "100%",
-    "padding": "6px 8px",
-    "border": "1px solid var(--gray-7)",
-    "border_radius": "var(--radius-2)",
-    "background": "var(--color-surface)",
-}
 
 
 def _control(field: Any) -> rx.Component:
@@ -66,7 +57,7 @@ def _control(field: Any) -> rx.Component:
                 rx.foreach(field["options"].to(list[list[str]]), lambda o: rx.el.option(o[1], value=o[0])),
                 name=name,
                 default_value=field["value"],
-                style=_SELECT_STYLE,
+                style=SELECT_STYLE,
                 data_testid=testid,
             ),
         ),

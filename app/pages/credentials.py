@@ -11,6 +11,7 @@ from typing import Any
 import reflex as rx
 
 from app.api.oauth import BINDING_COOKIE
+from app.components.config_form import SELECT_STYLE
 from app.components.credential_form import credential_field, credential_fields
 from app.context import HubContext, get_context
 from app.errors import HubError
@@ -201,15 +202,21 @@ class CredentialsState(AuthState):
     def set_personal(self, value: bool) -> None:
         self.personal = value
 
-    @rx.event
-    def edit(self, credential_id: str) -> None:
+    def _view_of(self, credential_id: str) -> service.CredentialView | None:
+        """The credential as the user may see it now; None (with the reason shown) when they may not."""
         self.error, self.notice = "", ""
         ctx = get_context()
         try:
-            view = service.get_credential(ctx.db, ctx.vault, ctx.components_for(self._tenant()), self._tenant(),
+            return service.get_credential(ctx.db, ctx.vault, ctx.components_for(self._tenant()), self._tenant(),
                                           self._user(), uuid.UUID(credential_id))  # fmt: skip
-        except HubError as exc:
+        except (HubError, ValueError) as exc:
             self.error = str(exc)
+            return None
+
+    @rx.event
+    def edit(self, credential_id: str) -> None:
+        view = self._view_of(credential_id)
+        if view is None:
             return
         self.mode, self.editing_id, self.kind = "edit", credential_id, view.kind
         self.component, self.name, self.personal = view.component_name or "", view.name, view.personal
@@ -305,12 +312,8 @@ class CredentialsState(AuthState):
 
     @rx.event
     def reconnect(self, credential_id: str):
-        ctx = get_context()
-        try:
-            view = service.get_credential(ctx.db, ctx.vault, ctx.components_for(self._tenant()), self._tenant(),
-                                          self._user(), uuid.UUID(credential_id))  # fmt: skip
-        except HubError as exc:
-            self.error = str(exc)
+        view = self._view_of(credential_id)
+        if view is None:
             return None
         return self._connect(client_id=view.oauth_client, reconnect=credential_id)
 
@@ -480,24 +483,20 @@ def _labelled(label: str, control: rx.Component) -> rx.Component:
     return rx.vstack(rx.text(label, size="2", weight="medium"), control, spacing="1", width="100%")
 
 
-_SELECT = {"width": "100%", "padding": "6px 8px", "border": "1px solid var(--gray-7)",
-           "border_radius": "var(--radius-2)", "background": "var(--color-surface)"}  # fmt: skip
-
-
 def _kind_picker() -> rx.Component:
     return rx.cond(
         S.mode == "new",
         rx.vstack(
             _labelled("Type", rx.el.select(*[rx.el.option(label, value=kind) for kind, label in KIND_CHOICES],
-                                           value=S.kind, on_change=S.choose_kind, style=_SELECT,
+                                           value=S.kind, on_change=S.choose_kind, style=SELECT_STYLE,
                                            data_testid="credential-kind")),
             rx.cond(S.kind == "fields", _labelled("Component", rx.el.select(
                 rx.el.option("—", value=""),
                 rx.foreach(S.components, lambda c: rx.el.option(c[1], value=c[0])),
-                value=S.component, on_change=S.choose_component, style=_SELECT, data_testid="credential-component"))),
+                value=S.component, on_change=S.choose_component, style=SELECT_STYLE, data_testid="credential-component"))),
             rx.cond(S.kind == "oauth2_code", _labelled("OAuth2 client", rx.el.select(
                 rx.foreach(S.clients, lambda c: rx.el.option(c["name"], value=c["id"])),
-                value=S.client_choice, on_change=S.choose_client, style=_SELECT, data_testid="credential-client"))),
+                value=S.client_choice, on_change=S.choose_client, style=SELECT_STYLE, data_testid="credential-client"))),
             rx.checkbox("Personal (only I can see and use it)", checked=S.personal, on_change=S.set_personal,
                         data_testid="credential-personal"),
             spacing="3", width="100%",
@@ -573,7 +572,7 @@ def _client_editor() -> rx.Component:
             rx.cond(S.components.length() > 0, rx.el.select(
                 rx.el.option("Fill from a component's descriptor…", value=""),
                 rx.foreach(S.components, lambda c: rx.cond(c[2] == "oauth", rx.el.option(c[1], value=c[0]))),
-                on_change=S.fill_from_component, style=_SELECT, data_testid="client-from-component")),
+                on_change=S.fill_from_component, style=SELECT_STYLE, data_testid="client-from-component")),
             rx.form(
                 rx.vstack(
                     _client_input("Name", "name"), _client_input("Client ID", "client_id"),
