@@ -238,7 +238,9 @@ class MessageProcessor:
             timeout_s=step.node.settings.timeout_s,
         )
         result = self.executors["inline"].execute(invocation, handler)
-        secrets = self._run_secrets(env.tenant, plan) or secrets
+        flow_secrets = self._run_secrets(env.tenant, plan)
+        if flow_secrets:  # the step's own values stay in, even if the credential changed while it ran
+            secrets = tuple(sorted(set(secrets) | set(flow_secrets), key=len, reverse=True))
         if secrets:
             # What the step says about its secret (a log line, an error) is masked before anything stores it.
             result.secrets = secrets

@@ -35,6 +35,7 @@ class Source:
         self.calls = 0
         self.gone = False
         self.down = False
+        self.rotated = False
 
     def credential_values(self, tenant, credential_id):
         self.calls += 1
@@ -42,7 +43,7 @@ class Source:
             raise ConnectionError("database unreachable")
         if self.gone or credential_id != "cred-1":
             raise CredentialUnavailable(f"credential {credential_id} does not exist")
-        return {"kind": "api_key", "key": SECRET, "header": "X-Key"}
+        return {"kind": "api_key", "key": "rotated-key-999" if self.rotated else SECRET, "header": "X-Key"}
 
 
 @pytest.fixture
@@ -290,3 +291,31 @@ def test_the_change_counter_lives_in_redis_per_tenant(harness: Harness) -> None:
     assert bus.credentials_generation("t1") == 0
     bus.credentials_changed("t1")
     assert (bus.credentials_generation("t1"), bus.credentials_generation("t2")) == (1, 0)
+
+
+def test_a_credential_edited_while_its_step_runs_is_still_masked_with_the_values_the_step_used(
+    harness: Harness,
+) -> None:
+    """The flow-wide secrets are read again after the step when the credential changed meanwhile: the values the
+    step itself used must stay in the set, or its error would be stored with the old secret in clear."""
+    source = Source()
+
+    def rotate_then_fail(message, fields, context):
+        source.rotated = True  # someone saves a new key while this step runs
+        harness.bus.credentials_changed(harness.tenant)
+        raise PermanentStepError(f"the service refused key {(context.credential or {}).get('key')}")
+
+    spec = spec_from_descriptor(
+        "rotating", {"credentials": {"fields": {"key": {"label": "Key", "viewClass": "PasswordFieldView"}}},
+                     "actions": {"use": {"fields": {}}}}, {"use": rotate_then_fail},
+    )  # fmt: skip
+    harness.registry = harness.registry.with_components(spec)
+    worker = Worker(harness.bus, harness.registry, WorkerConfig(name="w", block_ms=20), credentials=source)
+    worker.processor.credentials.generation_check_s = 0
+    harness.workers.append(worker)
+    version = harness.publish([START, node("use", "rotating", "use", credential_id="cred-1")],
+                              [{"source": "start", "target": "use"}])  # fmt: skip
+    run = harness.start(version, {"n": 1})
+    harness.drain(lambda: run in harness.finished())
+    raw = orjson.dumps(harness.events()).decode()
+    assert SECRET not in raw and "refused key ••••••" in raw
