@@ -34,7 +34,7 @@ class HubContext:
     @functools.cached_property
     def tokens(self) -> TokenKeeper:
         """OAuth2 access tokens renewed under the lock every worker shares."""
-        return TokenKeeper(self.db, lambda: self.vault, self.redis)
+        return TokenKeeper(self.db, lambda: self.vault, self.redis, self.egress)
 
     @property
     def egress(self) -> EgressPolicy:

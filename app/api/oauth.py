@@ -7,9 +7,10 @@ import asyncio
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlencode
 
+from app.api import notices
 from app.context import get_context
-from app.oauth.connect import CALLBACK_PATH, ConnectError, finish_connect
-from app.vault.store import VaultError
+from app.errors import HubError
+from app.oauth.connect import CALLBACK_PATH, finish_connect
 from runtime.router.app import ASGIApp, Receive, Scope, Send
 
 BINDING_COOKIE = "hub_oauth_binding"
@@ -26,14 +27,10 @@ def cookie(scope: Scope, name: str) -> str:
     return ""
 
 
-async def redirect(send: Send, location: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 303,
-            "headers": [(b"location", location.encode()), (b"cache-control", b"no-store")],
-        }
-    )
+async def redirect(send: Send, location: str, cookies: tuple[str, ...] = ()) -> None:
+    headers = [(b"location", location.encode()), (b"cache-control", b"no-store")]
+    headers += [(b"set-cookie", cookie.encode()) for cookie in cookies]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
 
 
@@ -52,9 +49,11 @@ async def oauth_callback(scope: Scope, receive: Receive, send: Send) -> None:
             error_description=query.get("error_description", ""),
             binding=cookie(scope, BINDING_COOKIE),
             changes=context.bus,
+            egress=context.egress,
         )
-    except (ConnectError, VaultError) as exc:
-        await redirect(send, f"{CREDENTIALS_PAGE}?{urlencode({'connect_error': str(exc)})}")
+    except HubError as exc:  # ConnectError, VaultError, a role that changed meanwhile
+        handle = await asyncio.to_thread(notices.leave, context.redis, str(exc))
+        await redirect(send, f"{CREDENTIALS_PAGE}?{urlencode({'connect_error': handle})}")
         return
     await redirect(send, f"{CREDENTIALS_PAGE}?{urlencode({'connected': str(done.credential_id)})}")
 

@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import secrets
 from urllib.parse import parse_qs, urlencode
 
-from app.api.oauth import redirect
-from app.auth.sso import CALLBACK_PATH, LOGIN_PATH, SingleSignOn, SsoConfig, SsoError
+from app.api import notices
+from app.api.oauth import cookie, redirect
+from app.auth.sso import CALLBACK_PATH, LOGIN_PATH, STATE_TTL_S, SingleSignOn, SsoConfig, SsoError
 from app.context import get_context
-from app.oauth.provider import ProviderUnreachable
+from app.oauth.provider import ProviderRefused, ProviderUnreachable
 from app.state.auth import HOME_ROUTE, LOGIN_ROUTE, SESSION_COOKIE
 from runtime.router.app import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("hub.sso")
+BINDING_COOKIE = "hub_sso_binding"
 
 
 @functools.cache
@@ -36,7 +39,8 @@ async def _not_configured(send: Send) -> None:
 
 
 async def _failed(send: Send, message: str) -> None:
-    await redirect(send, f"{LOGIN_ROUTE}?{urlencode({'sso_error': message})}")
+    handle = await asyncio.to_thread(notices.leave, get_context().redis, message)
+    await redirect(send, f"{LOGIN_ROUTE}?{urlencode({'sso_error': handle})}")
 
 
 async def sso_login(scope: Scope, receive: Receive, send: Send) -> None:
@@ -44,13 +48,18 @@ async def sso_login(scope: Scope, receive: Receive, send: Send) -> None:
     if sso is None:
         await _not_configured(send)
         return
+    binding = secrets.token_urlsafe(24)
     try:
-        url = await asyncio.to_thread(sso.begin)
-    except ProviderUnreachable as exc:
+        url = await asyncio.to_thread(sso.begin, binding)
+    except (ProviderUnreachable, ProviderRefused) as exc:
         log.warning("single sign-on: %s", exc)  # the details are for the admin, not the login page
         await _failed(send, "The identity provider cannot be reached; try again later.")
         return
-    await redirect(send, url)
+    # The callback must come back to this browser: someone else's callback link cannot log it in as them.
+    cookie = (
+        f"{BINDING_COOKIE}={binding}; Path={CALLBACK_PATH}; Max-Age={STATE_TTL_S}; HttpOnly; SameSite=Lax"
+    )
+    await redirect(send, url, (cookie,))
 
 
 async def sso_callback(scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,6 +76,7 @@ async def sso_callback(scope: Scope, receive: Receive, send: Send) -> None:
                 state=query.get("state", ""),
                 code=query.get("code", ""),
                 error=query.get("error_description") or query.get("error", ""),
+                binding=cookie(scope, BINDING_COOKIE),
                 ip=client[0] if client else None,
                 user_agent=_header(scope, b"user-agent"),
             )
@@ -75,7 +85,8 @@ async def sso_callback(scope: Scope, receive: Receive, send: Send) -> None:
         await _failed(send, str(exc))
         return
     max_age = sso.config.session_days * 24 * 3600
-    cookie = f"{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; SameSite=Strict"
+    session_cookie = f"{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; SameSite=Strict"
+    spent = f"{BINDING_COOKIE}=; Path={CALLBACK_PATH}; Max-Age=0"
     # A page of our own rather than a redirect: the strict session cookie is sent again only on a navigation
     # that starts on this site, which this is.
     body = f'<!doctype html><meta http-equiv="refresh" content="0;url={HOME_ROUTE}"><a href="{HOME_ROUTE}">Continue</a>'
@@ -85,7 +96,8 @@ async def sso_callback(scope: Scope, receive: Receive, send: Send) -> None:
             "status": 200,
             "headers": [
                 (b"content-type", b"text/html; charset=utf-8"),
-                (b"set-cookie", cookie.encode()),
+                (b"set-cookie", session_cookie.encode()),
+                (b"set-cookie", spent.encode()),
                 (b"cache-control", b"no-store"),
             ],
         }

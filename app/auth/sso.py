@@ -77,6 +77,10 @@ def _state_key(state: str) -> str:
     return "hub:sso-state:" + hashlib.sha256(state.encode()).hexdigest()
 
 
+def _hash(binding: str) -> str:
+    return hashlib.sha256(binding.encode()).hexdigest()
+
+
 class SingleSignOn:
     def __init__(self, db: Database, redis_client: redis.Redis, config: SsoConfig) -> None:
         self.db = db
@@ -85,8 +89,8 @@ class SingleSignOn:
 
     @functools.cached_property
     def metadata(self) -> dict[str, Any]:
-        found = provider.discover(self.config.issuer)
-        if found.get("issuer", "").rstrip("/") != self.config.issuer:
+        found = provider.discover(self.config.issuer, egress=None)  # the operator's own setting
+        if str(found.get("issuer", "")).rstrip("/") != self.config.issuer.rstrip("/"):
             raise ProviderUnreachable(
                 f"the provider calls itself {found.get('issuer')!r}, not {self.config.issuer!r} (HUB_OIDC_ISSUER)"
             )
@@ -102,17 +106,24 @@ class SingleSignOn:
             extra_params={},
         )
 
-    def begin(self) -> str:
-        """The provider's sign-in URL for one login attempt."""
+    def begin(self, binding: str) -> str:
+        """The provider's sign-in URL for one login attempt. `binding`: a random value the browser keeps in a
+        cookie, so that only the browser that started the login can finish it (no login CSRF)."""
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(24), generate_token(64)
-        self.redis.set(
-            _state_key(state), orjson.dumps({"nonce": nonce, "verifier": verifier}), ex=STATE_TTL_S
-        )
+        pending = {"nonce": nonce, "verifier": verifier, "binding": _hash(binding)}
+        self.redis.set(_state_key(state), orjson.dumps(pending), ex=STATE_TTL_S)
         client = dataclasses.replace(self._client(), extra_params={"nonce": nonce})
         return provider.authorization_url(client, self.config.redirect_uri, state, verifier)
 
     def finish(
-        self, *, state: str, code: str, error: str = "", ip: str | None = None, user_agent: str | None = None
+        self,
+        *,
+        state: str,
+        code: str,
+        binding: str,
+        error: str = "",
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> str:
         """Log the person in; returns the session token for the browser's cookie."""
         with self.redis.pipeline(transaction=True) as pipe:
@@ -121,12 +132,14 @@ class SingleSignOn:
             found, _ = pipe.execute()
         if not found:
             raise SsoError("This sign-in has expired or was already used; log in again.")
-        if error:
-            raise SsoError(f"The identity provider did not log you in ({error}).")
         pending = orjson.loads(found)
+        if not secrets.compare_digest(pending["binding"], _hash(binding)):
+            raise SsoError("This sign-in was started in another browser; log in again here.")
+        if error:
+            raise SsoError(f"The identity provider did not log you in ({error[:200]}).")
         try:
             token = provider.exchange_code(
-                self._client(), self.config.redirect_uri, code, pending["verifier"]
+                self._client(), self.config.redirect_uri, code, pending["verifier"], egress=None
             )
         except (ProviderRefused, ProviderUnreachable) as exc:
             raise SsoError(
@@ -152,7 +165,8 @@ class SingleSignOn:
             jwt.JWTClaimsRegistry(
                 now=int(time.time()),
                 leeway=CLOCK_LEEWAY_S,
-                iss={"essential": True, "value": self.config.issuer},
+                # Exactly as the provider names itself (some end it with "/": Auth0 does).
+                iss={"essential": True, "value": self.metadata["issuer"]},
                 aud={"essential": True, "value": self.config.client_id},
                 sub={"essential": True},
                 nonce={"essential": True, "value": nonce},

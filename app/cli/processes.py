@@ -121,7 +121,7 @@ def worker() -> None:
 
     db = Database.connect(config.effective_database_url)  # connects on the first credential a step needs
     vault = functools.cache(lambda: Vault(load_key_ring(config)))
-    credentials = VaultSecrets(db, vault, TokenKeeper(db, vault, connection))
+    credentials = VaultSecrets(db, vault, TokenKeeper(db, vault, connection, egress))
     steps = StepWorker(
         StreamsBus(connection),
         builtin_registry(),

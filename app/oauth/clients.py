@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import NotFoundError, ValidationError
+from app.oauth import provider
 from app.services import audit
 from app.services.members import ADMINS, EDITORS, require_role
 from app.storage.db import Database
@@ -23,6 +24,7 @@ from app.storage.scoping import tenant_session
 from app.vault.store import Vault
 from runtime.components.descriptor import DescriptorError, parse_descriptor
 from runtime.components.spec import ComponentResolver
+from runtime.net.egress import EgressPolicy
 
 NOT_FOUND = "This OAuth2 client does not exist (or belongs to another tenant)."
 
@@ -156,6 +158,19 @@ def update_client(
             client = session.get(OAuthClient, client_id)
             if client is None:
                 raise NotFoundError(NOT_FOUND)
+            moved = (client.client_id, client.authorize_url, client.token_url, client.userinfo_url or "") != (
+                settings.client_id,
+                settings.authorize_url,
+                settings.token_url,
+                settings.userinfo_url,
+            )
+            used = _connections(session, client.id)
+            if moved and used:
+                # Their refresh tokens (personal ones too) would be sent to the new address.
+                raise ValidationError(
+                    f"{client.name!r} cannot move while connections use it ({', '.join(sorted(used))}): its client "
+                    "ID and URLs stay as they are. Register a new client and reconnect them with it."
+                )
             _apply(client, settings)
             if settings.client_secret:
                 vault.seal_client_secret(session, client, settings.client_secret)
@@ -196,6 +211,23 @@ def delete_client(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None,
         audit.record(session, "oauth_client.deleted", tenant_id=tenant_id, actor_user_id=user_id,
                      target_type="oauth_client", target_id=client_id, name=name)  # fmt: skip
     return name
+
+
+def discovered_settings(
+    db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None, issuer: str, egress: EgressPolicy
+) -> dict[str, str]:
+    """A client's endpoints from the provider's discovery document (admins only: the hub fetches the URL)."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        require_role(session, user_id, ADMINS, "register OAuth2 clients")
+    try:
+        found = provider.discover(issuer, egress=egress)
+    except (provider.ProviderRefused, provider.ProviderUnreachable) as exc:
+        raise ValidationError(f"No discovery document from {issuer!r}: {exc}") from None
+    return {
+        "authorize_url": str(found.get("authorization_endpoint", "")),
+        "token_url": str(found.get("token_endpoint", "")),
+        "userinfo_url": str(found.get("userinfo_endpoint", "")),
+    }
 
 
 def _templated(value: Any) -> bool:

@@ -30,6 +30,7 @@ from app.storage.models import Credential, OAuthClient
 from app.storage.scoping import tenant_session
 from app.vault.store import Vault
 from runtime.bus.streams import StreamsBus
+from runtime.net.egress import EgressPolicy
 
 STATE_TTL_S = 600
 CALLBACK_PATH = "/oauth/callback"
@@ -139,7 +140,11 @@ def finish_connect(
     error_description: str = "",
     binding: str = "",
     changes: StreamsBus | None = None,
+    egress: EgressPolicy | None = None,
 ) -> Connected:
+    """`egress`: where the hub may connect (the client's token and userinfo URLs are the tenant's to set); by
+    default no internal address."""
+    egress = egress or EgressPolicy()
     if not state:
         raise ConnectError("The provider came back without a state; start Connect again.")
     pending = _take(redis_client, state)
@@ -158,10 +163,12 @@ def finish_connect(
             raise ConnectError("The OAuth2 client was deleted meanwhile; register it again.")
         config = _config(session, vault, client)
     try:
-        token = provider.exchange_code(config, pending["redirect_uri"], code, pending["verifier"])
+        token = provider.exchange_code(
+            config, pending["redirect_uri"], code, pending["verifier"], egress=egress
+        )
     except (ProviderRefused, ProviderUnreachable) as exc:
         raise ConnectError(f"The provider did not give a token ({exc}); start Connect again.") from None
-    account = provider.account_name(config, token)
+    account = provider.account_name(config, token, egress=egress)
     values = {**provider.token_values(token), "client": str(client_id)}
     values.pop("id_token", None)  # it named the account; steps have no use for it
     meta = {

@@ -13,13 +13,15 @@ shown on the Credentials page until someone reconnects; the step fails with that
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
 from redis.exceptions import LockError
+from redis.lock import Lock
 from sqlalchemy.orm import Session
 
 from app.oauth import provider
@@ -29,7 +31,8 @@ from app.storage.models import Credential, OAuthClient
 from app.storage.scoping import tenant_session
 from app.storage.types import utcnow
 from app.vault.store import Vault
-from runtime.steps.credentials import REFRESH_AHEAD_S, expires_within
+from runtime.net.egress import EgressPolicy
+from runtime.steps.credentials import expires_within, redact, renewal_margin, secret_strings
 
 TOKEN_KINDS = ("oauth2_code", "oauth2_client")
 LOCK_TTL_S = 4 * provider.HTTP_TIMEOUT_S  # longer than any token request can take
@@ -77,13 +80,20 @@ def client_config(
 
 
 class TokenKeeper:
-    def __init__(self, db: Database, vault: Callable[[], Vault], redis_client: redis.Redis) -> None:
+    def __init__(
+        self,
+        db: Database,
+        vault: Callable[[], Vault],
+        redis_client: redis.Redis,
+        egress: EgressPolicy | None = None,
+    ) -> None:
         self.db = db
         self._vault = vault
         self.redis = redis_client
+        self.egress = egress or EgressPolicy()  # token URLs are the tenant's to set: no internal address
 
     def fresh(self, tenant_id: uuid.UUID, credential_id: uuid.UUID) -> dict[str, Any]:
-        """The credential's values with an access token good for at least REFRESH_AHEAD_S more seconds."""
+        """The credential's values with an access token that is not due for renewal."""
         lock = self.redis.lock(
             _lock_key(tenant_id, credential_id), timeout=LOCK_TTL_S, blocking_timeout=WAIT_S, sleep=0.05
         )
@@ -92,9 +102,9 @@ class TokenKeeper:
                 "the access token is being renewed by another worker for too long; retrying"
             )
         try:
-            return self._renew_if_due(tenant_id, credential_id)
+            with _kept(lock):
+                return self._renew_if_due(tenant_id, credential_id)
         finally:
-            # It may have expired meanwhile; whoever took it over re-reads before renewing.
             with contextlib.suppress(LockError):
                 lock.release()
 
@@ -107,45 +117,81 @@ class TokenKeeper:
             values = vault.reveal(session, credential)
             if not needs_renewal(credential.kind, values):
                 return values  # renewed by whoever held the lock before us
-            if credential.status == "error":  # refused before: asking again on every step would not help
-                raise TokenRefreshFailed(
-                    credential.status_reason or f"{credential.name!r} must be reconnected"
-                )
+            refused = (credential.meta or {}).get("refresh_refused")
+            if refused:  # refused before: asking again on every step would not help
+                raise TokenRefreshFailed(str(refused))
             config = client_config(session, vault, credential, values)
-            name = credential.name
+            name, kind = credential.name, credential.kind
         try:
-            if credential.kind == "oauth2_client":
-                token = provider.client_credentials(config, str(values.get("audience") or ""))
+            if kind == "oauth2_client":
+                token = provider.client_credentials(
+                    config, str(values.get("audience") or ""), egress=self.egress
+                )
             elif values.get("refresh_token"):
-                token = provider.refresh(config, str(values["refresh_token"]))
+                token = provider.refresh(config, str(values["refresh_token"]), egress=self.egress)
             else:
                 raise ProviderRefused("the provider gave no refresh token")
         except ProviderRefused as exc:
-            reason = f'The provider refused to renew the access token ({exc}); reconnect "{name}".'
-            self._store(tenant_id, credential_id, None, status=("error", reason))
-            raise TokenRefreshFailed(reason) from None
+            hidden = (*secret_strings(values), *secret_strings({"secret": config.client_secret}))
+            reason = redact(
+                f'The provider refused to renew the access token ({exc}); reconnect "{name}".', hidden
+            )
+            return self._refused(tenant_id, credential_id, values, reason)
         except ProviderUnreachable as exc:
             raise TokenRefreshBusy(f"{name!r}: renewing the access token failed for now: {exc}") from None
         renewed = provider.token_values(token, values)
         self._store(tenant_id, credential_id, renewed)
         return renewed
 
-    def _store(
-        self,
-        tenant_id: uuid.UUID,
-        credential_id: uuid.UUID,
-        values: dict[str, Any] | None,
-        status: tuple[str, str | None] = ("ok", None),
-    ) -> None:
+    def _refused(
+        self, tenant_id: uuid.UUID, credential_id: uuid.UUID, sent: dict[str, Any], reason: str
+    ) -> dict[str, Any]:
+        """Keep the refusal on the credential, unless someone stored new tokens meanwhile (a holder whose lock
+        lapsed): then those are the answer, and the refusal was of a token already replaced."""
+        with tenant_session(self.db.sessions, tenant_id) as session:
+            credential = session.get(Credential, credential_id, with_for_update=True)
+            if credential is None:
+                raise TokenRefreshFailed(reason)
+            now = self._vault().reveal(session, credential)
+            if now.get("refresh_token") != sent.get("refresh_token") or now.get("access_token") != sent.get(
+                "access_token"
+            ):
+                return now
+            credential.status, credential.status_reason = "error", reason
+            credential.meta = {**(credential.meta or {}), "refresh_refused": reason}
+            credential.updated_at = utcnow()
+        raise TokenRefreshFailed(reason)
+
+    def _store(self, tenant_id: uuid.UUID, credential_id: uuid.UUID, values: dict[str, Any]) -> None:
         with tenant_session(self.db.sessions, tenant_id) as session:
             credential = session.get(Credential, credential_id, with_for_update=True)
             if credential is None:
                 return
-            if values is not None:
-                self._vault().replace_values(session, credential, values)
-                credential.meta = {**(credential.meta or {}), "expires_at": values.get("expires_at")}
-            credential.status, credential.status_reason = status
+            self._vault().replace_values(session, credential, values)
+            meta = {k: v for k, v in (credential.meta or {}).items() if k != "refresh_refused"}
+            credential.meta = {**meta, "expires_at": values.get("expires_at")}
+            credential.status, credential.status_reason = "ok", None
             credential.updated_at = utcnow()
+
+
+@contextlib.contextmanager
+def _kept(lock: Lock) -> Iterator[None]:
+    """Extend the lock while the token request runs: a slow provider must not let a second worker in with the
+    refresh token this one is about to use up."""
+    stop = threading.Event()
+
+    def extend() -> None:
+        while not stop.wait(LOCK_TTL_S / 3):
+            with contextlib.suppress(LockError, redis.RedisError):
+                lock.reacquire()
+
+    keeper = threading.Thread(target=extend, name="oauth-lock", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 def needs_renewal(kind: str, values: dict[str, Any], now: float | None = None) -> bool:
@@ -153,4 +199,4 @@ def needs_renewal(kind: str, values: dict[str, Any], now: float | None = None) -
         return False
     if kind == "oauth2_client" and not values.get("access_token"):
         return True  # the first use fetches the first token
-    return expires_within(values, REFRESH_AHEAD_S, time.time() if now is None else now)
+    return expires_within(values, renewal_margin(values), time.time() if now is None else now)

@@ -10,6 +10,7 @@ from typing import Any
 
 import reflex as rx
 
+from app.api import notices
 from app.api.oauth import BINDING_COOKIE
 from app.components.config_form import SELECT_STYLE
 from app.components.credential_form import credential_field, credential_fields
@@ -148,7 +149,9 @@ class CredentialsState(AuthState):
             return None
         query = self.router.url.query_parameters
         if query.get("connect_error"):
-            self.error = query["connect_error"]
+            self.error = (
+                notices.take(get_context().redis, query["connect_error"]) or "Connect did not complete."
+            )
         try:
             self._reload()
         except HubError as exc:
@@ -361,20 +364,20 @@ class CredentialsState(AuthState):
 
     @rx.event
     def discover(self, form: dict[str, Any]) -> None:
-        issuer = str(form.get("issuer", "")).strip()
+        self.client_error = ""
+        if self.require_login() is not None:
+            self.client_error = "Your session has ended; log in again."
+            return
+        ctx = get_context()
         try:
-            found = provider.discover(issuer)
-        except provider.ProviderUnreachable as exc:
+            found = oauth_clients.discovered_settings(ctx.db, self._tenant(), self._user(),
+                                                      str(form.get("issuer", "")), ctx.egress)  # fmt: skip
+        except HubError as exc:
             self.client_error = str(exc)
             return
-        self.client_values = {
-            **self.client_values,
-            "authorize_url": str(found.get("authorization_endpoint", "")),
-            "token_url": str(found.get("token_endpoint", "")),
-            "userinfo_url": str(found.get("userinfo_endpoint", "")),
-            "scopes": self.client_values.get("scopes") or "openid email profile",
-        }
-        self.client_error, self.client_key = "", secrets.token_hex(4)
+        scopes = self.client_values.get("scopes") or "openid email profile"
+        self.client_values = {**self.client_values, **found, "scopes": scopes}
+        self.client_key = secrets.token_hex(4)
 
     @rx.event
     def save_client(self, form: dict[str, Any]) -> None:

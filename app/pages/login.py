@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from app.api import notices
 from app.auth import sessions
 from app.auth.sso import LOGIN_PATH
 from app.components.auth_card import auth_card, error_callout, field
@@ -23,7 +24,10 @@ class LoginState(AuthState):
     @rx.event
     def on_load(self):
         ctx = get_context()
-        self.error = self.router.url.query_parameters.get("sso_error", "")
+        handle = self.router.url.query_parameters.get("sso_error", "")
+        self.error = (
+            (notices.take(ctx.redis, handle) or "Single sign-on did not log you in.") if handle else ""
+        )
         self.sso_name = ctx.settings.oidc_name if ctx.settings.oidc_issuer else ""
         if not any_user_exists(ctx.db):
             return rx.redirect("/setup")

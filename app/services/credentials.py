@@ -313,6 +313,31 @@ def create_credential(
         return _view(credential, fields, cleaned, [])
 
 
+ADDRESS_HINTS = ("host", "url", "uri", "endpoint", "server", "domain")
+
+
+def _check_not_moved(fields: list[FieldDef], saved: dict[str, Any], typed: dict[str, Any]) -> None:
+    """A saved secret is not sent to a new address: whoever points the credential elsewhere (another server,
+    another token URL) types its secrets again, so an editor cannot collect them with a server of their own."""
+    moved = [
+        f
+        for f in fields
+        if shown_again(f)
+        and any(hint in f.name.lower() for hint in ADDRESS_HINTS)
+        and f.name in typed
+        and str(typed[f.name]) != str(saved.get(f.name, ""))
+    ]
+    kept = [
+        f for f in fields if not shown_again(f) and saved.get(f.name) not in EMPTY and f.name not in typed
+    ]
+    if moved and kept:
+        where = moved[0].label
+        raise CredentialFieldsError(
+            {f.name: f"{where} changed: type {f.label} again (a saved secret is not sent to a new address)."
+             for f in kept}
+        )  # fmt: skip
+
+
 def update_credential(
     db: Database,
     vault: Vault,
@@ -340,6 +365,7 @@ def update_credential(
                 raise ValidationError("An OAuth2 connection's tokens come from the provider: use Reconnect.")
             fields = form_fields(components, credential.kind, credential.component_name)
             typed = _clean(fields, values)
+            _check_not_moved(fields, saved, typed)
             merged = {**saved, **typed}
             for field in fields:  # a value shown in the form and emptied there is cleared, not kept
                 if shown_again(field) and field.name in values and field.name not in typed:

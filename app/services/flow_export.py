@@ -20,7 +20,7 @@ from app.storage.db import Database
 from app.storage.models import Credential, FlowVersion, Webhook
 from app.storage.scoping import tenant_session
 from app.storage.types import utcnow
-from app.vault.store import Vault, VaultError
+from app.vault.store import MasterKeyMissing, Vault, VaultError
 from runtime.steps.credentials import mask, secret_strings
 
 FORMAT = "integration-hub.flow/1"
@@ -50,6 +50,8 @@ def export_flow(
         for credential in credentials.values():
             try:
                 secrets.update(secret_strings(vault.reveal(session, credential)))
+            except MasterKeyMissing:
+                raise  # a rotation under way: exporting now could leave a pasted secret unmasked
             except VaultError:
                 continue  # a credential that does not open here cannot have been pasted from here either
         hook = session.scalar(

@@ -89,16 +89,30 @@ def _credential_refs(graph: dict[str, Any] | None) -> dict[str, str]:
     }
 
 
+def _nodes_by_id(graph: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    nodes = (graph or {}).get("nodes") or []
+    return {str(n.get("id")): n for n in nodes if isinstance(n, dict)}
+
+
+def _content(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a node does; where the designer draws it does not count."""
+    return None if node is None else {k: v for k, v in node.items() if k not in ("position", "selected")}
+
+
 def _check_new_credentials(
     credentials: TenantCredentials, saved: dict[str, Any] | None, graph: dict[str, Any]
 ) -> None:
-    """Only references this save adds or changes are checked: a co-editor keeps a node that holds the owner's
-    personal credential (publishing checks the whole flow as its publisher's)."""
+    """Only what this save adds or changes is checked: a co-editor may keep (and move) a node that holds the
+    owner's personal credential, not change it (publishing checks the whole flow as its publisher's)."""
     before = _credential_refs(saved)
+    saved_nodes = _nodes_by_id(saved)
+    new_nodes = _nodes_by_id(graph)
     problems = [
         Problem("unknown_credential", "The chosen credential does not exist or is not yours to use.", node_id)
         for node_id, ref in _credential_refs(graph).items()
-        if before.get(node_id) != ref and credentials.kind_of(ref) is None
+        if credentials.kind_of(ref) is None
+        # a new reference, or a changed node (component, fields) that would send the secret elsewhere
+        and (before.get(node_id) != ref or _content(new_nodes[node_id]) != _content(saved_nodes.get(node_id)))
     ]
     if problems:
         nodes = ", ".join(p.node_id or "" for p in problems)

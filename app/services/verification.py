@@ -32,7 +32,11 @@ class Verification:
 
 
 class _Failed(Exception):
-    pass
+    """The credential does not work; `lasting` False: it may work later (nothing is recorded then)."""
+
+    def __init__(self, message: str, lasting: bool = True) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 def verify_credential(
@@ -50,7 +54,10 @@ def verify_credential(
         credential = visible_credential(session, user_id, credential_id)
         kind, component_name, name = credential.kind, credential.component_name, credential.name
         values = vault.reveal(session, credential)
-        config = client_config(session, vault, credential, values) if kind == "oauth2_code" else None
+        try:
+            config = client_config(session, vault, credential, values) if kind == "oauth2_code" else None
+        except TokenRefreshFailed as exc:  # its OAuth2 client was deleted
+            return Verification("failed", str(exc))
     secrets = secret_strings(values)
     try:
         if kind in ("oauth2_code", "oauth2_client"):
@@ -64,7 +71,8 @@ def verify_credential(
             )
     except _Failed as exc:
         reason = redact(str(exc), secrets)
-        _record(db, tenant_id, credential_id, ("error", f"Verify failed: {reason}"))
+        if exc.lasting:
+            _record(db, tenant_id, credential_id, ("error", f"Verify failed: {reason}"))
         return Verification("failed", reason)
     if message is None:
         return Verification("unchecked", _no_hook(components, component_name))
@@ -83,31 +91,36 @@ def _verify_token(
     try:
         if needs_renewal(kind, values):
             values = tokens.fresh(tenant_id, credential_id)
-    except (TokenRefreshFailed, TokenRefreshBusy) as exc:
+    except TokenRefreshFailed as exc:
         raise _Failed(str(exc)) from None
-    if config is not None and config.userinfo_url:
-        try:
-            answer = requests.get(
-                config.userinfo_url,
-                headers={"Authorization": f"Bearer {values['access_token']}"},
-                timeout=provider.HTTP_TIMEOUT_S,
-            )
-        except requests.RequestException as exc:
-            raise _Failed(
-                f"the provider's userinfo endpoint cannot be reached ({type(exc).__name__})"
-            ) from None
-        if answer.status_code in (401, 403):
-            raise _Failed(f"the provider refused the access token ({answer.status_code}); reconnect")
-        if not answer.ok:
-            raise _Failed(f"the provider's userinfo endpoint answered {answer.status_code}")
-        claims = (
-            answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+    except TokenRefreshBusy as exc:
+        raise _Failed(str(exc), lasting=False) from None
+    if config is None or not config.userinfo_url:
+        return "the provider issued a valid access token"
+    try:
+        provider.check_url(config.userinfo_url, tokens.egress)
+        answer = requests.get(
+            config.userinfo_url,
+            headers={"Authorization": f"Bearer {values['access_token']}"},
+            timeout=provider.HTTP_TIMEOUT_S,
         )
-        who = next(
-            (str(claims[k]) for k in ("email", "preferred_username", "name", "sub") if claims.get(k)), ""
-        )
-        return f"the provider accepts the access token{f' of {who}' if who else ''}"
-    return "the provider issued a valid access token"
+    except provider.ProviderRefused as exc:
+        raise _Failed(str(exc)) from None
+    except (requests.RequestException, provider.ProviderUnreachable) as exc:
+        raise _Failed(
+            f"the provider's userinfo endpoint cannot be reached ({type(exc).__name__})", False
+        ) from None
+    if answer.status_code in (401, 403):
+        raise _Failed(f"the provider refused the access token ({answer.status_code}); reconnect")
+    if not answer.ok:
+        raise _Failed(f"the provider's userinfo endpoint answered {answer.status_code}", lasting=False)
+    try:
+        claims = answer.json()
+    except ValueError:
+        claims = {}
+    claims = claims if isinstance(claims, dict) else {}
+    who = next((str(claims[k]) for k in ("email", "preferred_username", "name", "sub") if claims.get(k)), "")
+    return f"the provider accepts the access token{f' of {who}' if who else ''}"
 
 
 def _verify_with_component(

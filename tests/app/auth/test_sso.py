@@ -18,6 +18,8 @@ from app.storage.scoping import system_session
 from tests.conftest import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_PLACEHOLDER_REDIRECT
 from tests.oidc_server import OidcServer, authorize_without_browser
 
+BROWSER = "the browser's binding cookie"
+
 
 def sso(db, redis, op: OidcServer, **overrides) -> SingleSignOn:
     config = SsoConfig(
@@ -33,8 +35,8 @@ def sso(db, redis, op: OidcServer, **overrides) -> SingleSignOn:
 
 
 def sign_in(single: SingleSignOn, login: str) -> str:
-    back = parse_qs(urlsplit(authorize_without_browser(single.begin(), login)).query)
-    return single.finish(state=back["state"][0], code=back["code"][0])
+    back = parse_qs(urlsplit(authorize_without_browser(single.begin(BROWSER), login)).query)
+    return single.finish(state=back["state"][0], code=back["code"][0], binding=BROWSER)
 
 
 def test_a_member_is_matched_by_verified_email_then_by_subject(db, redis, oidc_server) -> None:
@@ -67,17 +69,21 @@ def test_a_state_works_once_and_a_sign_in_for_another_client_is_refused(db, redi
     email = f"finn-{uuid.uuid4().hex[:6]}@example.com"
     accounts.create_user(db, email, "a long password!!")
     single = sso(db, redis, oidc_server)
-    back = parse_qs(urlsplit(authorize_without_browser(single.begin(), email)).query)
-    single.finish(state=back["state"][0], code=back["code"][0])
+    back = parse_qs(urlsplit(authorize_without_browser(single.begin(BROWSER), email)).query)
+    single.finish(state=back["state"][0], code=back["code"][0], binding=BROWSER)
     with pytest.raises(SsoError, match="expired or was already used"):
-        single.finish(state=back["state"][0], code=back["code"][0])
+        single.finish(state=back["state"][0], code=back["code"][0], binding=BROWSER)
     with pytest.raises(SsoError, match="expired or was already used"):
-        single.finish(state="made-up", code="x")
+        single.finish(state="made-up", code="x", binding=BROWSER)
+    # Login CSRF: someone's callback link (their code and state) opened in another browser logs nobody in.
+    back = parse_qs(urlsplit(authorize_without_browser(single.begin("attacker's browser"), email)).query)
+    with pytest.raises(SsoError, match="started in another browser"):
+        single.finish(state=back["state"][0], code=back["code"][0], binding=BROWSER)
     # A code issued to hub-test, brought to a hub configured as another client, is not accepted.
     other = sso(db, redis, oidc_server, client_id="someone-else")
-    back = parse_qs(urlsplit(authorize_without_browser(single.begin(), email)).query)
+    back = parse_qs(urlsplit(authorize_without_browser(single.begin(BROWSER), email)).query)
     with pytest.raises(SsoError, match="did not confirm the sign-in"):
-        other.finish(state=back["state"][0], code=back["code"][0])
+        other.finish(state=back["state"][0], code=back["code"][0], binding=BROWSER)
 
 
 def test_a_disabled_account_cannot_sign_in(db, redis, oidc_server) -> None:

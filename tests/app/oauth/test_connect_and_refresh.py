@@ -23,12 +23,14 @@ from app.storage.models import Credential
 from app.storage.scoping import tenant_session
 from app.vault.secret_source import VaultSecrets
 from app.vault.store import Vault
+from runtime.net.egress import EgressPolicy
 from runtime.steps.credentials import CredentialUnavailable
 from tests.app.hub_runtime import HubRuntime
 from tests.conftest import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_PLACEHOLDER_REDIRECT
 from tests.oidc_server import OidcServer, authorize_without_browser
 
 BINDING = "browser-binding-123"
+LOCAL = EgressPolicy.parse("127.0.0.1")  # the test provider runs on loopback, which tenants may not reach
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ def admin(hub: HubRuntime) -> uuid.UUID:
 
 
 def register(hub: HubRuntime, vault: Vault, admin: uuid.UUID, op: OidcServer) -> uuid.UUID:
-    found = provider.discover(op.issuer)
+    found = provider.discover(op.issuer, egress=LOCAL)
     settings = clients.ClientSettings(
         name="Test provider",
         client_id=OIDC_CLIENT_ID,
@@ -72,7 +74,7 @@ def connect_account(
     assert query["code_challenge_method"] == ["S256"] and query["state"][0]
     back = parse_qs(urlsplit(authorize_without_browser(url, login)).query)
     return connect.finish_connect(
-        hub.db, vault, redis, state=back["state"][0], code=back["code"][0], binding=BINDING
+        hub.db, vault, redis, egress=LOCAL, state=back["state"][0], code=back["code"][0], binding=BINDING
     )
 
 
@@ -94,7 +96,7 @@ def make_due(hub: HubRuntime, vault: Vault, credential_id: uuid.UUID, seconds_le
 def secrets_for(hub: HubRuntime, vault: Vault, redis_url: str) -> VaultSecrets:
     """What one worker process has: its own Redis connection and token keeper."""
     client = redis_lib.Redis.from_url(redis_url)
-    return VaultSecrets(hub.db, lambda: vault, TokenKeeper(hub.db, lambda: vault, client))
+    return VaultSecrets(hub.db, lambda: vault, TokenKeeper(hub.db, lambda: vault, client, LOCAL))
 
 
 def test_connect_stores_the_tokens_and_names_the_account(
@@ -120,16 +122,18 @@ def test_a_state_works_once_in_the_browser_that_started_it(
     back = parse_qs(urlsplit(authorize_without_browser(url, "bob")).query)
     state, code = back["state"][0], back["code"][0]
     with pytest.raises(connect.ConnectError, match="started in another browser"):
-        connect.finish_connect(hub.db, vault, redis, state=state, code=code, binding="someone else's")
+        connect.finish_connect(
+            hub.db, vault, redis, egress=LOCAL, state=state, code=code, binding="someone else's"
+        )
     with pytest.raises(connect.ConnectError, match="expired or was already used"):
-        connect.finish_connect(hub.db, vault, redis, state=state, code=code, binding=BINDING)
+        connect.finish_connect(hub.db, vault, redis, egress=LOCAL, state=state, code=code, binding=BINDING)
     url = connect.start_connect(hub.db, vault, redis, hub.tenant_id, admin, client_id=client_id,
                                 redirect_uri=OIDC_PLACEHOLDER_REDIRECT, binding=BINDING)  # fmt: skip
     state = parse_qs(urlsplit(url).query)["state"][0]
     with pytest.raises(
         connect.ConnectError, match=r"did not grant access \(access_denied: the user said no\)"
     ):
-        connect.finish_connect(hub.db, vault, redis, state=state, error="access_denied",
+        connect.finish_connect(hub.db, vault, redis, egress=LOCAL, state=state, error="access_denied",
                                error_description="the user said no", binding=BINDING)  # fmt: skip
     assert credential_service.list_credentials(hub.db, hub.tenant_id, admin) == []
 
@@ -224,7 +228,7 @@ def test_a_refused_renewal_is_stored_shown_and_fails_the_step_without_asking_aga
                                 redirect_uri=OIDC_PLACEHOLDER_REDIRECT, reconnect=done.credential_id, binding=BINDING)  # fmt: skip
     back = parse_qs(urlsplit(authorize_without_browser(url, "alice")).query)
     again = connect.finish_connect(
-        hub.db, vault, redis, state=back["state"][0], code=back["code"][0], binding=BINDING
+        hub.db, vault, redis, egress=LOCAL, state=back["state"][0], code=back["code"][0], binding=BINDING
     )
     assert again.credential_id == done.credential_id
     credential, _ = stored(hub, vault, done.credential_id)
@@ -240,7 +244,7 @@ def view_client(hub: HubRuntime, done: connect.Connected) -> str:
 def test_client_credentials_fetch_a_token_on_first_use_and_keep_it(
     hub: HubRuntime, vault: Vault, redis_url, admin, op
 ) -> None:
-    found = provider.discover(op.issuer)
+    found = provider.discover(op.issuer, egress=LOCAL)
     view = credential_service.create_credential(
         hub.db, vault, hub.components, hub.tenant_id, admin, name="Machine", kind="oauth2_client",
         values={"token_url": found["token_endpoint"], "client_id": OIDC_CLIENT_ID, "client_secret": OIDC_CLIENT_SECRET},
@@ -298,3 +302,20 @@ def test_a_descriptors_oauth2_block_fills_the_clients_endpoints_and_scopes(hub: 
         "component_name": "onedrive",
         "client_id": "",  # an environment placeholder is not a client id
     }
+
+
+def test_a_clients_endpoints_cannot_move_while_connections_use_it(
+    hub: HubRuntime, vault: Vault, redis, admin, op
+) -> None:
+    """Otherwise an admin could have every member's (personal) refresh token sent to a server of their own."""
+    client_id = register(hub, vault, admin, op)
+    connect_account(hub, vault, redis, admin, client_id)
+    [current] = clients.list_clients(hub.db, hub.tenant_id, admin)
+    moved = clients.ClientSettings(name=current.name, client_id=current.client_id, authorize_url=current.authorize_url,
+                                   token_url="https://collector.example.com/token", scopes=current.scopes)  # fmt: skip
+    with pytest.raises(ValidationError, match="cannot move while connections use it"):
+        clients.update_client(hub.db, vault, hub.tenant_id, admin, client_id, moved)
+    renamed = clients.ClientSettings(name="Renamed", client_id=current.client_id, authorize_url=current.authorize_url,
+                                     token_url=current.token_url, userinfo_url=current.userinfo_url,
+                                     scopes=current.scopes)  # fmt: skip
+    assert clients.update_client(hub.db, vault, hub.tenant_id, admin, client_id, renamed).name == "Renamed"

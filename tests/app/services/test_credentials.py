@@ -66,11 +66,11 @@ def test_editing_keeps_what_is_left_empty_and_replaces_what_is_typed(hub: HubRun
     view = smtp(hub, vault, editor)
     service.update_credential(
         hub.db, vault, hub.components, hub.tenant_id, editor, view.id, name="Mail (prod)",
-        values={"host": "smtp2.example.com", "password": "", "port": "", "from": "bot@example.com"},
+        values={"host": "smtp.example.com", "password": "", "port": "", "from": "robot@example.com"},
     )  # fmt: skip
     saved = stored_values(hub, vault, view.id)
     assert saved["password"] == SECRET  # masked in the form: empty means keep
-    assert saved["host"] == "smtp2.example.com"
+    assert saved["from"] == "robot@example.com"
     assert "port" not in saved  # shown in the form and emptied there: cleared
     service.update_credential(
         hub.db, vault, hub.components, hub.tenant_id, editor, view.id, values={"password": "new-password-123"}
@@ -214,3 +214,39 @@ def test_saving_a_draft_with_a_credential_the_editor_may_not_use_is_refused(
     with pytest.raises(FlowInvalidError) as refused:
         flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id, user_id=colleague)
     assert "mail" in [p.node_id for p in refused.value.problems]
+
+
+def test_moving_a_credential_to_another_address_needs_its_secret_typed_again(
+    hub: HubRuntime, vault: Vault
+) -> None:
+    """Otherwise an editor could send the saved password to a server of their own (Verify, or the next run)."""
+    editor = member(hub, "editor")
+    view = smtp(hub, vault, editor)
+    with pytest.raises(service.CredentialFieldsError) as refused:
+        service.update_credential(hub.db, vault, hub.components, hub.tenant_id, editor, view.id,
+                                  values={"host": "smtp.attacker.example", "from": "bot@example.com"})  # fmt: skip
+    assert "password" in refused.value.errors and "SMTP server changed" in refused.value.errors["password"]
+    assert stored_values(hub, vault, view.id)["host"] == "smtp.example.com"
+    service.update_credential(hub.db, vault, hub.components, hub.tenant_id, editor, view.id,
+                              values={"host": "smtp2.example.com", "password": "typed-again-123",
+                                      "from": "bot@example.com"})  # fmt: skip
+    assert stored_values(hub, vault, view.id)["host"] == "smtp2.example.com"
+
+
+def test_a_co_editor_cannot_change_a_node_that_holds_someone_elses_personal_credential(
+    hub: HubRuntime, vault: Vault
+) -> None:
+    owner, colleague = member(hub, "editor"), member(hub, "editor")
+    personal = smtp(hub, vault, owner, personal=True)
+    node = {"id": "mail", "component": "email", "function": "send", "credential_id": str(personal.id),
+            "fields": {"to": "'team@example.com'"}, "position": {"x": 0, "y": 0}}  # fmt: skip
+    flow = flows.create_flow(hub.db, hub.tenant_id, "draft", {"nodes": [], "edges": []})
+    saved = flows.save_draft(hub.db, hub.tenant_id, flow.id, {"nodes": [node], "edges": []},
+                             expected_lock_version=flow.lock_version, user_id=owner)  # fmt: skip
+    moved = {**node, "position": {"x": 40, "y": 10}}  # moving it on the canvas is fine
+    saved = flows.save_draft(hub.db, hub.tenant_id, flow.id, {"nodes": [moved], "edges": []},
+                             expected_lock_version=saved.lock_version, user_id=colleague)  # fmt: skip
+    retargeted = {**moved, "fields": {"to": "'me@attacker.example'"}}
+    with pytest.raises(FlowInvalidError, match="node mail uses a credential you may not use"):
+        flows.save_draft(hub.db, hub.tenant_id, flow.id, {"nodes": [retargeted], "edges": []},
+                         expected_lock_version=saved.lock_version, user_id=colleague)  # fmt: skip

@@ -54,7 +54,7 @@ def editor(hub: HubRuntime) -> uuid.UUID:
 
 
 def verify(hub: HubRuntime, vault: Vault, redis, user: uuid.UUID, credential_id: uuid.UUID, components=None):
-    tokens = TokenKeeper(hub.db, lambda: vault, redis)
+    tokens = TokenKeeper(hub.db, lambda: vault, redis, LOCAL)
     return verify_credential(hub.db, vault, components or hub.components, tokens, LOCAL, hub.tenant_id, user,
                              credential_id)  # fmt: skip
 
