@@ -242,7 +242,44 @@ def test_connect_signs_in_at_the_provider_and_names_the_account(page, hub, provi
         "Verified: the provider accepts the access token of carol@example.com"
     )
     screenshot(page, "credentials-connected")
+    # The provider stops renewing (access revoked): the next renewal, as a worker does it before a step, is
+    # refused, and the page says so with what to do.
+    op.fail_refresh(True)
+    try:
+        _renew_as_a_worker(hub, "CRM account")
+    finally:
+        op.fail_refresh(False)
+    page.reload()
+    expect(_row(page, "CRM account").get_by_test_id("credential-reason")).to_contain_text(
+        'refused to renew the access token (invalid_grant: refresh token revoked (test)); reconnect "CRM account"'
+    )
+    expect(_row(page, "CRM account").get_by_test_id("credential-status-error")).to_be_visible()
     assert console.problems == []
+
+
+def _renew_as_a_worker(hub: HubProcess, name: str) -> None:
+    from app.config import load_settings
+    from app.keyring import load_key_ring
+    from app.oauth.tokens import TokenKeeper, TokenRefreshFailed
+    from app.vault.store import Vault
+    from runtime.net.egress import EgressPolicy
+
+    db = Database.connect(f"sqlite:///{hub.data_dir / 'hub.db'}")
+    client = redis.Redis.from_url((hub.data_dir / "redis" / "url").read_text())
+    try:
+        vault = Vault(load_key_ring(load_settings(data_dir=hub.data_dir)))
+        acme = accounts.find_tenant_by_slug(db, "acme")
+        with tenant_session(db.sessions, acme.id) as session:
+            credential = session.scalar(sa.select(Credential).where(Credential.name == name))
+            values = vault.reveal(session, credential)
+            vault.replace_values(session, credential, {**values, "expires_at": time.time() + 10})
+            credential_id = credential.id
+        keeper = TokenKeeper(db, lambda: vault, client, EgressPolicy.parse("127.0.0.1"))
+        with pytest.raises(TokenRefreshFailed):
+            keeper.fresh(acme.id, credential_id)
+    finally:
+        client.close()
+        db.dispose()
 
 
 def test_a_viewer_sees_no_credentials(page, hub) -> None:
