@@ -189,6 +189,8 @@ class CredentialsState(AuthState):
 
     @rx.event
     def choose_kind(self, kind: str) -> None:
+        if kind == self.kind:
+            return  # a new form would drop what was typed
         self.kind, self.error = kind, ""
         self._set_fields()
 

@@ -80,9 +80,17 @@ def db(hub) -> Iterator[Database]:
     database.dispose()
 
 
+# A field each kind's form has: choosing a kind re-renders the form, so typing waits until it is there.
+FIRST_FIELD = {"api_key": "credential-field-key", "basic": "credential-field-password",
+               "oauth2_code": "credential-connect"}  # fmt: skip
+
+
 def _open_new(page, kind: str) -> None:
     page.get_by_test_id("credential-new").click()
+    expect(page.get_by_test_id("credential-editor")).to_be_visible()
     page.get_by_test_id("credential-kind").select_option(kind)
+    expect(page.get_by_test_id("credential-kind")).to_have_value(kind)
+    expect(page.get_by_test_id(FIRST_FIELD[kind])).to_be_visible()
 
 
 def _row(page, name: str):
