@@ -17,6 +17,15 @@ MIN_SECRET_LENGTH = 4  # shorter values (a port, "true") would mask ordinary tex
 REFRESH_AHEAD_S = 60.0
 
 
+def renewal_margin(values: dict[str, Any]) -> float:
+    """How long before its expiry an access token is renewed: REFRESH_AHEAD_S, but at most half its lifetime
+    (a token that lives 30 s would otherwise be due the moment it arrives, and renewed for every step)."""
+    lifetime = values.get("expires_in")
+    if isinstance(lifetime, int | float) and lifetime > 0:
+        return min(REFRESH_AHEAD_S, float(lifetime) / 2)
+    return REFRESH_AHEAD_S
+
+
 def expires_within(values: dict[str, Any], seconds: float, now: float | None = None) -> bool:
     """Whether the credential's access token (`expires_at`, epoch seconds) lapses within `seconds`."""
     expires_at = values.get("expires_at")
@@ -89,7 +98,7 @@ class CachedCredentials:
         deadline = now + self.ttl_s
         expires_at = values.get("expires_at")
         if isinstance(expires_at, int | float):  # asked again when the token is due for renewal, not later
-            deadline = min(deadline, now + max(0.0, float(expires_at) - REFRESH_AHEAD_S - time.time()))
+            deadline = min(deadline, now + max(0.0, float(expires_at) - renewal_margin(values) - time.time()))
         with self._lock:
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
