@@ -202,7 +202,8 @@ class MessageProcessor:
         self, env: Envelope, plan: ExecutionPlan, step: PlanStep, snapshot: dict[str, Any]
     ) -> StepResult:
         handler = step.function.handler
-        if handler is None:
+        executor = self._executor_for(step)
+        if executor is None:
             return StepResult(
                 error=f"component {step.component.name!r} has no inline implementation and no other executor is "
                 "configured for it",
@@ -237,7 +238,7 @@ class MessageProcessor:
             context=context,
             timeout_s=step.node.settings.timeout_s,
         )
-        result = self.executors["inline"].execute(invocation, handler)
+        result = executor.execute(invocation, handler)
         flow_secrets = self._run_secrets(env.tenant, plan)
         if flow_secrets:  # the step's own values stay in, even if the credential changed while it ran
             secrets = tuple(sorted(set(secrets) | set(flow_secrets), key=len, reverse=True))
@@ -248,6 +249,14 @@ class MessageProcessor:
                 result.error = redact(result.error, result.secrets)
             result.logs = [(level, redact(text, result.secrets)) for level, text in result.logs]
         return result
+
+    def _executor_for(self, step: PlanStep) -> Executor | None:
+        """Built-ins (with a handler) run inline; a Python component's code runs in a runner process."""
+        if step.function.handler is not None:
+            return self.executors["inline"]
+        if step.component.runtime == "python":
+            return self.executors.get("process")
+        return self.executors.get(step.component.runtime)
 
     def _run_secrets(self, tenant: str, plan: ExecutionPlan) -> tuple[str, ...]:
         """Every secret of the flow's credentials: a step may pass its secret on (a server echoing a header),

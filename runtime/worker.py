@@ -131,6 +131,10 @@ class Worker:
                 )
                 processed += self.process(reclaimed)
             self.bus.trim(tenant)
+        for executor in self.executors.values():
+            stop_idle = getattr(executor, "stop_idle", None)
+            if stop_idle is not None:  # runners unused for a while are stopped (scale to zero)
+                stop_idle()
         return processed
 
     # -- processing -----------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Where steps run besides inline: warm runner processes (and, next, containers)."""

@@ -1,0 +1,232 @@
+"""The process executor: a warm runner process per (tenant, component), spoken to over stdin/stdout with the step
+runner's JSON lines (runtime/steps/runner.py).
+
+A runner is started on the first message, kept between messages, and stopped when idle. Each execution has a
+time limit: a runner that does not answer in time is killed (it is started again on the next message), and the
+step fails with a retryable error, so the message goes through the normal retry path. A runner that dies
+(crash, os._exit, killed for memory) is the same: retried. What the component prints (stderr) during an
+execution is attached to that step's log lines."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from runtime.executors.sandbox import SandboxPolicy, environment, limits, runner_command, sandbox_problem
+from runtime.steps.executor import StepInvocation, StepResult
+from runtime.steps.message import Message
+
+log = logging.getLogger("hub.executor.process")
+STDERR_LINES = 200  # kept per execution, for its log
+MAX_LINE = 2000
+
+
+class RunnerGone(Exception):
+    """The runner process exited or stopped answering; `reason` says how."""
+
+
+class Runner:
+    """One runner process: send a request line, read its answer line within a deadline."""
+
+    def __init__(self, folder: Path, policy: SandboxPolicy) -> None:
+        self.folder = folder
+        self.process = subprocess.Popen(
+            runner_command(folder, policy),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment(dict(os.environ)),
+            preexec_fn=limits(policy),
+            start_new_session=True,  # its own process group: a kill reaches whatever it started
+        )
+        self.last_used = time.monotonic()
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._stderr_lock = threading.Lock()
+        self._next_id = 0
+        self._buffer = b""
+        threading.Thread(target=self._drain_stderr, name=f"runner-stderr-{self.pid}", daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _drain_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            with self._stderr_lock:
+                self._stderr.append(raw.decode(errors="replace").rstrip("\n")[:MAX_LINE])
+
+    def take_stderr(self) -> list[str]:
+        with self._stderr_lock:
+            lines = list(self._stderr)
+            self._stderr.clear()
+        return lines
+
+    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        self._next_id += 1
+        request = {**request, "id": self._next_id}
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(orjson.dumps(request, default=str) + b"\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise RunnerGone(self._exit_reason()) from None
+        deadline = time.monotonic() + timeout_s
+        fd = self.process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    raise RunnerGone(f"no answer within {timeout_s:g} s: the runner was stopped")
+                if not selector.select(left):
+                    continue
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise RunnerGone(self._exit_reason())
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        self.last_used = time.monotonic()
+        answer = orjson.loads(line)
+        if answer.get("id") != self._next_id:
+            self.kill()
+            raise RunnerGone("the runner answered out of turn; it was stopped")
+        return answer
+
+    def _exit_reason(self) -> str:
+        try:
+            code = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return "the runner stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+            return f"the runner was killed by {name}{hint}"
+        return f"the runner exited with code {code}"
+
+    def kill(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log.warning("runner %s did not stop after SIGKILL", self.pid)
+
+    def stop(self) -> None:
+        """Close its input: a runner ends when its requests do; killed if it does not within a second."""
+        try:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(timeout=1)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+
+@dataclass
+class ProcessExecutor:
+    """`folder_of(component name)`: where the component's code is (its component.json and module)."""
+
+    folder_of: Callable[[str], Path | None]
+    policy: SandboxPolicy = field(default_factory=SandboxPolicy)
+    idle_s: float = 300.0
+    name: str = "process"
+
+    def __post_init__(self) -> None:
+        self._runners: dict[tuple[str, str], Runner] = {}
+        self._lock = threading.Lock()
+        if self.policy.use_bubblewrap and (problem := sandbox_problem()):
+            log.warning("%s", problem)
+
+    def runner(self, tenant: str, component: str) -> Runner:
+        key = (tenant, component)
+        with self._lock:
+            found = self._runners.get(key)
+            if found is not None and found.alive():
+                return found
+            folder = self.folder_of(component)
+            if folder is None:
+                raise LookupError(f"the code of component {component!r} is not installed on this worker")
+            runner = Runner(folder, self.policy)
+            self._runners[key] = runner
+            return runner
+
+    def execute(self, invocation: StepInvocation, handler: Any = None) -> StepResult:
+        started = time.perf_counter()
+        context = invocation.context
+        result = StepResult(executor=self.name)
+        try:
+            runner = self.runner(context.tenant_id, invocation.component)
+        except LookupError as exc:
+            result.error, result.retryable = str(exc), False
+            return result
+        except OSError as exc:
+            result.error = f"the component's runner cannot start: {exc}"
+            return result
+        request = {
+            "function": invocation.function,
+            "fields": invocation.fields,
+            "message": invocation.message.to_body(),
+            "context": {
+                "tenant": context.tenant_id, "flow": context.flow_id, "run": context.run_id,
+                "step": context.step_id, "message_id": context.message_id, "attempt": context.attempt,
+                "snapshot": context.snapshot, "credential": context.credential, "test": context.test_mode,
+                "egress_allow": list(context.egress.allowed),
+            },
+        }  # fmt: skip
+        runner.take_stderr()  # what it printed before this execution is not this step's
+        try:
+            answer = runner.call(request, invocation.timeout_s)
+        except RunnerGone as exc:
+            time.sleep(0.05)  # the last lines it printed (a traceback) reach us
+            result.error = f"the component's runner failed: {exc}"
+            result.logs = [("error", line) for line in runner.take_stderr()]
+            result.duration_ms = (time.perf_counter() - started) * 1000
+            return result
+        result.logs = [(str(level), str(text)) for level, text in answer.get("logs") or []]
+        result.logs += [("info", f"stderr: {line}") for line in runner.take_stderr()]
+        result.error = answer.get("error")
+        result.retryable = bool(answer.get("retryable", True))
+        result.rebound_delay_s = answer.get("rebound_s")
+        if result.rebound_delay_s is not None and not result.error:
+            result.error = "rebound"
+        result.outputs = [Message.from_body(body) for body in answer.get("outputs") or []]
+        result.snapshot = answer.get("snapshot")
+        result.reply = answer.get("reply")
+        result.delay_s = float(answer.get("delay_s") or 0)
+        result.duration_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def stop_idle(self, now: float | None = None) -> int:
+        """Stop runners unused for `idle_s` (scale to zero); returns how many."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [k for k, r in self._runners.items() if now - r.last_used > self.idle_s or not r.alive()]
+            stopped = [self._runners.pop(k) for k in idle]
+        for runner in stopped:
+            runner.stop()
+        return len(stopped)
+
+    def close(self) -> None:
+        with self._lock:
+            runners, self._runners = list(self._runners.values()), {}
+        for runner in runners:
+            runner.stop()

@@ -1,0 +1,100 @@
+"""How a component's runner process is confined: bubblewrap where it works (own user, pid, mount, IPC and network
+namespaces; the system read-only; a private /tmp; the hub's own data hidden; no network unless the component
+declares it needs one), and an address-space limit either way. Where bubblewrap is missing or cannot create
+namespaces, runners still run, without the namespaces; `sandbox_problem()` says why, for the admins."""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NOBODY = 65534
+ROOT_ONLY = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/.ssh")
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    memory_mb: int = 512  # address space of the runner; a step that wants more fails with MemoryError
+    network: bool = False  # the component declared it needs the network
+    hidden: tuple[Path, ...] = field(
+        default_factory=tuple
+    )  # folders a component must not read (the hub's data)
+    use_bubblewrap: bool = True
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """Why runners are not sandboxed here, or None when bubblewrap works."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed: component runners run without namespaces (apt-get install bubblewrap)"
+    probe = [bwrap, *_namespaces(False), "--ro-bind", "/", "/", "--", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap cannot start here ({exc}): component runners run without namespaces"
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
+        return f"bubblewrap cannot create namespaces here ({reason}): component runners run without them"
+    return None
+
+
+def _namespaces(network: bool) -> list[str]:
+    return [
+        "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        *([] if network else ["--unshare-net"]),
+        "--uid", str(NOBODY), "--gid", str(NOBODY), "--die-with-parent", "--new-session",
+    ]  # fmt: skip
+
+
+def runner_command(folder: Path, policy: SandboxPolicy, python: str = sys.executable) -> list[str]:
+    """The command that starts a runner for the component in `folder`."""
+    runner = [python, "-m", "runtime.steps.runner", str(folder)]
+    if not policy.use_bubblewrap or sandbox_problem() is not None:
+        return runner
+    command = [shutil.which("bwrap") or "bwrap", *_namespaces(policy.network)]
+    command += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
+    for hidden in policy.hidden:
+        if hidden.exists():
+            command += ["--tmpfs", str(hidden)]
+    if os.geteuid() == 0:
+        # Mapped to nobody inside, a runner started by root is still root to the files outside the namespace:
+        # the system's own secrets are covered. (Better: run the worker as an unprivileged user.)
+        for secret in map(Path, ROOT_ONLY):
+            if secret.is_dir():
+                command += ["--tmpfs", str(secret)]
+            elif secret.exists():
+                command += ["--ro-bind", "/dev/null", str(secret)]
+    command += ["--ro-bind", str(folder), str(folder), "--chdir", str(folder), "--", *runner]
+    return command
+
+
+def limits(policy: SandboxPolicy) -> Callable[[], None]:
+    """What the child does before it starts the runner: the address-space limit (inherited by everything it
+    starts), so a step that allocates without end fails with MemoryError instead of taking the machine."""
+    size = policy.memory_mb * 1024 * 1024
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+def environment(
+    base: dict[str, str], keep: Sequence[str] = ("PATH", "LANG", "LC_ALL", "TZ")
+) -> dict[str, str]:
+    """A runner sees none of the worker's environment (HUB_SECRET_KEYS, database URLs): only what a Python
+    program needs to start, and where the runtime's code is."""
+    env = {k: v for k, v in base.items() if k in keep}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["HOME"] = "/tmp"  # noqa: S108 - the runner's own private /tmp
+    return env

@@ -1,0 +1,165 @@
+"""The process executor with a real runner process (and bubblewrap where it works): warm between messages,
+killed and started again after a crash or a hang, memory-limited, sandboxed, stopped when idle."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.executors.process import ProcessExecutor
+from runtime.executors.sandbox import SandboxPolicy, sandbox_problem
+from runtime.net.egress import EgressPolicy
+from runtime.steps.context import StepContext
+from runtime.steps.executor import StepInvocation
+from runtime.steps.message import Message
+
+PROBE = Path(__file__).resolve().parents[2] / "fixtures" / "components" / "probe"
+
+
+def invocation(function: str, data: dict, *, tenant: str = "t1", timeout_s: float = 20, attempt: int = 1,
+               credential: dict | None = None) -> StepInvocation:  # fmt: skip
+    context = StepContext(tenant_id=tenant, flow_id="f", run_id="r", step_id="s", message_id="m", attempt=attempt,
+                          credential=credential, egress=EgressPolicy())  # fmt: skip
+    return StepInvocation("probe", function, {}, Message(data=data), context, timeout_s)
+
+
+@pytest.fixture
+def executor() -> Iterator[ProcessExecutor]:
+    running = ProcessExecutor(lambda name: PROBE if name == "probe" else None, SandboxPolicy(memory_mb=768))
+    yield running
+    running.close()
+
+
+def test_a_warm_runner_serves_messages_and_keeps_its_output_off_the_protocol(
+    executor: ProcessExecutor,
+) -> None:
+    first = executor.execute(invocation("echo", {"n": 1}, credential={"key": "k-1"}))
+    second = executor.execute(invocation("echo", {"n": 2}))
+    assert first.ok and second.ok, (first.error, second.error)
+    assert first.outputs[0].data["data"] == {"n": 1} and first.outputs[0].data["credential"] == {"key": "k-1"}
+    assert first.outputs[0].data["pid"] == second.outputs[0].data["pid"]  # the same warm process
+    assert any("echo from" in text for _, text in first.logs)  # what it printed is the step's log
+    other = executor.execute(invocation("echo", {"n": 3}, tenant="t2"))
+    assert other.outputs[0].data["pid"] != first.outputs[0].data["pid"]  # one runner per tenant and component
+
+
+def test_a_crashed_runner_fails_the_step_retryably_and_is_started_again(executor: ProcessExecutor) -> None:
+    before = executor.execute(invocation("echo", {})).outputs[0].data["pid"]
+    crashed = executor.execute(invocation("crash", {}))
+    assert not crashed.ok and crashed.retryable
+    assert "exited with code 3" in (crashed.error or "")
+    assert ("error", "about to crash") in crashed.logs
+    after = executor.execute(invocation("echo", {}))
+    assert after.ok and after.outputs[0].data["pid"] != before
+
+
+def test_a_hung_step_is_stopped_at_its_time_limit(executor: ProcessExecutor) -> None:
+    started = time.monotonic()
+    hung = executor.execute(invocation("hang", {}, timeout_s=1.0))
+    assert time.monotonic() - started < 5
+    assert not hung.ok and hung.retryable and "no answer within 1 s" in (hung.error or "")
+    assert executor.execute(invocation("echo", {})).ok
+
+
+def test_a_memory_hog_fails_instead_of_taking_the_machine(executor: ProcessExecutor) -> None:
+    hog = executor.execute(invocation("hog", {}))  # wants 4 GB, the limit is 768 MB
+    assert not hog.ok and "MemoryError" in (hog.error or "")
+    assert executor.execute(invocation("echo", {})).ok
+
+
+def test_unknown_components_fail_for_good(executor: ProcessExecutor) -> None:
+    missing = executor.execute(
+        StepInvocation("nope", "x", {}, Message(data={}), invocation("echo", {}).context)
+    )
+    assert (
+        not missing.ok and not missing.retryable and "not installed on this worker" in (missing.error or "")
+    )
+
+
+def test_idle_runners_are_stopped(executor: ProcessExecutor) -> None:
+    executor.execute(invocation("echo", {}))
+    assert executor.stop_idle(time.monotonic() + 10) == 0
+    assert executor.stop_idle(time.monotonic() + executor.idle_s + 1) == 1
+    assert executor.execute(invocation("echo", {})).ok  # and started again on the next message
+
+
+sandboxed = pytest.mark.skipif(sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}")
+
+
+@sandboxed
+def test_the_sandbox_hides_the_systems_secrets_and_the_hubs_data(tmp_path: Path) -> None:
+    hub_data = tmp_path / "var"
+    hub_data.mkdir()
+    (hub_data / "secret.key").write_text("the hub's master key")
+    (hub_data / "secret.key").chmod(0o644)  # even a file others may read
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(hidden=(hub_data,)))
+    try:
+        shadow = executor.execute(invocation("read_file", {"path": "/etc/shadow"}))
+        # Refused (a worker running as a user) or empty (a worker running as root: the file is covered).
+        assert ("Permission" in (shadow.error or "")) or shadow.outputs[0].data == {"bytes": 0}
+        key = executor.execute(invocation("read_file", {"path": str(hub_data / "secret.key")}))
+        assert not key.ok and "No such file" in (key.error or "")
+        assert executor.execute(invocation("echo", {})).outputs[0].data["uid"] == 65534
+    finally:
+        executor.close()
+
+
+@sandboxed
+def test_no_network_unless_the_component_needs_it() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    closed = ProcessExecutor(lambda _: PROBE, SandboxPolicy())
+    open_ = ProcessExecutor(lambda _: PROBE, SandboxPolicy(network=True))
+    try:
+        refused = closed.execute(invocation("connect", {"port": port}))
+        assert not refused.ok and (
+            "unreachable" in (refused.error or "") or "refused" in (refused.error or "")
+        )
+        allowed = open_.execute(invocation("connect", {"port": port}))
+        assert allowed.ok, allowed.error
+    finally:
+        closed.close()
+        open_.close()
+        listener.close()
+
+
+def test_a_flow_step_runs_in_a_runner_and_a_crash_is_retried_through_the_normal_path(redis) -> None:
+    from runtime.bus.streams import StreamsBus
+    from runtime.components.builtin import builtin_registry
+    from runtime.sdk.loader import load_component
+    from runtime.steps.executor import InlineExecutor
+    from runtime.worker import Worker, WorkerConfig
+    from tests.runtime.conftest import START, Harness, node
+
+    spec = load_component(PROBE).spec
+    # The worker knows the component by its descriptor only; its code runs in the runner, not here.
+    registry = builtin_registry().with_components(
+        type(spec)(spec.name, spec.version, spec.title, {
+            k: type(f)(**{**f.__dict__, "handler": None}) for k, f in spec.functions.items()
+        }, runtime="python", descriptor=spec.descriptor)
+    )  # fmt: skip
+    harness = Harness(StreamsBus(redis), registry)
+    executor = ProcessExecutor(lambda name: PROBE if name == "probe" else None, SandboxPolicy())
+    worker = Worker(harness.bus, registry, WorkerConfig(name="w", block_ms=20, housekeeping_interval_s=0.02),
+                    executors={"inline": InlineExecutor(), "process": executor})  # fmt: skip
+    harness.workers.append(worker)
+    try:
+        version = harness.publish(
+            [
+                START,
+                node("crash", "probe", "crash", settings={"retry": {"max_attempts": 2, "base_delay_s": 0}}),
+            ],
+            [{"source": "start", "target": "crash"}],
+        )
+        run = harness.run_to_end(version, {"only_first_attempt": True})
+        assert run["status"] == "succeeded"
+        events = [e for e in harness.events() if e.get("step") == "crash"]
+        assert [e["status"] for e in events] == ["retrying", "succeeded"]
+        assert events[0]["executor"] == "process" and "exited with code 3" in events[0]["error"]
+        assert events[1]["out"] == [{"survived": True, "pid": events[1]["out"][0]["pid"], "attempt": 2}]
+    finally:
+        executor.close()
