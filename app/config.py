@@ -43,6 +43,8 @@ class HubSettings(BaseSettings):
     redis_appendfsync: Literal["everysec", "always"] = "everysec"
     secret_keys: str = Field(default="", repr=False)
     executor: Literal["inline", "process", "docker"] = "process"
+    # Where imported Python components' code is installed for the workers' runners (empty: $HUB_DATA_DIR/components).
+    components_dir: str = ""
     web_port: int = Field(default=3000, ge=1, le=65535)
     public_base_url: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -140,6 +142,14 @@ class HubSettings(BaseSettings):
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def components_path(self) -> Path:
+        return (
+            Path(self.components_dir).expanduser().resolve()
+            if self.components_dir
+            else self.data_path / "components"
+        )
 
     @property
     def effective_database_url(self) -> str:

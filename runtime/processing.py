@@ -237,6 +237,7 @@ class MessageProcessor:
             message=Message.from_body(env.body or {}),
             context=context,
             timeout_s=step.node.settings.timeout_s,
+            code=step.component.code,
         )
         result = executor.execute(invocation, handler)
         flow_secrets = self._run_secrets(env.tenant, plan)

@@ -36,13 +36,16 @@ def _tenant_id(db, slug: str | None):
 @reports_errors
 def import_(path: Path, tenant_slug: str | None, name: str | None) -> None:
     """Import a component.json file, or a component folder (component.json with its metadata files)."""
+    from app.config import get_settings
     from app.services import catalog
 
     db = _db()
     try:
         tenant_id = _tenant_id(db, tenant_slug)
         if path.is_dir():
-            result = catalog.import_folder(db, path, tenant_id=tenant_id, name=name)
+            result = catalog.import_folder(
+                db, path, tenant_id=tenant_id, name=name, components_dir=get_settings().components_path
+            )
         else:
             default = catalog.name_from_file(path.name) or path.parent.name.split("__")[-1]
             result = catalog.import_descriptor(

@@ -113,6 +113,7 @@ def worker() -> None:
     connection = _redis(config)
     name = f"{socket.gethostname()}-{os.getpid()}"
     egress = EgressPolicy.parse(config.egress_allow)
+    from app.executors import step_executors
     from app.keyring import load_key_ring
     from app.oauth.tokens import TokenKeeper
     from app.storage.db import Database
@@ -126,6 +127,7 @@ def worker() -> None:
         StreamsBus(connection),
         builtin_registry(),
         WorkerConfig(name=name, egress=egress),
+        executors=step_executors(config),
         credentials=credentials,
     )
     stop = threading.Event()

@@ -10,12 +10,14 @@ from app.context import get_context
 from app.services.accounts import list_members
 from app.state.auth import AuthState
 from app.templates.layout import coming_next, page_layout
+from runtime.executors.sandbox import sandbox_problem
 
 ROUTE = "/settings"
 
 
 class SettingsState(AuthState):
     members: list[dict[str, str]] = []
+    sandbox_warning: str = ""  # for admins: why component runners are not sandboxed on this machine
 
     @rx.event
     def load(self):
@@ -25,6 +27,8 @@ class SettingsState(AuthState):
             return redirect
         members = list_members(get_context().db, uuid.UUID(self.tenant_id))
         self.members = [{"email": m.email, "name": m.display_name, "role": m.role.value} for m in members]
+        admin = self.role in ("owner", "admin") or self.is_superuser
+        self.sandbox_warning = (sandbox_problem() or "") if admin else ""
         return None
 
 
@@ -56,6 +60,16 @@ def settings_page() -> rx.Component:
         ROUTE,
         "Settings",
         "Your tenant and the people in it.",
+        rx.cond(
+            SettingsState.sandbox_warning != "",
+            rx.callout(
+                SettingsState.sandbox_warning,
+                icon="shield_alert",
+                color_scheme="amber",
+                width="100%",
+                data_testid="sandbox-warning",
+            ),
+        ),
         rx.heading(rx.text.span("Tenant: "), rx.text.span(AuthState.tenant_name), size="4"),
         rx.text("Members", weight="medium", padding_top="8px"),
         _members_table(),

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError, PermissionDeniedError, ValidationError
-from app.services import audit
+from app.services import audit, component_code
 from app.storage.db import Database
 from app.storage.models import Component, Flow, FlowVersion
 from app.storage.scoping import system_session, tenant_session
@@ -191,9 +191,15 @@ def _store(
 
 
 def import_folder(
-    db: Database, folder: Path, *, tenant_id: uuid.UUID | None = None, name: str | None = None
+    db: Database,
+    folder: Path,
+    *,
+    tenant_id: uuid.UUID | None = None,
+    name: str | None = None,
+    components_dir: Path | None = None,
 ) -> ImportResult:
-    """Import a component's folder: its component.json and the JSON files its metadata paths point at."""
+    """Import a component's folder: its component.json and the JSON files its metadata paths point at. A Python
+    component's code is installed into `components_dir` too, where the workers' runners load it."""
     descriptor = folder / "component.json"
     if not descriptor.is_file():
         raise ValidationError(f"{folder} has no component.json.")
@@ -204,9 +210,16 @@ def import_folder(
         and "node_modules" not in path.parts
         and path.stat().st_size <= MAX_DESCRIPTOR_BYTES
     }
-    return import_descriptor(
+    result = import_descriptor(
         db, descriptor.read_bytes(), name=name or folder.name, tenant_id=tenant_id, files=files
     )
+    if components_dir is not None:
+        with _session(db, tenant_id) as session:
+            row = session.get(Component, result.component_id)
+            if row is not None and row.runtime == "python":
+                relative = component_code.code_path(tenant_id, row.name, row.version)
+                row.entry = component_code.install_code(components_dir, relative, folder)
+    return result
 
 
 @dataclass(frozen=True)

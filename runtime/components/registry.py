@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -66,7 +67,8 @@ def spec_from_descriptor(
 def spec_from_pin(name: str, pin: Mapping[str, Any]) -> ComponentSpec:
     """The spec of an imported component as a flow version pins it: {version, runtime, entry, descriptor}."""
     descriptor = {**(pin.get("descriptor") or {}), "version": pin.get("version", "")}
-    return spec_from_descriptor(name, descriptor, runtime=str(pin.get("runtime") or "docker"))
+    spec = spec_from_descriptor(name, descriptor, runtime=str(pin.get("runtime") or "docker"))
+    return dataclasses.replace(spec, code=str(pin.get("entry") or ""))
 
 
 class StaticRegistry:

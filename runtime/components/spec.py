@@ -40,6 +40,8 @@ class ComponentSpec:
     # The descriptor's verifyCredentials hook, for built-ins: (credential values, context) -> what was checked;
     # raises a StepError saying why the credential does not work.
     verify: Callable[..., str] | None = None
+    # Where an imported component's code is installed (`folder:...` for Python), as its catalog entry says.
+    code: str = ""
 
     def function(self, function_id: str) -> FunctionSpec | None:
         return self.functions.get(function_id)

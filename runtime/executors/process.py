@@ -54,10 +54,9 @@ class Runner:
         )
         self.last_used = time.monotonic()
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
-        self._stderr_lock = threading.Lock()
+        self._stderr_partial = b""
         self._next_id = 0
         self._buffer = b""
-        threading.Thread(target=self._drain_stderr, name=f"runner-stderr-{self.pid}", daemon=True).start()
 
     @property
     def pid(self) -> int:
@@ -66,16 +65,24 @@ class Runner:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def _drain_stderr(self) -> None:
+    def _read_stderr(self, wait_s: float = 0.0) -> None:
+        """Take what the runner printed so far (read here, in the caller's thread: what a step printed before
+        answering is in the pipe before its answer, so it is always this step's)."""
         assert self.process.stderr is not None
-        for raw in self.process.stderr:
-            with self._stderr_lock:
-                self._stderr.append(raw.decode(errors="replace").rstrip("\n")[:MAX_LINE])
+        fd = self.process.stderr.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while selector.select(wait_s):
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                *lines, self._stderr_partial = (self._stderr_partial + chunk).split(b"\n")
+                self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
 
-    def take_stderr(self) -> list[str]:
-        with self._stderr_lock:
-            lines = list(self._stderr)
-            self._stderr.clear()
+    def take_stderr(self, wait_s: float = 0.0) -> list[str]:
+        self._read_stderr(wait_s)
+        lines = list(self._stderr)
+        self._stderr.clear()
         return lines
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -96,7 +103,8 @@ class Runner:
                 if left <= 0:
                     self.kill()
                     raise RunnerGone(f"no answer within {timeout_s:g} s: the runner was stopped")
-                if not selector.select(left):
+                self._read_stderr()  # a chatty step must not fill that pipe and stall
+                if not selector.select(min(left, 0.05)):
                     continue
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
@@ -143,7 +151,8 @@ class Runner:
 
 @dataclass
 class ProcessExecutor:
-    """`folder_of(component name)`: where the component's code is (its component.json and module)."""
+    """`folder_of(code)`: the folder holding a component's code (its component.json and module), from where
+    the catalog installed it (the invocation's `code`, else the component's name)."""
 
     folder_of: Callable[[str], Path | None]
     policy: SandboxPolicy = field(default_factory=SandboxPolicy)
@@ -164,7 +173,10 @@ class ProcessExecutor:
                 return found
             folder = self.folder_of(component)
             if folder is None:
-                raise LookupError(f"the code of component {component!r} is not installed on this worker")
+                raise LookupError(
+                    f"the code of component {component!r} is not installed on this worker (import the component's "
+                    "folder with `hub component import`, where the workers can read it)"
+                )
             runner = Runner(folder, self.policy)
             self._runners[key] = runner
             return runner
@@ -174,7 +186,7 @@ class ProcessExecutor:
         context = invocation.context
         result = StepResult(executor=self.name)
         try:
-            runner = self.runner(context.tenant_id, invocation.component)
+            runner = self.runner(context.tenant_id, invocation.code or invocation.component)
         except LookupError as exc:
             result.error, result.retryable = str(exc), False
             return result
@@ -196,9 +208,8 @@ class ProcessExecutor:
         try:
             answer = runner.call(request, invocation.timeout_s)
         except RunnerGone as exc:
-            time.sleep(0.05)  # the last lines it printed (a traceback) reach us
             result.error = f"the component's runner failed: {exc}"
-            result.logs = [("error", line) for line in runner.take_stderr()]
+            result.logs = [("error", line) for line in runner.take_stderr(wait_s=0.05)]
             result.duration_ms = (time.perf_counter() - started) * 1000
             return result
         result.logs = [(str(level), str(text)) for level, text in answer.get("logs") or []]

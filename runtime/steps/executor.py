@@ -20,6 +20,7 @@ class StepInvocation:
     message: Message
     context: StepContext
     timeout_s: float = 60.0
+    code: str = ""  # where the component's code is installed (executors other than inline)
 
 
 @dataclass

@@ -1,0 +1,73 @@
+"""An imported Python component's code is installed where the workers' runners load it, and a published flow runs
+its step in a sandboxed runner process (the whole path: catalog import -> publish -> worker -> runner)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from app.services import catalog, flows
+from app.services.catalog import TenantCatalog
+from app.services.component_code import FOLDER_PREFIX, folder_resolver
+from app.storage.models import Component
+from app.storage.scoping import tenant_session
+from runtime.executors.process import ProcessExecutor
+from runtime.executors.sandbox import SandboxPolicy
+from runtime.steps.executor import InlineExecutor
+from runtime.worker import Worker, WorkerConfig
+from tests.app.hub_runtime import HubRuntime
+
+PROBE = Path(__file__).resolve().parents[2] / "fixtures" / "components" / "probe"
+
+
+def test_an_imported_python_component_runs_in_a_runner_from_its_installed_code(
+    hub: HubRuntime, tmp_path: Path
+) -> None:
+    components_dir = tmp_path / "components"
+    result = catalog.import_folder(hub.db, PROBE, tenant_id=hub.tenant_id, components_dir=components_dir)
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        entry = session.get(Component, result.component_id).entry
+    assert entry == f"{FOLDER_PREFIX}{hub.tenant_id.hex}/probe/{result.version}"
+    installed = components_dir / entry.removeprefix(FOLDER_PREFIX)
+    assert (installed / "probe.py").is_file() and oct(installed.stat().st_mode)[-3:] == "755"
+
+    nodes = [{"id": "start", "component": "manual", "function": "start"},
+             {"id": "echo", "component": "probe", "function": "echo"}]  # fmt: skip
+    flow = flows.create_flow(
+        hub.db, hub.tenant_id, "probe", {"nodes": nodes, "edges": [{"source": "start", "target": "echo"}]}
+    )
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+    executor = ProcessExecutor(folder_resolver(components_dir), SandboxPolicy())
+    hub.workers.append(
+        Worker(
+            hub.bus,
+            hub.components,
+            WorkerConfig(name="w", block_ms=10, housekeeping_interval_s=0.02),
+            executors={"inline": InlineExecutor(), "process": executor},
+        )
+    )
+    try:
+        from app.services import runs
+
+        run_id = runs.start_manual_run(hub.db, hub.bus, components, hub.tenant_id, flow.id, {"order": 7})
+        hub.drive(lambda: hub.finished(run_id))
+        [step] = [s for s in hub.steps(run_id) if s.step_id == "echo"]
+        assert step.status == "succeeded", step.error
+        assert step.executor == "process" and step.output[0]["data"] == {"order": 7}
+    finally:
+        executor.close()
+
+
+def test_the_resolver_stays_inside_the_components_folder(tmp_path: Path) -> None:
+    (tmp_path / "components" / "global" / "x" / "1").mkdir(parents=True)
+    (tmp_path / "components" / "global" / "x" / "1" / "component.json").write_text("{}")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "component.json").write_text("{}")
+    folder_of = folder_resolver(tmp_path / "components")
+    assert (
+        folder_of(f"{FOLDER_PREFIX}global/x/1") == (tmp_path / "components" / "global" / "x" / "1").resolve()
+    )
+    assert folder_of(f"{FOLDER_PREFIX}../outside") is None
+    assert folder_of("probe") is None  # a module name (imported without its folder): no code here
+    assert folder_of(f"{FOLDER_PREFIX}global/missing/{uuid.uuid4().hex}") is None
