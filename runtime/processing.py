@@ -252,10 +252,10 @@ class MessageProcessor:
         return result
 
     def _executor_for(self, step: PlanStep) -> Executor | None:
-        """Built-ins (with a handler) run inline; a Python component's code runs in a runner process."""
+        """Built-ins (with a handler) run inline; Python and Node.js components' code in a runner process."""
         if step.function.handler is not None:
             return self.executors["inline"]
-        if step.component.runtime == "python":
+        if step.component.runtime in ("python", "nodejs"):
             return self.executors.get("process")
         return self.executors.get(step.component.runtime)
 

@@ -275,7 +275,8 @@ class CredentialsState(AuthState):
 
         def check(ctx: HubContext) -> str:
             found = verification.verify_credential(ctx.db, ctx.vault, ctx.components_for(tenant), ctx.tokens,
-                                                   ctx.egress, tenant, user, uuid.UUID(credential_id))  # fmt: skip
+                                                   ctx.egress, tenant, user, uuid.UUID(credential_id),
+                                                   runners=ctx.runners)  # fmt: skip
             outcome.append(found)
             return found.message
 

@@ -210,16 +210,32 @@ def import_folder(
         and "node_modules" not in path.parts
         and path.stat().st_size <= MAX_DESCRIPTOR_BYTES
     }
-    result = import_descriptor(
-        db, descriptor.read_bytes(), name=name or folder.name, tenant_id=tenant_id, files=files
-    )
+    raw: Any = descriptor.read_bytes()
+    if components_dir is not None and (folder / "package.json").is_file():
+        raw = _as_node_component(raw)
+    result = import_descriptor(db, raw, name=name or folder.name, tenant_id=tenant_id, files=files)
     if components_dir is not None:
         with _session(db, tenant_id) as session:
             row = session.get(Component, result.component_id)
-            if row is not None and row.runtime == "python":
+            if row is not None and row.runtime in ("python", "nodejs"):
                 relative = component_code.code_path(tenant_id, row.name, row.version)
                 row.entry = component_code.install_code(components_dir, relative, folder)
     return result
+
+
+def _as_node_component(raw: bytes) -> Any:
+    """An elastic.io / OIH folder (package.json, no image named) imported with its code: it runs on the Node.js
+    runner of the process executor, so its catalog entry says so."""
+    try:
+        document = load_descriptor_json(raw)
+    except DescriptorError:
+        return raw  # import_descriptor reports it
+    if not isinstance(document, dict):
+        return raw
+    hub = document.get("x-hub") if isinstance(document.get("x-hub"), dict) else {}
+    if hub.get("runtime") or hub.get("image") or hub.get("entry_point"):
+        return document
+    return {**document, "x-hub": {**hub, "runtime": "nodejs"}}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 FOLDER_PREFIX = "folder:"
-SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", "node_modules", ".venv")
+# node_modules is kept: a Node.js component brings its dependencies (the hub installs nothing from the network).
+SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".venv")
 
 
 def code_path(tenant_id: uuid.UUID | None, name: str, version: str) -> str:

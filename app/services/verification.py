@@ -20,6 +20,7 @@ from app.storage.scoping import tenant_session
 from app.storage.types import utcnow
 from app.vault.store import Vault
 from runtime.components.spec import ComponentResolver
+from runtime.executors.process import ProcessExecutor
 from runtime.net.egress import EgressPolicy
 from runtime.steps.context import StepContext
 from runtime.steps.credentials import redact, secret_strings
@@ -48,7 +49,9 @@ def verify_credential(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID | None,
     credential_id: uuid.UUID,
+    runners: ProcessExecutor | None = None,
 ) -> Verification:
+    """`runners`: where an imported component's own verifyCredentials runs (its code in a sandboxed runner)."""
     with tenant_session(db.sessions, tenant_id) as session:
         require_role(session, user_id, EDITORS, "verify credentials")
         credential = visible_credential(session, user_id, credential_id)
@@ -63,7 +66,7 @@ def verify_credential(
         if kind in ("oauth2_code", "oauth2_client"):
             message = _verify_token(tokens, tenant_id, credential_id, kind, values, config)
         elif kind == "fields":
-            message = _verify_with_component(components, component_name, values, egress, tenant_id)
+            message = _verify_with_component(components, component_name, values, egress, tenant_id, runners)
         else:
             return Verification(
                 "unchecked",
@@ -129,8 +132,15 @@ def _verify_with_component(
     values: dict[str, Any],
     egress: EgressPolicy,
     tenant_id: uuid.UUID,
+    runners: ProcessExecutor | None,
 ) -> str | None:
     spec = components.get(component_name or "")
+    if spec is not None and spec.verify is None and spec.code and runners is not None:
+        credential = {k: v for k, v in values.items() if k != "kind"}
+        accepted, why = runners.verify(tenant_id.hex, spec.code, credential)
+        if not accepted:
+            raise _Failed(why or "the component did not accept the credential")
+        return f"{spec.title} accepted the credential (its own check)"
     if spec is None or spec.verify is None:
         return None
     context = StepContext(
@@ -147,10 +157,15 @@ def _no_hook(components: ComponentResolver, component_name: str | None) -> str:
     spec = components.get(component_name or "")
     if spec is None:
         return f"the component {component_name!r} is no longer in the catalog"
+    if spec.runtime == "docker":
+        return (
+            f"{spec.title}'s own check (verifyCredentials) runs in the component's container; until the docker "
+            "executor runs images here, the credential is checked when a step uses it"
+        )
     if spec.runtime != "builtin":
         return (
-            f"{spec.title}'s own check (verifyCredentials) runs in the component's runner; until the process and "
-            "docker executors run imported components here, the credential is checked when a step uses it"
+            f"{spec.title}'s own check (verifyCredentials) runs in the component's runner, and its code is not "
+            "installed here: import the component's folder (`hub component import FOLDER`)"
         )
     return f"{spec.title} has no credential check; the credential is checked when a step uses it"
 

@@ -142,7 +142,7 @@ class Descriptor(BaseModel):
     credential_fields: list[FieldDef] = []
     oauth2: dict[str, Any] | None = None
     functions: list[FunctionDef] = []
-    runtime: Literal["builtin", "python", "docker"] = "docker"
+    runtime: Literal["builtin", "python", "nodejs", "docker"] = "docker"
     entry: str = ""  # python entry point or docker image reference
     resources: dict[str, Any] = {}
 
@@ -486,12 +486,12 @@ def parse_descriptor(
         hub = {k: v for k, v in hub.items() if k != "credential_kinds"}
         document["x-hub"] = hub
     runtime = str(hub.get("runtime") or ("python" if hub.get("entry_point") else "docker"))
-    if runtime not in ("builtin", "python", "docker"):
-        raise DescriptorError(f"x-hub.runtime: must be builtin, python or docker, got {runtime!r}")
+    if runtime not in ("builtin", "python", "nodejs", "docker"):
+        raise DescriptorError(f"x-hub.runtime: must be builtin, python, nodejs or docker, got {runtime!r}")
     entry = str(hub.get("entry_point") or hub.get("image") or "")
     if runtime == "docker" and hub.get("image") and hub.get("tag") and ":" not in entry.rsplit("/", 1)[-1]:
         entry = f"{entry}:{hub['tag']}"
-    if runtime != "builtin" and not entry:
+    if runtime not in ("builtin", "nodejs") and not entry:  # a Node.js component's code comes with its folder
         parser.warn(
             "x-hub",
             "no image or entry point says how to run this component: flows using it cannot be activated until "

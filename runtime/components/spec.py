@@ -35,7 +35,7 @@ class ComponentSpec:
     version: str
     title: str
     functions: dict[str, FunctionSpec]
-    runtime: Literal["builtin", "python", "docker"] = "builtin"
+    runtime: Literal["builtin", "python", "nodejs", "docker"] = "builtin"
     descriptor: dict[str, Any] = field(default_factory=dict)
     # The descriptor's verifyCredentials hook, for built-ins: (credential values, context) -> what was checked;
     # raises a StepError saying why the credential does not work.

@@ -25,7 +25,14 @@ from typing import Any
 
 import orjson
 
-from runtime.executors.sandbox import SandboxPolicy, environment, limits, runner_command, sandbox_problem
+from runtime.executors.sandbox import (
+    SandboxPolicy,
+    environment,
+    is_node_component,
+    limits,
+    runner_command,
+    sandbox_problem,
+)
 from runtime.steps.executor import StepInvocation, StepResult
 from runtime.steps.message import Message
 
@@ -49,7 +56,7 @@ class Runner:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=environment(dict(os.environ)),
-            preexec_fn=limits(policy),
+            preexec_fn=limits(policy, address_space=not is_node_component(folder)),
             start_new_session=True,  # its own process group: a kill reaches whatever it started
         )
         self.last_used = time.monotonic()
@@ -225,6 +232,19 @@ class ProcessExecutor:
         result.delay_s = float(answer.get("delay_s") or 0)
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
+
+    def verify(
+        self, tenant: str, component: str, credential: dict[str, Any], timeout_s: float = 30.0
+    ) -> tuple[bool, str | None]:
+        """The component's own verifyCredentials, run in its runner: (accepted, why not)."""
+        try:
+            runner = self.runner(tenant, component)
+            answer = runner.call({"verify": credential}, timeout_s)
+        except LookupError as exc:
+            return False, str(exc)
+        except RunnerGone as exc:
+            return False, f"the component's runner failed: {exc}"
+        return bool(answer.get("ok")), answer.get("error")
 
     def stop_idle(self, now: float | None = None) -> int:
         """Stop runners unused for `idle_s` (scale to zero); returns how many."""

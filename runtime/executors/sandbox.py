@@ -6,6 +6,7 @@ namespaces, runners still run, without the namespaces; `sandbox_problem()` says 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import resource
 import shutil
@@ -54,9 +55,29 @@ def _namespaces(network: bool) -> list[str]:
     ]  # fmt: skip
 
 
+SAILOR_RUNNER = Path(__file__).resolve().parent / "sailor" / "runner.cjs"
+
+
+def is_node_component(folder: Path) -> bool:
+    """An elastic.io / OIH component: a package.json beside component.json, and no Python entry point."""
+    if not (folder / "package.json").is_file():
+        return False
+    try:
+        hub = json.loads((folder / "component.json").read_text()).get("x-hub") or {}
+    except (OSError, ValueError, AttributeError):
+        return True
+    return not (isinstance(hub, dict) and hub.get("entry_point"))
+
+
 def runner_command(folder: Path, policy: SandboxPolicy, python: str = sys.executable) -> list[str]:
-    """The command that starts a runner for the component in `folder`."""
-    runner = [python, "-m", "runtime.steps.runner", str(folder)]
+    """The command that starts a runner for the component in `folder`: the Python step runner, or for a
+    Node.js component the sailor-contract runner."""
+    if is_node_component(folder):
+        # V8 reserves far more address space than it uses, so Node's own heap limit stands in for RLIMIT_AS.
+        heap = f"--max-old-space-size={policy.memory_mb}"
+        runner = [shutil.which("node") or "node", heap, str(SAILOR_RUNNER), str(folder)]
+    else:
+        runner = [python, "-m", "runtime.steps.runner", str(folder)]
     if not policy.use_bubblewrap or sandbox_problem() is not None:
         return runner
     command = [shutil.which("bwrap") or "bwrap", *_namespaces(policy.network)]
@@ -76,13 +97,15 @@ def runner_command(folder: Path, policy: SandboxPolicy, python: str = sys.execut
     return command
 
 
-def limits(policy: SandboxPolicy) -> Callable[[], None]:
+def limits(policy: SandboxPolicy, address_space: bool = True) -> Callable[[], None]:
     """What the child does before it starts the runner: the address-space limit (inherited by everything it
-    starts), so a step that allocates without end fails with MemoryError instead of taking the machine."""
+    starts), so a step that allocates without end fails with MemoryError instead of taking the machine.
+    `address_space` False for Node.js runners (their heap limit is a command-line flag)."""
     size = policy.memory_mb * 1024 * 1024
 
     def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        if address_space:
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply

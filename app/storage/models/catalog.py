@@ -14,6 +14,7 @@ from app.storage.types import JSONType
 class ComponentRuntime(enum.StrEnum):
     BUILTIN = "builtin"
     PYTHON = "python"
+    NODEJS = "nodejs"  # an elastic.io / OIH Node.js component, run by the sailor-contract runner
     DOCKER = "docker"
 
 
@@ -35,7 +36,7 @@ class Component(UuidPk, TenantOwned, Timestamps, Base):
     deprecated: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (
-        sa.CheckConstraint("runtime IN ('builtin', 'python', 'docker')", name="runtime_known"),
+        sa.CheckConstraint("runtime IN ('builtin', 'python', 'nodejs', 'docker')", name="runtime_known"),
         sa.UniqueConstraint("tenant_id", "name", "version"),
         # NULLs are distinct in a unique constraint, so global components need their own partial index.
         sa.Index(

@@ -71,3 +71,68 @@ def test_the_resolver_stays_inside_the_components_folder(tmp_path: Path) -> None
     assert folder_of(f"{FOLDER_PREFIX}../outside") is None
     assert folder_of("probe") is None  # a module name (imported without its folder): no code here
     assert folder_of(f"{FOLDER_PREFIX}global/missing/{uuid.uuid4().hex}") is None
+
+
+SAILOR = Path(__file__).resolve().parents[2] / "fixtures" / "components" / "sailor-demo"
+
+
+def test_an_elasticio_nodejs_component_runs_unmodified_and_verifies_its_credentials(
+    hub: HubRuntime, tmp_path: Path, redis
+) -> None:
+    import os
+
+    from app.config import MasterKey
+    from app.oauth.tokens import TokenKeeper
+    from app.services import accounts, runs
+    from app.services import credentials as credential_service
+    from app.services.verification import verify_credential
+    from app.vault.store import Vault
+    from runtime.net.egress import EgressPolicy
+
+    components_dir = tmp_path / "components"
+    result = catalog.import_folder(hub.db, SAILOR, tenant_id=hub.tenant_id, components_dir=components_dir)
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        row = session.get(Component, result.component_id)
+        assert (row.runtime, row.entry.startswith(FOLDER_PREFIX)) == ("nodejs", True)
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    vault = Vault([MasterKey(key_id="k", key=os.urandom(32))])
+    editor = accounts.create_user(hub.db, f"ed-{uuid.uuid4().hex[:6]}@example.com", "a long password!!")
+    accounts.add_member(hub.db, hub.tenant_id, editor.id, "editor")
+    good = credential_service.create_credential(hub.db, vault, components, hub.tenant_id, editor.id, name="Demo",
+                                                kind="fields", component_name="sailor-demo",
+                                                values={"apiKey": "good-key"})  # fmt: skip
+    executor = ProcessExecutor(folder_resolver(components_dir), SandboxPolicy())
+    try:
+        tokens = TokenKeeper(hub.db, lambda: vault, redis)
+        check = verify_credential(hub.db, vault, components, tokens, EgressPolicy(), hub.tenant_id, editor.id, good.id,
+                                  runners=executor)  # fmt: skip
+        assert (check.outcome, check.message) == ("ok", "Sailor demo accepted the credential (its own check)")
+        credential_service.update_credential(hub.db, vault, components, hub.tenant_id, editor.id, good.id,
+                                             values={"apiKey": "wrong"})  # fmt: skip
+        check = verify_credential(hub.db, vault, components, tokens, EgressPolicy(), hub.tenant_id, editor.id, good.id,
+                                  runners=executor)  # fmt: skip
+        assert (check.outcome, check.message) == ("failed", "the API key is not accepted")
+
+        nodes = [{"id": "start", "component": "manual", "function": "start"},
+                 {"id": "split", "component": "sailor-demo", "function": "legacy"}]  # fmt: skip
+        flow = flows.create_flow(
+            hub.db, hub.tenant_id, "node", {"nodes": nodes, "edges": [{"source": "start", "target": "split"}]}
+        )
+        flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+        hub.workers.append(
+            Worker(
+                hub.bus,
+                hub.components,
+                WorkerConfig(name="w", block_ms=10, housekeeping_interval_s=0.02),
+                executors={"inline": InlineExecutor(), "process": executor},
+            )
+        )
+        run_id = runs.start_manual_run(
+            hub.db, hub.bus, components, hub.tenant_id, flow.id, {"items": ["a", "b"]}
+        )
+        hub.drive(lambda: hub.finished(run_id))
+        [step] = [s for s in hub.steps(run_id) if s.step_id == "split"]
+        assert step.status == "succeeded", step.error
+        assert step.output == [{"item": "a"}, {"item": "b"}]
+    finally:
+        executor.close()

@@ -114,7 +114,7 @@ def test_kinds_and_components_without_a_check_say_so(hub: HubRuntime, vault: Vau
     crm = service.create_credential(hub.db, vault, components, hub.tenant_id, editor, name="CRM", kind="fields",
                                     component_name="crm", values={"apiKey": "k-654321"})  # fmt: skip
     result = verify(hub, vault, redis, editor, crm.id, components)
-    assert result.outcome == "unchecked" and "runs in the component's runner" in result.message
+    assert result.outcome == "unchecked" and "runs in the component's container" in result.message
 
 
 def test_an_oauth2_client_credential_is_verified_by_getting_a_token(
