@@ -83,6 +83,19 @@ def _status() -> rx.Component:
     )
 
 
+def _status_reason() -> rx.Component:
+    return rx.cond(
+        (WebhookState.flow_status == "error") & (WebhookState.status_reason != ""),
+        rx.callout(
+            WebhookState.status_reason,
+            icon="triangle_alert",
+            color_scheme="red",
+            width="100%",
+            data_testid="flow-status-reason",
+        ),
+    )
+
+
 def flow_page() -> rx.Component:
     return page_layout(
         "/flows",
@@ -93,6 +106,7 @@ def flow_page() -> rx.Component:
             rx.vstack(
                 rx.heading(WebhookState.flow_name, size="5", data_testid="flow-name"),
                 _status(),
+                _status_reason(),
                 rx.cond(
                     (WebhookState.error != "") & ~WebhookState.can_edit,
                     rx.callout(WebhookState.error, icon="circle-alert", color_scheme="red"),

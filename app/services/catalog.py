@@ -225,7 +225,7 @@ def import_folder(
 
 def _as_node_component(raw: bytes) -> Any:
     """An elastic.io / OIH folder (package.json, no image named) imported with its code: it runs on the Node.js
-    runner of the process executor, so its catalog entry says so."""
+    runner of the process executor, so its catalog entry says so (and that it needs the network)."""
     try:
         document = load_descriptor_json(raw)
     except DescriptorError:
@@ -235,7 +235,9 @@ def _as_node_component(raw: bytes) -> Any:
     hub = document.get("x-hub") if isinstance(document.get("x-hub"), dict) else {}
     if hub.get("runtime") or hub.get("image") or hub.get("entry_point"):
         return document
-    return {**document, "x-hub": {**hub, "runtime": "nodejs"}}
+    # elastic.io components are clients of other systems: they get the network (HUB_EGRESS_ALLOW does not
+    # reach inside a runner; the sandbox's network namespace is all or nothing).
+    return {**document, "x-hub": {**hub, "runtime": "nodejs", "network": True}}
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,26 @@ def _set_status(
             raise ValidationError(
                 f"{flow.name!r} has no published version yet; publish it before activating it."
             )
+        problems: list[Problem] = []
+        if status == FlowStatus.ACTIVE:
+            version = session.get(FlowVersion, flow.current_version_id)
+            assert version is not None
+            plan = compile_document(
+                flow_document(version), components, TenantCredentials(session, version.created_by)
+            )
+            problems = _unrunnable(plan)
+    if problems:
+        reason = "Cannot run here: " + "; ".join(str(p) for p in problems)
+        with tenant_session(db.sessions, tenant_id) as session:
+            session.execute(
+                sa.update(Flow)
+                .where(Flow.id == flow_id)
+                .values(status=FlowStatus.ERROR.value, status_reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+        raise FlowInvalidError(reason, problems)
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
         # A statement, not an attribute change: the status is not the draft, so it must not bump its lock.
         session.execute(
             sa.update(Flow)
@@ -221,6 +241,22 @@ def _set_status(
         session.expunge(flow)
     webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
     return flow
+
+
+def _unrunnable(plan: ExecutionPlan) -> list[Problem]:
+    """Steps no executor of this hub can run: an activation fails at once, naming them, rather than later on
+    every message."""
+    problems = []
+    for step in plan.steps.values():
+        component = step.component
+        if component.runtime in ("python", "nodejs") and not component.code.startswith("folder:"):
+            problems.append(Problem("not_installed", f"the code of {component.title!r} was not imported with it; "
+                                    "import the component's folder (`hub component import FOLDER`)", step.id))  # fmt: skip
+        elif component.runtime == "docker":
+            problems.append(Problem("no_executor", f"{component.title!r} runs in a container image "
+                                    f"({component.code or 'none named'}) and this hub has no docker executor yet",
+                                    step.id))  # fmt: skip
+    return problems
 
 
 def activate_flow(

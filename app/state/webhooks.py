@@ -29,6 +29,7 @@ class WebhookState(AuthState):
     current_flow_id: str = ""
     flow_name: str = ""
     flow_status: str = ""
+    status_reason: str = ""  # why the flow is in error (a step that cannot run here, ...)
     version_number: int = 0
     production_url: str = ""
     test_url: str = ""
@@ -59,6 +60,7 @@ class WebhookState(AuthState):
         with tenant_session(ctx.db.sessions, tenant_id) as session:
             flow = flows.get_flow(session, flow_id)
             self.flow_name, self.flow_status = flow.name, flow.status
+            self.status_reason = flow.status_reason or ""
             version = session.get(FlowVersion, flow.current_version_id) if flow.current_version_id else None
             self.version_number = version.number if version else 0
         view = webhooks.webhooks_of(ctx.db, ctx.bus, tenant_id, flow_id, ctx.routes)

@@ -10,6 +10,7 @@ execution is attached to that step's log lines."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import selectors
@@ -27,6 +28,7 @@ import orjson
 
 from runtime.executors.sandbox import (
     SandboxPolicy,
+    declares_network,
     environment,
     is_node_component,
     limits,
@@ -184,7 +186,10 @@ class ProcessExecutor:
                     f"the code of component {component!r} is not installed on this worker (import the component's "
                     "folder with `hub component import`, where the workers can read it)"
                 )
-            runner = Runner(folder, self.policy)
+            policy = self.policy
+            if declares_network(folder) and not policy.network:
+                policy = dataclasses.replace(policy, network=True)
+            runner = Runner(folder, policy)
             self._runners[key] = runner
             return runner
 

@@ -58,15 +58,24 @@ def _namespaces(network: bool) -> list[str]:
 SAILOR_RUNNER = Path(__file__).resolve().parent / "sailor" / "runner.cjs"
 
 
+def _hub_block(folder: Path) -> dict:
+    try:
+        hub = json.loads((folder / "component.json").read_text()).get("x-hub") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return hub if isinstance(hub, dict) else {}
+
+
+def declares_network(folder: Path) -> bool:
+    """The component says it calls other systems (`x-hub.network: true`): its runner gets the network."""
+    return _hub_block(folder).get("network") is True
+
+
 def is_node_component(folder: Path) -> bool:
     """An elastic.io / OIH component: a package.json beside component.json, and no Python entry point."""
     if not (folder / "package.json").is_file():
         return False
-    try:
-        hub = json.loads((folder / "component.json").read_text()).get("x-hub") or {}
-    except (OSError, ValueError, AttributeError):
-        return True
-    return not (isinstance(hub, dict) and hub.get("entry_point"))
+    return not _hub_block(folder).get("entry_point")
 
 
 def runner_command(folder: Path, policy: SandboxPolicy, python: str = sys.executable) -> list[str]:

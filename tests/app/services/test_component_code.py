@@ -3,8 +3,11 @@ its step in a sandboxed runner process (the whole path: catalog import -> publis
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
+
+import pytest
 
 from app.services import catalog, flows
 from app.services.catalog import TenantCatalog
@@ -136,3 +139,53 @@ def test_an_elasticio_nodejs_component_runs_unmodified_and_verifies_its_credenti
         assert step.output == [{"item": "a"}, {"item": "b"}]
     finally:
         executor.close()
+
+
+def test_activating_a_flow_whose_step_cannot_run_here_fails_at_once_naming_the_node(
+    hub: HubRuntime, tmp_path: Path
+) -> None:
+    from app.errors import FlowInvalidError
+    from app.services.plans import get_flow
+
+    descriptor_only = catalog.import_descriptor(hub.db, (PROBE / "component.json").read_bytes(), name="probe-no-code",
+                                                tenant_id=hub.tenant_id)  # fmt: skip
+    image = {"title": "CRM", "x-hub": {"image": "registry.example.com/crm", "tag": "1.0"},
+             "actions": {"sync": {"title": "Sync", "main": "./sync.js"}}}  # fmt: skip
+    catalog.import_descriptor(hub.db, image, name="crm", tenant_id=hub.tenant_id)
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    for component, function, expected in (
+        (descriptor_only.name, "echo", "was not imported with it; import the component's folder"),
+        (
+            "crm",
+            "sync",
+            "runs in a container image (registry.example.com/crm:1.0) and this hub has no docker",
+        ),
+    ):
+        nodes = [{"id": "start", "component": "manual", "function": "start"},
+                 {"id": "step", "component": component, "function": function}]  # fmt: skip
+        flow = flows.create_flow(
+            hub.db,
+            hub.tenant_id,
+            component,
+            {"nodes": nodes, "edges": [{"source": "start", "target": "step"}]},
+        )
+        flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+        with pytest.raises(FlowInvalidError, match=re.escape(expected)) as refused:
+            flows.activate_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+        assert [p.node_id for p in refused.value.problems] == ["step"]
+        with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+            stored = get_flow(session, flow.id)
+            assert stored.status == "error" and expected in (stored.status_reason or "")
+    catalog.import_folder(hub.db, PROBE, tenant_id=hub.tenant_id, components_dir=tmp_path / "components")
+    nodes = [{"id": "start", "component": "manual", "function": "start"},
+             {"id": "step", "component": "probe", "function": "echo"}]  # fmt: skip
+    flow = flows.create_flow(
+        hub.db, hub.tenant_id, "runnable", {"nodes": nodes, "edges": [{"source": "start", "target": "step"}]}
+    )
+    flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+    assert (
+        flows.activate_flow(
+            hub.db, hub.bus, TenantCatalog(hub.db, hub.tenant_id), hub.tenant_id, flow.id
+        ).status
+        == "active"
+    )

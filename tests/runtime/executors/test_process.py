@@ -109,11 +109,20 @@ def test_the_sandbox_hides_the_systems_secrets_and_the_hubs_data(tmp_path: Path)
 
 
 @sandboxed
-def test_no_network_unless_the_component_needs_it() -> None:
+def test_no_network_unless_the_component_needs_it(tmp_path: Path) -> None:
+    import json
+    import shutil
+
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    declared = tmp_path / "probe"
+    shutil.copytree(PROBE, declared)
+    descriptor = json.loads((declared / "component.json").read_text())
+    descriptor["x-hub"]["network"] = True  # "I call other systems"
+    (declared / "component.json").write_text(json.dumps(descriptor))
+    tmp_path.chmod(0o755)
     closed = ProcessExecutor(lambda _: PROBE, SandboxPolicy())
-    open_ = ProcessExecutor(lambda _: PROBE, SandboxPolicy(network=True))
+    open_ = ProcessExecutor(lambda _: declared, SandboxPolicy())
     try:
         refused = closed.execute(invocation("connect", {"port": port}))
         assert not refused.ok and (
