@@ -1,11 +1,17 @@
-"""Which executors a worker of this hub has: built-ins run inline, imported Python and Node.js components in
-sandboxed runner processes whose code comes from $HUB_COMPONENTS_DIR. (Containers, HUB_EXECUTOR=docker, come with the
-docker executor.)"""
+"""Which executors a worker of this hub has: built-ins run inline; imported Python and Node.js components in
+sandboxed runner processes whose code comes from $HUB_COMPONENTS_DIR; with HUB_EXECUTOR=docker, components
+published as images in warm containers (DOCKER_HOST, or podman's Docker-API socket)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import docker
+from docker.errors import DockerException, ImageNotFound
+
 from app.config import HubSettings
 from app.services.component_code import folder_resolver
+from runtime.executors.docker import DockerExecutor
 from runtime.executors.process import ProcessExecutor
 from runtime.executors.sandbox import SandboxPolicy
 from runtime.steps.executor import Executor, InlineExecutor
@@ -18,4 +24,26 @@ def process_executor(settings: HubSettings, idle_s: float = 300.0) -> ProcessExe
 
 
 def step_executors(settings: HubSettings) -> dict[str, Executor]:
-    return {"inline": InlineExecutor(), "process": process_executor(settings)}
+    executors: dict[str, Executor] = {"inline": InlineExecutor(), "process": process_executor(settings)}
+    if settings.executor == "docker":
+        executors["docker"] = DockerExecutor(client=docker.from_env())  # DOCKER_HOST, or the local socket
+    return executors
+
+
+def image_check(settings: HubSettings) -> Callable[[str], str | None] | None:
+    """For activation: why a component's image cannot run here (None: it can); None without a docker executor."""
+    if settings.executor != "docker":
+        return None
+
+    def check(image: str) -> str | None:
+        if not image:
+            return "its descriptor names no image (x-hub.image)"
+        try:
+            docker.from_env().images.get(image)
+        except ImageNotFound:
+            return f"the image {image!r} is not on the container engine: pull or load it, then activate again"
+        except (DockerException, OSError) as exc:
+            return f"the container engine cannot be reached ({exc}); check DOCKER_HOST"
+        return None
+
+    return check

@@ -150,3 +150,20 @@ def oidc_server(oidc_server_factory: Callable[..., OidcServer]) -> OidcServer:
     """One provider for the session: client hub-test / hub-test-secret, redirect URI OIDC_PLACEHOLDER_REDIRECT,
     one-hour access tokens. Tests that count or fail refreshes call oidc_server.reset() first."""
     return oidc_server_factory()
+
+
+@pytest.fixture(scope="session")
+def container_engine(tmp_path_factory: pytest.TempPathFactory):
+    """podman's Docker-API service on a private socket, with the test image imported (no registry needed)."""
+    from tests.container_engine import PodmanService, engine_missing
+
+    if missing := engine_missing():
+        if os.environ.get("HUB_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    service = PodmanService(tmp_path_factory.mktemp("podman"))
+    try:
+        service.build_test_image()
+        yield service
+    finally:
+        service.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -200,6 +201,7 @@ def _set_status(
     status: FlowStatus,
     routes: webhooks.RouteDefaults,
     user_id: uuid.UUID | None,
+    images: ImageCheck | None = None,
 ) -> Flow:
     with tenant_session(db.sessions, tenant_id) as session:
         flow = get_flow(session, flow_id)
@@ -214,7 +216,7 @@ def _set_status(
             plan = compile_document(
                 flow_document(version), components, TenantCredentials(session, version.created_by)
             )
-            problems = _unrunnable(plan)
+            problems = _unrunnable(plan, images)
     if problems:
         reason = "Cannot run here: " + "; ".join(str(p) for p in problems)
         with tenant_session(db.sessions, tenant_id) as session:
@@ -243,19 +245,24 @@ def _set_status(
     return flow
 
 
-def _unrunnable(plan: ExecutionPlan) -> list[Problem]:
+ImageCheck = Callable[[str], "str | None"]  # image -> why it cannot run here (None: it can)
+
+
+def _unrunnable(plan: ExecutionPlan, images: ImageCheck | None) -> list[Problem]:
     """Steps no executor of this hub can run: an activation fails at once, naming them, rather than later on
-    every message."""
+    every message. `images`: the docker executor's check of an image (None when there is no docker executor)."""
     problems = []
     for step in plan.steps.values():
         component = step.component
         if component.runtime in ("python", "nodejs") and not component.code.startswith("folder:"):
             problems.append(Problem("not_installed", f"the code of {component.title!r} was not imported with it; "
                                     "import the component's folder (`hub component import FOLDER`)", step.id))  # fmt: skip
-        elif component.runtime == "docker":
+        elif component.runtime == "docker" and images is None:
             problems.append(Problem("no_executor", f"{component.title!r} runs in a container image "
-                                    f"({component.code or 'none named'}) and this hub has no docker executor yet",
-                                    step.id))  # fmt: skip
+                                    f"({component.code or 'none named'}) and this hub has no docker executor "
+                                    "(HUB_EXECUTOR=docker)", step.id))  # fmt: skip
+        elif component.runtime == "docker" and (why := images(component.code)):
+            problems.append(Problem("image_missing", f"{component.title!r}: {why}", step.id))
     return problems
 
 
@@ -268,9 +275,11 @@ def activate_flow(
     *,
     user_id: uuid.UUID | None = None,
     routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
+    images: ImageCheck | None = None,
 ) -> Flow:
-    """The flow's production URL starts runs of its published version from now on."""
-    return _set_status(db, bus, components, tenant_id, flow_id, FlowStatus.ACTIVE, routes, user_id)
+    """The flow's production URL starts runs of its published version from now on. Refused, with the flow in
+    error, when one of its steps cannot run on this hub (see _unrunnable)."""
+    return _set_status(db, bus, components, tenant_id, flow_id, FlowStatus.ACTIVE, routes, user_id, images)
 
 
 def deactivate_flow(

@@ -14,6 +14,7 @@ import reflex as rx
 
 from app.context import HubContext, get_context
 from app.errors import HubError
+from app.executors import image_check
 from app.services import flows, webhooks
 from app.state.auth import AuthState
 from app.storage.models import FlowStatus, FlowVersion
@@ -121,7 +122,14 @@ class WebhookState(AuthState):
     def activate(self):
         return self._apply(
             lambda c, t, f, u: flows.activate_flow(
-                c.db, c.bus, c.components_for(t), t, f, user_id=u, routes=c.routes
+                c.db,
+                c.bus,
+                c.components_for(t),
+                t,
+                f,
+                user_id=u,
+                routes=c.routes,
+                images=image_check(c.settings),
             ),
             rx.toast.success("The flow is active: its production URL starts runs."),
         )

@@ -169,29 +169,35 @@ class ProcessExecutor:
     name: str = "process"
 
     def __post_init__(self) -> None:
-        self._runners: dict[tuple[str, str], Runner] = {}
+        self._runners: dict[tuple[str, str], Any] = {}  # Runner, or what a subclass starts (a container)
         self._lock = threading.Lock()
         if self.policy.use_bubblewrap and (problem := sandbox_problem()):
             log.warning("%s", problem)
 
     def runner(self, tenant: str, component: str) -> Runner:
+        """The warm runner of (tenant, component), started if there is none (or it died)."""
         key = (tenant, component)
         with self._lock:
             found = self._runners.get(key)
             if found is not None and found.alive():
                 return found
-            folder = self.folder_of(component)
-            if folder is None:
-                raise LookupError(
-                    f"the code of component {component!r} is not installed on this worker (import the component's "
-                    "folder with `hub component import`, where the workers can read it)"
-                )
-            policy = self.policy
-            if declares_network(folder) and not policy.network:
-                policy = dataclasses.replace(policy, network=True)
-            runner = Runner(folder, policy)
+            if found is not None:
+                found.stop()  # what is left of a dead one (an exited container) goes
+            runner = self.start(tenant, component)
             self._runners[key] = runner
             return runner
+
+    def start(self, tenant: str, component: str) -> Runner:
+        folder = self.folder_of(component)
+        if folder is None:
+            raise LookupError(
+                f"the code of component {component!r} is not installed on this worker (import the component's "
+                "folder with `hub component import`, where the workers can read it)"
+            )
+        policy = self.policy
+        if declares_network(folder) and not policy.network:
+            policy = dataclasses.replace(policy, network=True)
+        return Runner(folder, policy)
 
     def execute(self, invocation: StepInvocation, handler: Any = None) -> StepResult:
         started = time.perf_counter()

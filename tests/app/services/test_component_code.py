@@ -189,3 +189,33 @@ def test_activating_a_flow_whose_step_cannot_run_here_fails_at_once_naming_the_n
         ).status
         == "active"
     )
+
+
+def test_with_a_docker_executor_activation_checks_the_image_is_on_the_engine(hub: HubRuntime) -> None:
+    from app.errors import FlowInvalidError
+
+    image = {"title": "CRM", "x-hub": {"image": "registry.example.com/crm", "tag": "2.0"},
+             "actions": {"sync": {"title": "Sync", "main": "./sync.js"}}}  # fmt: skip
+    catalog.import_descriptor(hub.db, image, name="crm", tenant_id=hub.tenant_id)
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    nodes = [{"id": "start", "component": "manual", "function": "start"},
+             {"id": "step", "component": "crm", "function": "sync"}]  # fmt: skip
+    flow = flows.create_flow(
+        hub.db, hub.tenant_id, "crm", {"nodes": nodes, "edges": [{"source": "start", "target": "step"}]}
+    )
+    flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+    asked: list[str] = []
+
+    def missing(image_ref: str) -> str:
+        asked.append(image_ref)
+        return f"the image {image_ref!r} is not on the container engine"
+
+    with pytest.raises(
+        FlowInvalidError, match=re.escape("'CRM': the image 'registry.example.com/crm:2.0' is not on")
+    ):
+        flows.activate_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id, images=missing)
+    assert asked == ["registry.example.com/crm:2.0"]
+    assert (
+        flows.activate_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id, images=lambda _: None).status
+        == "active"
+    )

@@ -1,0 +1,226 @@
+"""The docker executor (docker SDK; any Docker Engine API: Docker, or podman's service): a warm container per
+(tenant, component image) running the image's step runner, spoken to over the attached stdin/stdout with the
+same JSON lines as the process executor.
+
+Containers get memory, CPU and pids limits, labels naming the tenant and component, no network unless the
+component declares it, and no credentials in their environment (a step's secret travels with its message). A
+container that does not answer in time is killed; one that exits or is killed for memory fails the step
+retryably with the reason (the message goes through the normal retry path); idle ones are removed (scale to
+zero). What the container prints on stderr is attached to the step that was running."""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import orjson
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from runtime.executors.process import MAX_LINE, STDERR_LINES, ProcessExecutor, RunnerGone
+
+log = logging.getLogger("hub.executor.docker")
+STDOUT, STDERR = 1, 2
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    memory_mb: int = 512
+    cpus: float = 1.0
+    pids: int = 256
+    network: bool = False  # what a component gets unless it declares it needs the network
+
+
+class ContainerRunner:
+    """One warm container: a request line in on stdin, its answer line out of the multiplexed attach stream."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        *,
+        labels: dict[str, str],
+        limits: ContainerLimits,
+        network: bool,
+        command: list[str] | None = None,
+        volumes: dict[str, dict[str, str]] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.image = image
+        self.limits = limits
+        self.container = client.containers.run(
+            image,
+            command=command,
+            detach=True,
+            stdin_open=True,
+            labels=labels,
+            mem_limit=f"{limits.memory_mb}m",
+            memswap_limit=f"{limits.memory_mb}m",  # no swap: over the limit is an OOM kill, not a slow crawl
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            network_mode="bridge" if network else "none",
+            environment=environment or {},
+            volumes=volumes or {},
+        )
+        attached = self.container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        self.sock: socket.socket = attached._sock  # the raw connection: frames in, bytes out
+        self._attached = attached  # keeps the response (and so the connection) alive
+        self.last_used = time.monotonic()
+        self._frames = b""
+        self._stdout = b""
+        self._stderr_partial = b""
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._next_id = 0
+        self._gone = False
+
+    @property
+    def id(self) -> str:
+        return str(self.container.id)
+
+    def alive(self) -> bool:
+        return not self._gone
+
+    def _pump(self, wait_s: float) -> bool:
+        """Read what is there (waiting up to `wait_s`), sort it into stdout and stderr; False at end of stream."""
+        readable, _, _ = select.select([self.sock], [], [], wait_s)
+        if not readable:
+            return True
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            self._gone = True
+            return False
+        self._frames += chunk
+        while len(self._frames) >= 8:
+            stream, size = struct.unpack(">BxxxL", self._frames[:8])
+            if len(self._frames) < 8 + size:
+                break
+            payload, self._frames = self._frames[8 : 8 + size], self._frames[8 + size :]
+            if stream == STDOUT:
+                self._stdout += payload
+            elif stream == STDERR:
+                *lines, self._stderr_partial = (self._stderr_partial + payload).split(b"\n")
+                self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
+        return True
+
+    def take_stderr(self, wait_s: float = 0.0) -> list[str]:
+        deadline = time.monotonic() + wait_s
+        while (
+            self.alive() and self._pump(max(0.0, deadline - time.monotonic())) and time.monotonic() < deadline
+        ):
+            pass
+        while self.alive() and select.select([self.sock], [], [], 0)[0] and self._pump(0):
+            pass
+        lines = list(self._stderr)
+        self._stderr.clear()
+        return lines
+
+    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        self._next_id += 1
+        try:
+            self.sock.sendall(orjson.dumps({**request, "id": self._next_id}, default=str) + b"\n")
+        except OSError:
+            self._gone = True
+            raise RunnerGone(self._exit_reason()) from None
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._stdout:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise RunnerGone(f"no answer within {timeout_s:g} s: the container was stopped")
+            if not self._pump(min(left, 0.05)):
+                raise RunnerGone(self._exit_reason())
+        line, _, self._stdout = self._stdout.partition(b"\n")
+        self.last_used = time.monotonic()
+        answer = orjson.loads(line)
+        if answer.get("id") != self._next_id:
+            self.kill()
+            raise RunnerGone("the container answered out of turn; it was stopped")
+        return answer
+
+    def _exit_reason(self) -> str:
+        try:
+            result = self.container.wait(timeout=10)
+            self.container.reload()
+        except (DockerException, OSError):
+            return "the container stopped answering"
+        state = self.container.attrs.get("State") or {}
+        code = result.get("StatusCode", state.get("ExitCode"))
+        if state.get("OOMKilled") or code == 137:
+            return f"the container was killed: out of memory (limit {self.limits.memory_mb} MB), or killed (exit {code})"
+        return f"the container exited with code {code}"
+
+    def kill(self) -> None:
+        self._gone = True
+        try:
+            self.container.remove(force=True)
+        except NotFound:
+            pass
+        except (DockerException, OSError) as exc:
+            log.warning("container %s could not be removed: %s", self.id[:12], exc)
+        self.sock.close()
+
+    def stop(self) -> None:
+        self.kill()
+
+
+@dataclass
+class DockerExecutor(ProcessExecutor):
+    """`client`: a DockerClient (DOCKER_HOST, or podman's Docker-API socket). The invocation's `code` is the
+    component's image (as the catalog pinned it). `command`, `volumes` and `environment` are for images whose
+    runner is not their default command (development, tests); they never carry credentials."""
+
+    folder_of: Callable[[str], Any] = field(default=lambda _: None)
+    client: docker.DockerClient | None = None
+    limits: ContainerLimits = field(default_factory=ContainerLimits)
+    command: list[str] | None = None
+    volumes: dict[str, dict[str, str]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    declares_network: Callable[[str], bool] = field(default=lambda _: False)
+    name: str = "docker"
+
+    def __post_init__(self) -> None:
+        self._runners = {}
+        self._lock = threading.Lock()
+        if self.client is None:
+            self.client = docker.from_env()
+
+    def start(self, tenant: str, component: str) -> ContainerRunner:
+        image = component
+        assert self.client is not None
+        try:
+            self.client.images.get(image)
+        except ImageNotFound:
+            raise LookupError(
+                f"the image {image!r} is not on this container engine: pull or load it (air-gapped installs "
+                "load it with `docker load`)"
+            ) from None
+        except (DockerException, OSError) as exc:
+            raise OSError(f"the container engine cannot be reached: {exc}") from None
+        labels = {"hub.tenant": tenant, "hub.component": image, "hub.managed": "1"}
+        try:
+            return ContainerRunner(
+                self.client,
+                image,
+                labels=labels,
+                limits=self.limits,
+                network=self.limits.network or self.declares_network(image),
+                command=self.command,
+                volumes=self.volumes,
+                environment=self.environment,
+            )
+        except APIError as exc:
+            raise OSError(f"the container for {image!r} cannot start: {exc.explanation or exc}") from None
+
+    def containers(self, tenant: str | None = None) -> list[Any]:
+        """The containers this hub started (for inspection and for the reconciler that removes orphans)."""
+        assert self.client is not None
+        filters = {"label": ["hub.managed=1", *([f"hub.tenant={tenant}"] if tenant else [])]}
+        return self.client.containers.list(all=True, filters=filters)
