@@ -72,8 +72,8 @@ class PodmanService:
         return TEST_IMAGE
 
     def stop(self) -> None:
-        subprocess.run(["podman", "rm", "--all", "--force"], env=self.env, capture_output=True, check=False,
-                       cwd=self.folder)  # fmt: skip
+        # The engine's storage is the machine's: only what the tests' executors started is theirs to remove
+        # (they do, on close), never everything.
         self.process.terminate()
         try:
             self.process.wait(10)

@@ -73,6 +73,21 @@ def _control(field: Any) -> rx.Component:
     )
 
 
+def field_row(field: Any, control: rx.Component, errors: Any, error_key: Any) -> rx.Component:
+    """One generated field: its label, its control, its note, and what is wrong with its value (errors[key])."""
+    return rx.vstack(
+        rx.text(field["label"], size="2", weight="medium"),
+        control,
+        rx.cond(field["note"] != "", rx.text(field["note"], size="1", color_scheme="gray")),
+        rx.cond(
+            errors.contains(error_key),
+            rx.text(errors[error_key], size="1", color_scheme="red", data_testid="field-error"),
+        ),
+        spacing="1",
+        width="100%",
+    )
+
+
 def config_form(
     form_id: Any, fields: Any, errors: Any, on_submit: Any, submit_label: str = "Check"
 ) -> rx.Component:
@@ -82,21 +97,8 @@ def config_form(
         rx.vstack(
             rx.foreach(
                 fields,
-                lambda field: rx.vstack(
-                    rx.text(field["label"], size="2", weight="medium"),
-                    _control(field),
-                    rx.cond(field["note"] != "", rx.text(field["note"], size="1", color_scheme="gray")),
-                    rx.cond(
-                        errors.contains(form_id + "/" + field["name"].to(str)),
-                        rx.text(
-                            errors[form_id + "/" + field["name"].to(str)],
-                            size="1",
-                            color_scheme="red",
-                            data_testid="field-error",
-                        ),
-                    ),
-                    spacing="1",
-                    width="100%",
+                lambda field: field_row(
+                    field, _control(field), errors, form_id + "/" + field["name"].to(str)
                 ),
             ),
             rx.el.input(type="hidden", name="__form", value=form_id),

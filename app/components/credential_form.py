@@ -7,7 +7,7 @@ from typing import Any
 
 import reflex as rx
 
-from app.components.config_form import SELECT_STYLE, field_view
+from app.components.config_form import SELECT_STYLE, field_row, field_view
 from runtime.components.descriptor import FieldDef
 from runtime.steps.credentials import MASK
 
@@ -73,19 +73,4 @@ def _control(field: Any) -> rx.Component:
 
 def credential_fields(fields: Any, errors: Any) -> rx.Component:
     """`fields`: a list var of `credential_field` dicts; `errors`: a dict var field name -> message."""
-    return rx.foreach(
-        fields,
-        lambda field: rx.vstack(
-            rx.text(field["label"], size="2", weight="medium"),
-            _control(field),
-            rx.cond(field["note"] != "", rx.text(field["note"], size="1", color_scheme="gray")),
-            rx.cond(
-                errors.contains(field["name"]),
-                rx.text(
-                    errors[field["name"].to(str)], size="1", color_scheme="red", data_testid="field-error"
-                ),
-            ),
-            spacing="1",
-            width="100%",
-        ),
-    )
+    return rx.foreach(fields, lambda field: field_row(field, _control(field), errors, field["name"].to(str)))

@@ -56,6 +56,7 @@ def _namespaces(network: bool) -> list[str]:
 
 
 SAILOR_RUNNER = Path(__file__).resolve().parent / "sailor" / "runner.cjs"
+RUNTIME_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the runtime package
 
 
 def _hub_block(folder: Path) -> dict:
@@ -91,6 +92,10 @@ def runner_command(folder: Path, policy: SandboxPolicy, python: str = sys.execut
         return runner
     command = [shutil.which("bwrap") or "bwrap", *_namespaces(policy.network)]
     command += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
+    # What the runner itself is made of stays visible even where it lives under /tmp (a checkout, a venv).
+    for needed in sorted({RUNTIME_ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
+        if needed.is_relative_to("/tmp"):  # noqa: S108
+            command += ["--ro-bind", str(needed), str(needed)]
     for hidden in policy.hidden:
         if hidden.exists():
             command += ["--tmpfs", str(hidden)]
@@ -126,7 +131,7 @@ def environment(
     """A runner sees none of the worker's environment (HUB_SECRET_KEYS, database URLs): only what a Python
     program needs to start, and where the runtime's code is."""
     env = {k: v for k, v in base.items() if k in keep}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = str(RUNTIME_ROOT)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["HOME"] = "/tmp"  # noqa: S108 - the runner's own private /tmp
     return env

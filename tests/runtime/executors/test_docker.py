@@ -5,6 +5,7 @@ containers removed."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +22,13 @@ from tests.container_engine import TEST_IMAGE, runner_mounts
 PROBE = Path(__file__).resolve().parents[2] / "fixtures" / "components" / "probe"
 
 
+TENANT = (
+    f"t-{uuid.uuid4().hex[:8]}"  # the engine may hold other runs' containers: ours are told apart by tenant
+)
+
+
 def invocation(function: str, data: dict, *, image: str = TEST_IMAGE, timeout_s: float = 30,
-               tenant: str = "t1") -> StepInvocation:  # fmt: skip
+               tenant: str = TENANT) -> StepInvocation:  # fmt: skip
     context = StepContext(tenant_id=tenant, flow_id="f", run_id="r", step_id="s", message_id="m", attempt=1,
                           credential={"key": "secret-in-the-message-only"}, egress=EgressPolicy())  # fmt: skip
     return StepInvocation("probe", function, {}, Message(data=data), context, timeout_s, code=image)
@@ -53,15 +59,17 @@ def test_a_warm_container_runs_the_steps_with_limits_labels_and_no_credentials(
     assert first.outputs[0].data["credential"] == {"key": "secret-in-the-message-only"}  # with the message
     assert first.outputs[0].data["pid"] == second.outputs[0].data["pid"]  # the same warm container
     assert any("echo from" in text for _, text in first.logs)  # its stderr is the step's log
-    [container] = executor.containers("t1")
+    [container] = executor.containers(TENANT)
     container.reload()
     config, host = container.attrs["Config"], container.attrs["HostConfig"]
     assert host["Memory"] == 256 * 1024 * 1024 and host["NanoCpus"] == 500_000_000 and host["PidsLimit"] == 64
-    assert config["Labels"]["hub.tenant"] == "t1" and config["Labels"]["hub.component"] == TEST_IMAGE
+    assert config["Labels"]["hub.tenant"] == TENANT and config["Labels"]["hub.component"] == TEST_IMAGE
     assert not any("secret" in item for item in config.get("Env") or [])
     assert host["NetworkMode"] in ("none", "")  # the probe does not declare it needs the network
-    executor.execute(invocation("echo", {}, tenant="t2"))
-    assert len(executor.containers()) == 2  # one per tenant
+    executor.execute(invocation("echo", {}, tenant=TENANT + "-b"))
+    assert (
+        len(executor.containers(TENANT + "-b")) == 1 and len(executor.containers(TENANT)) == 1
+    )  # per tenant
 
 
 def test_a_crashed_container_fails_the_step_retryably_and_a_new_one_takes_over(
@@ -99,7 +107,7 @@ def test_idle_containers_are_removed(executor: DockerExecutor) -> None:
     executor.execute(invocation("echo", {}))
     assert executor.stop_idle(time.monotonic() + 10) == 0
     assert executor.stop_idle(time.monotonic() + executor.idle_s + 1) == 1
-    assert executor.containers("t1") == []
+    assert executor.containers(TENANT) == []
 
 
 def test_a_flow_step_runs_in_a_container_and_a_crash_is_retried_through_the_normal_path(
