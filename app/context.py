@@ -18,7 +18,6 @@ from app.services.webhooks import RouteDefaults
 from app.storage.db import Database
 from app.vault.store import Vault
 from runtime.bus.streams import StreamsBus
-from runtime.executors.process import ProcessExecutor
 from runtime.net.egress import EgressPolicy
 
 
@@ -36,13 +35,6 @@ class HubContext:
     def tokens(self) -> TokenKeeper:
         """OAuth2 access tokens renewed under the lock every worker shares."""
         return TokenKeeper(self.db, lambda: self.vault, self.redis, self.egress)
-
-    @functools.cached_property
-    def runners(self) -> ProcessExecutor:
-        """Runner processes the web app uses for imported components' own checks (Verify), not for steps."""
-        from app.executors import process_executor
-
-        return process_executor(self.settings, idle_s=60)
 
     @property
     def egress(self) -> EgressPolicy:

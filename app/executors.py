@@ -18,9 +18,8 @@ from runtime.steps.executor import Executor, InlineExecutor
 
 
 def process_executor(settings: HubSettings, idle_s: float = 300.0) -> ProcessExecutor:
-    # The hub's own data (database file, dev key, Redis files) is hidden from runners; their own code is not.
-    policy = SandboxPolicy(hidden=(settings.data_path,))
-    return ProcessExecutor(folder_resolver(settings.components_path), policy, idle_s=idle_s)
+    # Runners see the system, the interpreter and their own code, never the hub's data or configuration.
+    return ProcessExecutor(folder_resolver(settings.components_path), SandboxPolicy(), idle_s=idle_s)
 
 
 def step_executors(settings: HubSettings) -> dict[str, Executor]:

@@ -238,6 +238,7 @@ class MessageProcessor:
             context=context,
             timeout_s=step.node.settings.timeout_s,
             code=step.component.code,
+            network=(step.component.descriptor.get("x-hub") or {}).get("network") is True,
         )
         result = executor.execute(invocation, handler)
         flow_secrets = self._run_secrets(env.tenant, plan)

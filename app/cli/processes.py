@@ -123,11 +123,12 @@ def worker() -> None:
     db = Database.connect(config.effective_database_url)  # connects on the first credential a step needs
     vault = functools.cache(lambda: Vault(load_key_ring(config)))
     credentials = VaultSecrets(db, vault, TokenKeeper(db, vault, connection, egress))
+    executors = step_executors(config)
     steps = StepWorker(
         StreamsBus(connection),
         builtin_registry(),
         WorkerConfig(name=name, egress=egress),
-        executors=step_executors(config),
+        executors=executors,
         credentials=credentials,
     )
     stop = threading.Event()
@@ -168,6 +169,10 @@ def worker() -> None:
     finally:
         stop.set()
         thread.join(30)
+        for executor in executors.values():  # warm runners and containers go with the worker
+            close = getattr(executor, "close", None)
+            if close is not None:
+                close()
     if crashed.is_set():
         sys.exit(1)
 

@@ -16,6 +16,7 @@ from app.components.config_form import SELECT_STYLE
 from app.components.credential_form import credential_field, credential_fields
 from app.context import HubContext, get_context
 from app.errors import HubError
+from app.executors import process_executor
 from app.oauth import clients as oauth_clients
 from app.oauth import connect, provider
 from app.oauth.connect import CALLBACK_PATH
@@ -274,9 +275,13 @@ class CredentialsState(AuthState):
         outcome: list[verification.Verification] = []
 
         def check(ctx: HubContext) -> str:
-            found = verification.verify_credential(ctx.db, ctx.vault, ctx.components_for(tenant), ctx.tokens,
-                                                   ctx.egress, tenant, user, uuid.UUID(credential_id),
-                                                   runners=ctx.runners)  # fmt: skip
+            runners = process_executor(ctx.settings)  # for an imported component's own check; gone after it
+            try:
+                found = verification.verify_credential(ctx.db, ctx.vault, ctx.components_for(tenant), ctx.tokens,
+                                                       ctx.egress, tenant, user, uuid.UUID(credential_id),
+                                                       runners=runners)  # fmt: skip
+            finally:
+                runners.close()
             outcome.append(found)
             return found.message
 

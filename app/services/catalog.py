@@ -112,6 +112,10 @@ def import_descriptor(
     if not candidate:
         raise ValidationError("The component needs a name: give one, or a title in the descriptor.")
     component = component_name(str(candidate))
+    if isinstance(hub_block, Mapping) and str(hub_block.get("entry_point") or "").startswith("folder:"):
+        raise ValidationError(
+            "x-hub.entry_point: 'folder:' names code the hub installed itself; import the component's folder instead."
+        )
     if component in builtin_descriptors():
         raise ValidationError(
             f"The name {component!r} belongs to a built-in component; import this one under another name."

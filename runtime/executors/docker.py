@@ -11,7 +11,7 @@ zero). What the container prints on stderr is attached to the step that was runn
 from __future__ import annotations
 
 import logging
-import select
+import selectors
 import socket
 import struct
 import threading
@@ -69,10 +69,19 @@ class ContainerRunner:
             network_mode="bridge" if network else "none",
             environment=environment or {},
             volumes=volumes or {},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
         )
-        attached = self.container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        try:
+            attached = self.container.attach_socket(
+                params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+        except (DockerException, OSError):
+            self.container.remove(force=True)  # never leave a container nobody talks to
+            raise
         self.sock: socket.socket = attached._sock  # the raw connection: frames in, bytes out
         self._attached = attached  # keeps the response (and so the connection) alive
+        self.lock = threading.Lock()  # one call at a time: requests and answers pair up by order
         self.last_used = time.monotonic()
         self._frames = b""
         self._stdout = b""
@@ -88,10 +97,14 @@ class ContainerRunner:
     def alive(self) -> bool:
         return not self._gone
 
+    def _ready(self, wait_s: float) -> bool:
+        with selectors.DefaultSelector() as selector:  # not select(): it fails past 1024 open files
+            selector.register(self.sock, selectors.EVENT_READ)
+            return bool(selector.select(wait_s))
+
     def _pump(self, wait_s: float) -> bool:
         """Read what is there (waiting up to `wait_s`), sort it into stdout and stderr; False at end of stream."""
-        readable, _, _ = select.select([self.sock], [], [], wait_s)
-        if not readable:
+        if not self._ready(wait_s):
             return True
         chunk = self.sock.recv(1 << 16)
         if not chunk:
@@ -106,7 +119,8 @@ class ContainerRunner:
             if stream == STDOUT:
                 self._stdout += payload
             elif stream == STDERR:
-                *lines, self._stderr_partial = (self._stderr_partial + payload).split(b"\n")
+                *lines, partial = (self._stderr_partial + payload).split(b"\n")
+                self._stderr_partial = partial[:MAX_LINE]
                 self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
         return True
 
@@ -116,13 +130,21 @@ class ContainerRunner:
             self.alive() and self._pump(max(0.0, deadline - time.monotonic())) and time.monotonic() < deadline
         ):
             pass
-        while self.alive() and select.select([self.sock], [], [], 0)[0] and self._pump(0):
+        while self.alive() and self._ready(0) and self._pump(0):
             pass
         lines = list(self._stderr)
         self._stderr.clear()
         return lines
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        with self.lock:
+            self.last_used = time.monotonic()
+            try:
+                return self._call(request, timeout_s)
+            finally:
+                self.last_used = time.monotonic()
+
+    def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         self._next_id += 1
         try:
             self.sock.sendall(orjson.dumps({**request, "id": self._next_id}, default=str) + b"\n")
@@ -138,9 +160,13 @@ class ContainerRunner:
             if not self._pump(min(left, 0.05)):
                 raise RunnerGone(self._exit_reason())
         line, _, self._stdout = self._stdout.partition(b"\n")
-        self.last_used = time.monotonic()
-        answer = orjson.loads(line)
-        if answer.get("id") != self._next_id:
+        try:
+            answer = orjson.loads(line)
+            answered = answer.get("id")
+        except (orjson.JSONDecodeError, AttributeError):
+            self.kill()
+            raise RunnerGone("the container wrote something that is not its answer; it was stopped") from None
+        if answered != self._next_id:
             self.kill()
             raise RunnerGone("the container answered out of turn; it was stopped")
         return answer
@@ -183,7 +209,6 @@ class DockerExecutor(ProcessExecutor):
     command: list[str] | None = None
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
-    declares_network: Callable[[str], bool] = field(default=lambda _: False)
     name: str = "docker"
 
     def __post_init__(self) -> None:
@@ -192,7 +217,7 @@ class DockerExecutor(ProcessExecutor):
         if self.client is None:
             self.client = docker.from_env()
 
-    def start(self, tenant: str, component: str) -> ContainerRunner:
+    def start(self, tenant: str, component: str, network: bool = False) -> ContainerRunner:
         image = component
         assert self.client is not None
         try:
@@ -211,7 +236,7 @@ class DockerExecutor(ProcessExecutor):
                 image,
                 labels=labels,
                 limits=self.limits,
-                network=self.limits.network or self.declares_network(image),
+                network=self.limits.network or network,
                 command=self.command,
                 volumes=self.volumes,
                 environment=self.environment,

@@ -29,7 +29,6 @@ import orjson
 from runtime.executors.sandbox import (
     SandboxPolicy,
     declares_network,
-    environment,
     is_node_component,
     limits,
     runner_command,
@@ -41,6 +40,10 @@ from runtime.steps.message import Message
 log = logging.getLogger("hub.executor.process")
 STDERR_LINES = 200  # kept per execution, for its log
 MAX_LINE = 2000
+MAX_ANSWER = 64 * 2**20  # a step's answer (its outputs) larger than this is refused
+
+
+LOAD_FAILED = 2  # the step runner's exit code when the component cannot be loaded: retrying will not help
 
 
 class RunnerGone(Exception):
@@ -52,12 +55,13 @@ class Runner:
 
     def __init__(self, folder: Path, policy: SandboxPolicy) -> None:
         self.folder = folder
+        command, env = runner_command(folder, policy)
         self.process = subprocess.Popen(
-            runner_command(folder, policy),
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=environment(dict(os.environ)),
+            env=env,
             preexec_fn=limits(policy, address_space=not is_node_component(folder)),
             start_new_session=True,  # its own process group: a kill reaches whatever it started
         )
@@ -65,7 +69,8 @@ class Runner:
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._stderr_partial = b""
         self._next_id = 0
-        self._buffer = b""
+        self._buffer = bytearray()
+        self.lock = threading.Lock()  # one call at a time: requests and answers pair up by order
 
     @property
     def pid(self) -> int:
@@ -85,7 +90,8 @@ class Runner:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     break
-                *lines, self._stderr_partial = (self._stderr_partial + chunk).split(b"\n")
+                *lines, partial = (self._stderr_partial + chunk).split(b"\n")
+                self._stderr_partial = partial[:MAX_LINE]  # a line without end is cut, not kept growing
                 self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
 
     def take_stderr(self, wait_s: float = 0.0) -> list[str]:
@@ -95,34 +101,62 @@ class Runner:
         return lines
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """One request, one answer, one caller at a time; everything (writing the request too) within
+        `timeout_s`. A runner that breaks the protocol (a line that is not its answer) is stopped."""
+        with self.lock:
+            self.last_used = time.monotonic()
+            try:
+                return self._call(request, timeout_s)
+            finally:
+                self.last_used = time.monotonic()
+
+    def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         self._next_id += 1
-        request = {**request, "id": self._next_id}
         assert self.process.stdin is not None and self.process.stdout is not None
-        try:
-            self.process.stdin.write(orjson.dumps(request, default=str) + b"\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise RunnerGone(self._exit_reason()) from None
+        pending = memoryview(orjson.dumps({**request, "id": self._next_id}, default=str) + b"\n")
         deadline = time.monotonic() + timeout_s
-        fd = self.process.stdout.fileno()
+        stdin, stdout = self.process.stdin.fileno(), self.process.stdout.fileno()
+        os.set_blocking(stdin, False)  # a runner that stops reading must not block the worker
         with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
+            selector.register(stdout, selectors.EVENT_READ)
+            selector.register(stdin, selectors.EVENT_WRITE)
             while b"\n" not in self._buffer:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
                     raise RunnerGone(f"no answer within {timeout_s:g} s: the runner was stopped")
                 self._read_stderr()  # a chatty step must not fill that pipe and stall
-                if not selector.select(min(left, 0.05)):
-                    continue
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    raise RunnerGone(self._exit_reason())
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        self.last_used = time.monotonic()
-        answer = orjson.loads(line)
-        if answer.get("id") != self._next_id:
+                for key, _ in selector.select(min(left, 0.05)):
+                    if key.fd == stdin:
+                        try:
+                            pending = pending[os.write(stdin, pending) :]
+                        except BlockingIOError:
+                            continue
+                        except OSError:
+                            raise RunnerGone(self._exit_reason()) from None
+                        if not pending:
+                            selector.unregister(stdin)
+                        continue
+                    chunk = os.read(stdout, 1 << 16)
+                    if not chunk:
+                        raise RunnerGone(self._exit_reason())
+                    start = max(0, len(self._buffer) - 1)
+                    self._buffer += chunk
+                    if len(self._buffer) > MAX_ANSWER and b"\n" not in self._buffer[start:]:
+                        self.kill()
+                        raise RunnerGone(
+                            f"the answer is larger than {MAX_ANSWER // 2**20} MB: the runner was stopped"
+                        )
+        line, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
+        try:
+            answer = orjson.loads(line)
+            answered = answer.get("id")
+        except (orjson.JSONDecodeError, AttributeError):
+            self.kill()
+            raise RunnerGone("the runner wrote something that is not its answer (output on the protocol's channel); "
+                             "it was stopped") from None  # fmt: skip
+        if answered != self._next_id:
             self.kill()
             raise RunnerGone("the runner answered out of turn; it was stopped")
         return answer
@@ -137,6 +171,8 @@ class Runner:
             name = signal.Signals(-code).name
             hint = " (out of memory?)" if -code == signal.SIGKILL else ""
             return f"the runner was killed by {name}{hint}"
+        if code == LOAD_FAILED:
+            return f"the component cannot be loaded (exit {code}): see its log"
         return f"the runner exited with code {code}"
 
     def kill(self) -> None:
@@ -174,20 +210,26 @@ class ProcessExecutor:
         if self.policy.use_bubblewrap and (problem := sandbox_problem()):
             log.warning("%s", problem)
 
-    def runner(self, tenant: str, component: str) -> Runner:
-        """The warm runner of (tenant, component), started if there is none (or it died)."""
+    def runner(self, tenant: str, component: str, network: bool = False) -> Runner:
+        """The warm runner of (tenant, component), started if there is none (or it died). `network`: the
+        catalog says the component needs the network."""
         key = (tenant, component)
         with self._lock:
             found = self._runners.get(key)
             if found is not None and found.alive():
                 return found
-            if found is not None:
-                found.stop()  # what is left of a dead one (an exited container) goes
-            runner = self.start(tenant, component)
+            runner = self.start(tenant, component, network)
             self._runners[key] = runner
-            return runner
+        if found is not None:
+            found.stop()  # what is left of a dead one (an exited container) goes, outside the lock
+        return runner
 
-    def start(self, tenant: str, component: str) -> Runner:
+    def start(self, tenant: str, component: str, network: bool = False) -> Runner:
+        if component.startswith("folder:") and component.removeprefix("folder:").split("/", 1)[0] not in (
+            tenant,
+            "global",
+        ):
+            raise LookupError(f"the code {component!r} belongs to another tenant")
         folder = self.folder_of(component)
         if folder is None:
             raise LookupError(
@@ -195,7 +237,7 @@ class ProcessExecutor:
                 "folder with `hub component import`, where the workers can read it)"
             )
         policy = self.policy
-        if declares_network(folder) and not policy.network:
+        if (network or declares_network(folder)) and not policy.network:
             policy = dataclasses.replace(policy, network=True)
         return Runner(folder, policy)
 
@@ -204,7 +246,9 @@ class ProcessExecutor:
         context = invocation.context
         result = StepResult(executor=self.name)
         try:
-            runner = self.runner(context.tenant_id, invocation.code or invocation.component)
+            runner = self.runner(
+                context.tenant_id, invocation.code or invocation.component, invocation.network
+            )
         except LookupError as exc:
             result.error, result.retryable = str(exc), False
             return result
@@ -227,6 +271,7 @@ class ProcessExecutor:
             answer = runner.call(request, invocation.timeout_s)
         except RunnerGone as exc:
             result.error = f"the component's runner failed: {exc}"
+            result.retryable = "cannot be loaded" not in str(exc)
             result.logs = [("error", line) for line in runner.take_stderr(wait_s=0.05)]
             result.duration_ms = (time.perf_counter() - started) * 1000
             return result
@@ -251,7 +296,7 @@ class ProcessExecutor:
         try:
             runner = self.runner(tenant, component)
             answer = runner.call({"verify": credential}, timeout_s)
-        except LookupError as exc:
+        except (LookupError, OSError) as exc:
             return False, str(exc)
         except RunnerGone as exc:
             return False, f"the component's runner failed: {exc}"
@@ -261,7 +306,11 @@ class ProcessExecutor:
         """Stop runners unused for `idle_s` (scale to zero); returns how many."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            idle = [k for k, r in self._runners.items() if now - r.last_used > self.idle_s or not r.alive()]
+            idle = [
+                k
+                for k, r in self._runners.items()
+                if not r.alive() or (now - r.last_used > self.idle_s and not r.lock.locked())
+            ]
             stopped = [self._runners.pop(k) for k in idle]
         for runner in stopped:
             runner.stop()

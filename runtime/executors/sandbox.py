@@ -1,6 +1,7 @@
 """How a component's runner process is confined: bubblewrap where it works (own user, pid, mount, IPC and network
-namespaces; the system read-only; a private /tmp; the hub's own data hidden; no network unless the component
-declares it needs one), and an address-space limit either way. Where bubblewrap is missing or cannot create
+namespaces; of the machine only the system's programs and libraries, the interpreter and the runtime, read-only,
+and the component's own folder; a private /tmp; no network unless the component declares it needs one), and an
+address-space limit either way. Where bubblewrap is missing or cannot create
 namespaces, runners still run, without the namespaces; `sandbox_problem()` says why, for the admins."""
 
 from __future__ import annotations
@@ -13,20 +14,16 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
-ROOT_ONLY = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/.ssh")
 
 
 @dataclass(frozen=True)
 class SandboxPolicy:
     memory_mb: int = 512  # address space of the runner; a step that wants more fails with MemoryError
     network: bool = False  # the component declared it needs the network
-    hidden: tuple[Path, ...] = field(
-        default_factory=tuple
-    )  # folders a component must not read (the hub's data)
     use_bubblewrap: bool = True
 
 
@@ -51,7 +48,7 @@ def _namespaces(network: bool) -> list[str]:
     return [
         "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         *([] if network else ["--unshare-net"]),
-        "--uid", str(NOBODY), "--gid", str(NOBODY), "--die-with-parent", "--new-session",
+        "--uid", str(NOBODY), "--gid", str(NOBODY), "--new-session",
     ]  # fmt: skip
 
 
@@ -79,36 +76,45 @@ def is_node_component(folder: Path) -> bool:
     return not _hub_block(folder).get("entry_point")
 
 
-def runner_command(folder: Path, policy: SandboxPolicy, python: str = sys.executable) -> list[str]:
-    """The command that starts a runner for the component in `folder`: the Python step runner, or for a
-    Node.js component the sailor-contract runner."""
+# What a runner may see of the machine, read-only: the system's programs and libraries and the few files of
+# /etc that name resolution and TLS need. Nothing else: not /root, not /home, not the hub's folder, its .env or
+# its data, not the sockets under /run (a container engine's socket is root on the host).
+SYSTEM_PATHS = (
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/alternatives", "/etc/ssl",
+    "/etc/ca-certificates", "/etc/pki", "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/localtime",
+    "/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/mime.types",
+)  # fmt: skip
+SANDBOX_RUNTIME = Path("/opt/hub")  # where the runtime package appears inside the sandbox
+
+
+def runner_command(
+    folder: Path, policy: SandboxPolicy, python: str = sys.executable
+) -> tuple[list[str], dict[str, str]]:
+    """The command that starts a runner for the component in `folder` (the Python step runner, or for a
+    Node.js component the sailor-contract runner), and its environment."""
+    sandboxed = policy.use_bubblewrap and sandbox_problem() is None
+    runtime_root = SANDBOX_RUNTIME if sandboxed else RUNTIME_ROOT
     if is_node_component(folder):
         # V8 reserves far more address space than it uses, so Node's own heap limit stands in for RLIMIT_AS.
         heap = f"--max-old-space-size={policy.memory_mb}"
-        runner = [shutil.which("node") or "node", heap, str(SAILOR_RUNNER), str(folder)]
+        sailor = runtime_root / SAILOR_RUNNER.relative_to(RUNTIME_ROOT)
+        runner = [shutil.which("node") or "node", heap, str(sailor), str(folder)]
     else:
         runner = [python, "-m", "runtime.steps.runner", str(folder)]
-    if not policy.use_bubblewrap or sandbox_problem() is not None:
-        return runner
+    env = environment(dict(os.environ), runtime_root)
+    if not sandboxed:
+        return runner, env
     command = [shutil.which("bwrap") or "bwrap", *_namespaces(policy.network)]
-    command += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
-    # What the runner itself is made of stays visible even where it lives under /tmp (a checkout, a venv).
-    for needed in sorted({RUNTIME_ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
-        if needed.is_relative_to("/tmp"):  # noqa: S108
-            command += ["--ro-bind", str(needed), str(needed)]
-    for hidden in policy.hidden:
-        if hidden.exists():
-            command += ["--tmpfs", str(hidden)]
-    if os.geteuid() == 0:
-        # Mapped to nobody inside, a runner started by root is still root to the files outside the namespace:
-        # the system's own secrets are covered. (Better: run the worker as an unprivileged user.)
-        for secret in map(Path, ROOT_ONLY):
-            if secret.is_dir():
-                command += ["--tmpfs", str(secret)]
-            elif secret.exists():
-                command += ["--ro-bind", "/dev/null", str(secret)]
+    for path in SYSTEM_PATHS:
+        if Path(path).exists():
+            command += ["--ro-bind", path, path]
+    # The interpreter, the venv and the runtime package: what the runner is made of.
+    for needed in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.prefix)}):
+        command += ["--ro-bind", str(needed), str(needed)]
+    command += ["--ro-bind", str(RUNTIME_ROOT / "runtime"), str(SANDBOX_RUNTIME / "runtime")]
+    command += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
     command += ["--ro-bind", str(folder), str(folder), "--chdir", str(folder), "--", *runner]
-    return command
+    return command, env
 
 
 def limits(policy: SandboxPolicy, address_space: bool = True) -> Callable[[], None]:
@@ -126,12 +132,12 @@ def limits(policy: SandboxPolicy, address_space: bool = True) -> Callable[[], No
 
 
 def environment(
-    base: dict[str, str], keep: Sequence[str] = ("PATH", "LANG", "LC_ALL", "TZ")
+    base: dict[str, str], runtime_root: Path, keep: Sequence[str] = ("PATH", "LANG", "LC_ALL", "TZ")
 ) -> dict[str, str]:
     """A runner sees none of the worker's environment (HUB_SECRET_KEYS, database URLs): only what a Python
     program needs to start, and where the runtime's code is."""
     env = {k: v for k, v in base.items() if k in keep}
-    env["PYTHONPATH"] = str(RUNTIME_ROOT)
+    env["PYTHONPATH"] = str(runtime_root)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["HOME"] = "/tmp"  # noqa: S108 - the runner's own private /tmp
     return env

@@ -21,6 +21,7 @@ class StepInvocation:
     context: StepContext
     timeout_s: float = 60.0
     code: str = ""  # where the component's code is installed (executors other than inline)
+    network: bool = False  # the component declared that it calls other systems (x-hub.network)
 
 
 @dataclass

@@ -124,12 +124,18 @@ def main(argv: list[str]) -> int:
     # File descriptor 1 too, so that C extensions and child processes cannot write into the answers.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
+    # And the requests come on a private descriptor: a child process the component leaves behind must not
+    # read (and so swallow) the next request from fd 0.
+    requests = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, sys.stdin.fileno())
+    os.close(devnull)
     try:
         component = load_component(Path(argv[1]))
     except ComponentLoadError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    serve(component, sys.stdin.buffer, answers)
+    serve(component, requests, answers)
     return 0
 
 

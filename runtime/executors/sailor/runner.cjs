@@ -22,10 +22,15 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const folder = path.resolve(process.argv[2] || '.');
-const answers = process.stdout;
-// Anything the component logs goes to stderr: stdout belongs to the protocol.
+// stdout belongs to the protocol: the runner keeps its own way to write there, and everything else that would
+// go to stdout (console.*, process.stdout.write) goes to stderr.
+const answerOut = process.stdout.write.bind(process.stdout);
 const toStderr = (...args) => process.stderr.write(args.map(String).join(' ') + '\n');
-console.log = console.info = console.debug = toStderr;
+process.stdout.write = process.stderr.write.bind(process.stderr);
+console.log = console.info = console.debug = console.dir = console.table = toStderr;
+let current = null; // the execution under way: an error thrown outside it (a timer, a stray promise) fails it
+process.on('uncaughtException', (err) => { if (current) current(errorText(err)); else toStderr('uncaught:', errorText(err)); });
+process.on('unhandledRejection', (err) => { if (current) current(errorText(err)); else toStderr('unhandled rejection:', errorText(err)); });
 
 const descriptor = JSON.parse(fs.readFileSync(path.join(folder, 'component.json'), 'utf8'));
 const functions = { ...(descriptor.triggers || {}), ...(descriptor.actions || {}) };
@@ -69,6 +74,7 @@ async function execute(request) {
   let snapshot = ctx.snapshot || {};
   let finish;
   const ended = new Promise((resolve) => { finish = resolve; });
+  current = (message) => { if (!state.error) state.error = message; finish(); };
   const log = (level) => (...args) => state.logs.push([level, args.map(String).join(' ')]);
   const emitter = {
     emit(event, payload) {
@@ -109,16 +115,21 @@ async function execute(request) {
   try {
     const returned = mod.process.call(emitter, msg, cfg, snapshot);
     if (returned && typeof returned.then === 'function') {
-      const value = await returned;
-      if (value !== undefined) emitter.emit('data', value);
+      // Whichever comes first ends it: the promise, an emitted 'end' or 'error', or an error thrown elsewhere.
+      returned.then(
+        (value) => { if (value !== undefined) emitter.emit('data', value); finish(); },
+        (err) => { if (!state.error) state.error = errorText(err); finish(); },
+      );
+    } else if (returned !== undefined) {
+      emitter.emit('data', returned); // a synchronous value is its output
       finish();
-    } else if (mod.process.length < 2 && returned === undefined) {
-      // A synchronous process(msg) that emitted what it had: done, unless it said it would end later.
-      if (state.outputs.length || state.error) finish();
     }
+    // A synchronous process() that returned nothing ends with emit('end') (or the step's time limit).
     await ended;
   } catch (err) {
     state.error = errorText(err);
+  } finally {
+    current = null;
   }
   return {
     id: request.id,
@@ -160,7 +171,7 @@ async function main() {
     try {
       request = JSON.parse(line);
     } catch (err) {
-      answers.write(JSON.stringify(failure(null, `the request is not JSON: ${err.message}`)) + '\n');
+      answerOut(JSON.stringify(failure(null, `the request is not JSON: ${err.message}`)) + '\n');
       continue;
     }
     let answer;
@@ -169,7 +180,16 @@ async function main() {
     } catch (err) {
       answer = failure(request.id, errorText(err));
     }
-    answers.write(JSON.stringify(answer) + '\n');
+    answerOut(safeLine(answer, request.id));
+  }
+  process.exit(0); // input ended: leftover timers and sockets must not keep the runner alive
+}
+
+function safeLine(answer, id) {
+  try {
+    return JSON.stringify(answer) + '\n';
+  } catch (err) { // circular structures, BigInt: the step fails, the runner lives on
+    return JSON.stringify(failure(id, `the step's output cannot be sent as JSON: ${errorText(err)}`)) + '\n';
   }
 }
 

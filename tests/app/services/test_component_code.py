@@ -4,6 +4,7 @@ its step in a sandboxed runner process (the whole path: catalog import -> publis
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from pathlib import Path
 
@@ -219,3 +220,45 @@ def test_with_a_docker_executor_activation_checks_the_image_is_on_the_engine(hub
         flows.activate_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id, images=lambda _: None).status
         == "active"
     )
+
+
+def test_installing_code_copies_no_outside_secret_and_stays_in_its_folder(
+    hub: HubRuntime, tmp_path: Path
+) -> None:
+    from app.errors import ValidationError
+    from app.services.component_code import code_path, install_code
+
+    secret = tmp_path / "outside.env"
+    secret.write_text("HUB_SECRET_KEYS=k1:...")
+    source = tmp_path / "comp"
+    shutil.copytree(PROBE, source)
+    (source / "conf.json").symlink_to(secret)  # a link out of the folder
+    (source / "inner.py").symlink_to(source / "probe.py")  # a link inside it is fine
+    entry = install_code(tmp_path / "components", code_path(hub.tenant_id, "comp", "1.0"), source)
+    installed = tmp_path / "components" / entry.removeprefix(FOLDER_PREFIX)
+    assert not (installed / "conf.json").exists() and (installed / "inner.py").exists()
+    for version in ("../../global/probe/2.0", "..", "a/b"):
+        with pytest.raises(ValidationError, match="cannot name a folder"):
+            code_path(hub.tenant_id, "comp", version)
+    with pytest.raises(ValidationError, match="'folder:' names code the hub installed itself"):
+        catalog.import_descriptor(hub.db, {"title": "X", "x-hub": {"entry_point": f"folder:{uuid.uuid4().hex}/x/1"},
+                                           "actions": {"go": {"main": "x"}}}, tenant_id=hub.tenant_id)  # fmt: skip
+
+
+def test_a_runner_is_not_started_for_another_tenants_code(tmp_path: Path) -> None:
+    from runtime.net.egress import EgressPolicy
+    from runtime.steps.context import StepContext
+    from runtime.steps.executor import StepInvocation
+    from runtime.steps.message import Message
+
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy())
+    context = StepContext(tenant_id="tenant-a", flow_id="f", run_id="r", step_id="s", message_id="m", attempt=1,
+                          egress=EgressPolicy())  # fmt: skip
+    try:
+        theirs = executor.execute(StepInvocation("probe", "echo", {}, Message(data={}), context,
+                                                 code="folder:tenant-b/probe/1"))  # fmt: skip
+        assert not theirs.ok and not theirs.retryable and "belongs to another tenant" in (theirs.error or "")
+        assert executor.execute(StepInvocation("probe", "echo", {}, Message(data={}), context,
+                                               code="folder:global/probe/1")).ok  # fmt: skip
+    finally:
+        executor.close()

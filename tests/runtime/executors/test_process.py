@@ -96,11 +96,14 @@ def test_the_sandbox_hides_the_systems_secrets_and_the_hubs_data(tmp_path: Path)
     hub_data.mkdir()
     (hub_data / "secret.key").write_text("the hub's master key")
     (hub_data / "secret.key").chmod(0o644)  # even a file others may read
-    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(hidden=(hub_data,)))
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy())
     try:
         shadow = executor.execute(invocation("read_file", {"path": "/etc/shadow"}))
-        # Refused (a worker running as a user) or empty (a worker running as root: the file is covered).
-        assert ("Permission" in (shadow.error or "")) or shadow.outputs[0].data == {"bytes": 0}
+        assert not shadow.ok and "No such file" in (shadow.error or "")  # not in the runner's world at all
+        project = executor.execute(
+            invocation("read_file", {"path": str(PROBE.parents[3] / "pyproject.toml")})
+        )
+        assert not project.ok and "No such file" in (project.error or "")  # nor the hub's own folder
         key = executor.execute(invocation("read_file", {"path": str(hub_data / "secret.key")}))
         assert not key.ok and "No such file" in (key.error or "")
         assert executor.execute(invocation("echo", {})).outputs[0].data["uid"] == 65534
@@ -170,5 +173,31 @@ def test_a_flow_step_runs_in_a_runner_and_a_crash_is_retried_through_the_normal_
         assert [e["status"] for e in events] == ["retrying", "succeeded"]
         assert events[0]["executor"] == "process" and "exited with code 3" in events[0]["error"]
         assert events[1]["out"] == [{"survived": True, "pid": events[1]["out"][0]["pid"], "attempt": 2}]
+    finally:
+        executor.close()
+
+
+def test_a_runner_that_writes_garbage_on_the_protocol_is_replaced_and_the_worker_lives(
+    executor: ProcessExecutor,
+) -> None:
+    runner = executor.runner("t1", "probe")
+    assert executor.execute(invocation("echo", {})).ok
+    # As if something in the runner wrote to the protocol's descriptor: it is stopped, the step retried.
+    runner._buffer += b"garbage that is not an answer\n"
+    broken = executor.execute(invocation("echo", {}))
+    assert not broken.ok and broken.retryable and "not its answer" in (broken.error or "")
+    assert executor.execute(invocation("echo", {})).ok
+
+
+def test_a_component_that_cannot_be_loaded_fails_for_good(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "component.json").write_text('{"title": "Broken", "x-hub": {"entry_point": "missing_module"},'
+                                           ' "actions": {"go": {"main": "x"}}}')  # fmt: skip
+    tmp_path.chmod(0o755)
+    executor = ProcessExecutor(lambda _: broken, SandboxPolicy())
+    try:
+        result = executor.execute(invocation("go", {}))
+        assert not result.ok and not result.retryable and "cannot be loaded" in (result.error or "")
     finally:
         executor.close()

@@ -62,3 +62,14 @@ def test_errors_and_rebounds(executor: ProcessExecutor) -> None:
 def test_verify_credentials(executor: ProcessExecutor) -> None:
     assert executor.verify("t", "sailor-demo", {"apiKey": "good-key"}) == (True, None)
     assert executor.verify("t", "sailor-demo", {"apiKey": "bad"}) == (False, "the API key is not accepted")
+
+
+def test_output_on_stdout_and_errors_thrown_later_do_not_break_the_runner(executor: ProcessExecutor) -> None:
+    before = executor.execute(invocation("greet", {"name": "A"})).outputs[0].data["pid"]
+    noisy = executor.execute(invocation("noisy", {}))
+    assert noisy.ok and noisy.outputs[0].data == {"quiet": False}, noisy.error
+    assert any("this is not an answer" in text for _, text in noisy.logs)
+    late = executor.execute(invocation("noisy", {"throwLater": True}))
+    assert not late.ok and "thrown from a timer" in (late.error or "")
+    after = executor.execute(invocation("greet", {"name": "B"}))
+    assert after.ok and after.outputs[0].data["pid"] == before  # the same runner, still in step
