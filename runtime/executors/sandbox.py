@@ -108,11 +108,12 @@ def runner_command(
     for path in SYSTEM_PATHS:
         if Path(path).exists():
             command += ["--ro-bind", path, path]
+    # The private /tmp first: what is bound after it stays visible even when it lives under /tmp.
+    command += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
     # The interpreter, the venv and the runtime package: what the runner is made of.
     for needed in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.prefix)}):
         command += ["--ro-bind", str(needed), str(needed)]
     command += ["--ro-bind", str(RUNTIME_ROOT / "runtime"), str(SANDBOX_RUNTIME / "runtime")]
-    command += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
     command += ["--ro-bind", str(folder), str(folder), "--chdir", str(folder), "--", *runner]
     return command, env
 
