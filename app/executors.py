@@ -25,7 +25,9 @@ def process_executor(settings: HubSettings, idle_s: float = 300.0) -> ProcessExe
 def step_executors(settings: HubSettings) -> dict[str, Executor]:
     executors: dict[str, Executor] = {"inline": InlineExecutor(), "process": process_executor(settings)}
     if settings.executor == "docker":
-        executors["docker"] = DockerExecutor(client=docker.from_env())  # DOCKER_HOST, or the local socket
+        containers = DockerExecutor(client=docker.from_env())  # DOCKER_HOST, or the local socket
+        containers.reconcile()  # what a worker of this host left behind when it was killed
+        executors["docker"] = containers
     return executors
 
 

@@ -11,6 +11,7 @@ zero). What the container prints on stderr is attached to the step that was runn
 from __future__ import annotations
 
 import logging
+import os
 import selectors
 import socket
 import struct
@@ -229,7 +230,14 @@ class DockerExecutor(ProcessExecutor):
             ) from None
         except (DockerException, OSError) as exc:
             raise OSError(f"the container engine cannot be reached: {exc}") from None
-        labels = {"hub.tenant": tenant, "hub.component": image, "hub.managed": "1"}
+        labels = {
+            "hub.tenant": tenant,
+            "hub.component": image,
+            "hub.managed": "1",
+            # Which worker process talks to it: a container whose worker is gone is an orphan (see reconcile).
+            "hub.host": socket.gethostname(),
+            "hub.pid": str(os.getpid()),
+        }
         try:
             return ContainerRunner(
                 self.client,
@@ -244,8 +252,34 @@ class DockerExecutor(ProcessExecutor):
         except APIError as exc:
             raise OSError(f"the container for {image!r} cannot start: {exc.explanation or exc}") from None
 
+    def reconcile(self) -> int:
+        """Remove the orphans of this host: containers started by a worker process that no longer runs (killed,
+        crashed) and so will never talk to them again. Containers of live workers, and of other hosts sharing
+        the engine, are left alone. Returns how many were removed."""
+        removed = 0
+        for container in self.containers():
+            labels = container.labels or {}
+            if labels.get("hub.host") != socket.gethostname() or _process_alive(labels.get("hub.pid", "")):
+                continue
+            try:
+                container.remove(force=True)
+                removed += 1
+            except (DockerException, OSError) as exc:
+                log.warning("orphan container %s could not be removed: %s", container.short_id, exc)
+        return removed
+
     def containers(self, tenant: str | None = None) -> list[Any]:
         """The containers this hub started (for inspection and for the reconciler that removes orphans)."""
         assert self.client is not None
         filters = {"label": ["hub.managed=1", *([f"hub.tenant={tenant}"] if tenant else [])]}
         return self.client.containers.list(all=True, filters=filters)
+
+
+def _process_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # it exists, as another user
+    return True

@@ -147,3 +147,27 @@ def test_a_flow_step_runs_in_a_container_and_a_crash_is_retried_through_the_norm
     events = [e for e in harness.events() if e.get("step") == "crash"]
     assert [e["status"] for e in events] == ["retrying", "succeeded"]
     assert events[0]["executor"] == "docker" and "exited with code 3" in events[0]["error"]
+
+
+def test_the_reconciler_removes_orphans_of_dead_workers_only(executor: DockerExecutor) -> None:
+    import socket
+
+    assert executor.execute(invocation("echo", {})).ok  # a live container of this (running) worker
+    orphan = executor.client.containers.run(
+        TEST_IMAGE, ["/bin/sleep", "600"], detach=True, network_mode="none",
+        labels={"hub.managed": "1", "hub.tenant": TENANT, "hub.host": socket.gethostname(), "hub.pid": "999999999"},
+    )  # fmt: skip
+    elsewhere = executor.client.containers.run(
+        TEST_IMAGE, ["/bin/sleep", "600"], detach=True, network_mode="none",
+        labels={"hub.managed": "1", "hub.tenant": TENANT, "hub.host": "another-host", "hub.pid": "999999999"},
+    )  # fmt: skip
+    try:
+        assert executor.reconcile() >= 1
+        remaining = {c.id for c in executor.containers(TENANT)}
+        assert orphan.id not in remaining and elsewhere.id in remaining
+        assert executor.execute(invocation("echo", {})).ok  # its own warm container was left alone
+        assert (
+            len([c for c in executor.containers(TENANT) if c.labels.get("hub.host") != "another-host"]) == 1
+        )
+    finally:
+        elsewhere.remove(force=True)
