@@ -17,16 +17,14 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker
-import orjson
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from runtime.executors.process import MAX_LINE, STDERR_LINES, ProcessExecutor, RunnerGone
+from runtime.executors.process import LineProtocol, ProcessExecutor, RunnerGone
 
 log = logging.getLogger("hub.executor.docker")
 STDOUT, STDERR = 1, 2
@@ -40,8 +38,10 @@ class ContainerLimits:
     network: bool = False  # what a component gets unless it declares it needs the network
 
 
-class ContainerRunner:
+class ContainerRunner(LineProtocol):
     """One warm container: a request line in on stdin, its answer line out of the multiplexed attach stream."""
+
+    what = "container"
 
     def __init__(
         self,
@@ -55,6 +55,7 @@ class ContainerRunner:
         volumes: dict[str, dict[str, str]] | None = None,
         environment: dict[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self.image = image
         self.limits = limits
         self.container = client.containers.run(
@@ -82,13 +83,8 @@ class ContainerRunner:
             raise
         self.sock: socket.socket = attached._sock  # the raw connection: frames in, bytes out
         self._attached = attached  # keeps the response (and so the connection) alive
-        self.lock = threading.Lock()  # one call at a time: requests and answers pair up by order
-        self.last_used = time.monotonic()
         self._frames = b""
         self._stdout = b""
-        self._stderr_partial = b""
-        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
-        self._next_id = 0
         self._gone = False
 
     @property
@@ -120,9 +116,7 @@ class ContainerRunner:
             if stream == STDOUT:
                 self._stdout += payload
             elif stream == STDERR:
-                *lines, partial = (self._stderr_partial + payload).split(b"\n")
-                self._stderr_partial = partial[:MAX_LINE]
-                self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
+                self._add_stderr(payload)
         return True
 
     def take_stderr(self, wait_s: float = 0.0) -> list[str]:
@@ -133,22 +127,11 @@ class ContainerRunner:
             pass
         while self.alive() and self._ready(0) and self._pump(0):
             pass
-        lines = list(self._stderr)
-        self._stderr.clear()
-        return lines
-
-    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        with self.lock:
-            self.last_used = time.monotonic()
-            try:
-                return self._call(request, timeout_s)
-            finally:
-                self.last_used = time.monotonic()
+        return self._taken_stderr()
 
     def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        self._next_id += 1
         try:
-            self.sock.sendall(orjson.dumps({**request, "id": self._next_id}, default=str) + b"\n")
+            self.sock.sendall(self._request_line(request))
         except OSError:
             self._gone = True
             raise RunnerGone(self._exit_reason()) from None
@@ -161,16 +144,7 @@ class ContainerRunner:
             if not self._pump(min(left, 0.05)):
                 raise RunnerGone(self._exit_reason())
         line, _, self._stdout = self._stdout.partition(b"\n")
-        try:
-            answer = orjson.loads(line)
-            answered = answer.get("id")
-        except (orjson.JSONDecodeError, AttributeError):
-            self.kill()
-            raise RunnerGone("the container wrote something that is not its answer; it was stopped") from None
-        if answered != self._next_id:
-            self.kill()
-            raise RunnerGone("the container answered out of turn; it was stopped")
-        return answer
+        return self._answer(line)
 
     def _exit_reason(self) -> str:
         try:

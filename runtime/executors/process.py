@@ -50,10 +50,68 @@ class RunnerGone(Exception):
     """The runner process exited or stopped answering; `reason` says how."""
 
 
-class Runner:
+class LineProtocol:
+    """What every runner (a process, a container) shares: one call at a time, requests numbered and answers
+    matched to them, what the runner prints on stderr kept by line for the step it belongs to."""
+
+    what = "runner"  # as messages name it
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one call at a time: requests and answers pair up by order
+        self.last_used = time.monotonic()
+        self._next_id = 0
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._stderr_partial = b""
+
+    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """One request, one answer, one caller at a time; everything (writing the request too) within
+        `timeout_s`. A runner that breaks the protocol (a line that is not its answer) is stopped."""
+        with self.lock:
+            self.last_used = time.monotonic()
+            try:
+                return self._call(request, timeout_s)
+            finally:
+                self.last_used = time.monotonic()
+
+    def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def _request_line(self, request: dict[str, Any]) -> bytes:
+        self._next_id += 1
+        return orjson.dumps({**request, "id": self._next_id}, default=str) + b"\n"
+
+    def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            answer = orjson.loads(line)
+            answered = answer.get("id")
+        except (orjson.JSONDecodeError, AttributeError):
+            self.kill()
+            raise RunnerGone(f"the {self.what} wrote something that is not its answer (output on the protocol's "
+                             "channel); it was stopped") from None  # fmt: skip
+        if answered != self._next_id:
+            self.kill()
+            raise RunnerGone(f"the {self.what} answered out of turn; it was stopped")
+        return answer
+
+    def _add_stderr(self, chunk: bytes) -> None:
+        *lines, partial = (self._stderr_partial + chunk).split(b"\n")
+        self._stderr_partial = partial[:MAX_LINE]  # a line without end is cut, not kept growing
+        self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
+
+    def _taken_stderr(self) -> list[str]:
+        lines = list(self._stderr)
+        self._stderr.clear()
+        return lines
+
+
+class Runner(LineProtocol):
     """One runner process: send a request line, read its answer line within a deadline."""
 
     def __init__(self, folder: Path, policy: SandboxPolicy) -> None:
+        super().__init__()
         self.folder = folder
         command, env = runner_command(folder, policy)
         self.process = subprocess.Popen(
@@ -65,12 +123,7 @@ class Runner:
             preexec_fn=limits(policy, address_space=not is_node_component(folder)),
             start_new_session=True,  # its own process group: a kill reaches whatever it started
         )
-        self.last_used = time.monotonic()
-        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
-        self._stderr_partial = b""
-        self._next_id = 0
         self._buffer = bytearray()
-        self.lock = threading.Lock()  # one call at a time: requests and answers pair up by order
 
     @property
     def pid(self) -> int:
@@ -90,37 +143,23 @@ class Runner:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     break
-                *lines, partial = (self._stderr_partial + chunk).split(b"\n")
-                self._stderr_partial = partial[:MAX_LINE]  # a line without end is cut, not kept growing
-                self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
+                self._add_stderr(chunk)
 
     def take_stderr(self, wait_s: float = 0.0) -> list[str]:
         self._read_stderr(wait_s)
-        lines = list(self._stderr)
-        self._stderr.clear()
-        return lines
-
-    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """One request, one answer, one caller at a time; everything (writing the request too) within
-        `timeout_s`. A runner that breaks the protocol (a line that is not its answer) is stopped."""
-        with self.lock:
-            self.last_used = time.monotonic()
-            try:
-                return self._call(request, timeout_s)
-            finally:
-                self.last_used = time.monotonic()
+        return self._taken_stderr()
 
     def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        self._next_id += 1
         assert self.process.stdin is not None and self.process.stdout is not None
-        pending = memoryview(orjson.dumps({**request, "id": self._next_id}, default=str) + b"\n")
+        pending = memoryview(self._request_line(request))
         deadline = time.monotonic() + timeout_s
         stdin, stdout = self.process.stdin.fileno(), self.process.stdout.fileno()
         os.set_blocking(stdin, False)  # a runner that stops reading must not block the worker
         with selectors.DefaultSelector() as selector:
             selector.register(stdout, selectors.EVENT_READ)
             selector.register(stdin, selectors.EVENT_WRITE)
-            while b"\n" not in self._buffer:
+            end = self._buffer.find(b"\n")
+            while end < 0:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
@@ -140,26 +179,18 @@ class Runner:
                     chunk = os.read(stdout, 1 << 16)
                     if not chunk:
                         raise RunnerGone(self._exit_reason())
-                    start = max(0, len(self._buffer) - 1)
+                    found = chunk.find(b"\n")
+                    if found >= 0:  # only the new bytes are searched: a big answer stays linear
+                        end = len(self._buffer) + found
                     self._buffer += chunk
-                    if len(self._buffer) > MAX_ANSWER and b"\n" not in self._buffer[start:]:
+                    if end < 0 and len(self._buffer) > MAX_ANSWER:
                         self.kill()
                         raise RunnerGone(
                             f"the answer is larger than {MAX_ANSWER // 2**20} MB: the runner was stopped"
                         )
-        line, _, rest = bytes(self._buffer).partition(b"\n")
-        self._buffer = bytearray(rest)
-        try:
-            answer = orjson.loads(line)
-            answered = answer.get("id")
-        except (orjson.JSONDecodeError, AttributeError):
-            self.kill()
-            raise RunnerGone("the runner wrote something that is not its answer (output on the protocol's channel); "
-                             "it was stopped") from None  # fmt: skip
-        if answered != self._next_id:
-            self.kill()
-            raise RunnerGone("the runner answered out of turn; it was stopped")
-        return answer
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        return self._answer(line)
 
     def _exit_reason(self) -> str:
         try:
