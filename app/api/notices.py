@@ -9,6 +9,8 @@ import secrets
 
 import redis
 
+from app import one_time
+
 TTL_S = 300
 
 
@@ -26,8 +28,5 @@ def take(redis_client: redis.Redis, handle: str) -> str:
     """The message left under `handle`, once; "" for an unknown or expired one."""
     if not handle or len(handle) > 64:
         return ""
-    with redis_client.pipeline(transaction=True) as pipe:
-        pipe.get(_key(handle))
-        pipe.delete(_key(handle))
-        found, _ = pipe.execute()
+    found = one_time.take(redis_client, _key(handle))
     return found.decode() if found else ""

@@ -26,6 +26,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from app import one_time
 from app.auth.sessions import open_session
 from app.config import HubSettings
 from app.errors import AuthenticationError, ValidationError
@@ -126,10 +127,7 @@ class SingleSignOn:
         user_agent: str | None = None,
     ) -> str:
         """Log the person in; returns the session token for the browser's cookie."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(_state_key(state or "-"))
-            pipe.delete(_state_key(state or "-"))
-            found, _ = pipe.execute()
+        found = one_time.take(self.redis, _state_key(state or "-"))
         if not found:
             raise SsoError("This sign-in has expired or was already used; log in again.")
         pending = orjson.loads(found)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError, ValidationError
 from app.oauth import provider
@@ -114,6 +115,20 @@ def _view(session: Any, client: OAuthClient) -> OAuthClientView:
         pkce=client.pkce,
         extra_params=dict(client.extra_params or {}),
         connections=len(_connections(session, client.id)),
+    )
+
+
+def oauth_client_config(session: Session, vault: Vault, client: OAuthClient) -> provider.ClientConfig:
+    """What the OAuth2 calls need of a registered client, its secret opened from the vault."""
+    return provider.ClientConfig(
+        client_id=client.client_id,
+        client_secret=vault.client_secret(session, client),
+        token_url=client.token_url,
+        authorize_url=client.authorize_url,
+        userinfo_url=client.userinfo_url or "",
+        scopes=tuple(client.scopes or ()),
+        pkce=client.pkce,
+        extra_params=dict(client.extra_params or {}),
     )
 
 

@@ -19,9 +19,11 @@ import sqlalchemy as sa
 from authlib.common.security import generate_token
 from sqlalchemy.orm import Session
 
+from app import one_time
 from app.errors import HubError, NotFoundError, ValidationError
 from app.oauth import provider
-from app.oauth.provider import ClientConfig, ProviderRefused, ProviderUnreachable
+from app.oauth.clients import oauth_client_config
+from app.oauth.provider import ProviderRefused, ProviderUnreachable
 from app.services import audit
 from app.services.credentials import NOT_FOUND, announce_change
 from app.services.members import EDITORS, require_role
@@ -53,19 +55,6 @@ def _state_key(state: str) -> str:
 
 def binding_hash(binding: str) -> str:
     return hashlib.sha256(binding.encode()).hexdigest() if binding else ""
-
-
-def _config(session: Session, vault: Vault, client: OAuthClient) -> ClientConfig:
-    return ClientConfig(
-        client_id=client.client_id,
-        client_secret=vault.client_secret(session, client),
-        token_url=client.token_url,
-        authorize_url=client.authorize_url,
-        userinfo_url=client.userinfo_url or "",
-        scopes=tuple(client.scopes or ()),
-        pkce=client.pkce,
-        extra_params=dict(client.extra_params or {}),
-    )
 
 
 def start_connect(
@@ -100,7 +89,7 @@ def start_connect(
             name, personal = existing.name, existing.owner_user_id is not None
         elif not name.strip():
             name = f"{client.name} connection"
-        config = _config(session, vault, client)
+        config = oauth_client_config(session, vault, client)
     state = secrets.token_urlsafe(32)
     verifier = generate_token(64) if config.pkce else None
     pending = {
@@ -120,10 +109,7 @@ def start_connect(
 
 
 def _take(redis_client: redis.Redis, state: str) -> dict:
-    with redis_client.pipeline(transaction=True) as pipe:  # read and delete at once: a state works once
-        pipe.get(_state_key(state))
-        pipe.delete(_state_key(state))
-        found, _ = pipe.execute()
+    found = one_time.take(redis_client, _state_key(state))  # a state works once
     if not found:
         raise ConnectError("This sign-in has expired or was already used; start Connect again.")
     return orjson.loads(found)
@@ -161,7 +147,7 @@ def finish_connect(
         client = session.get(OAuthClient, client_id)
         if client is None:
             raise ConnectError("The OAuth2 client was deleted meanwhile; register it again.")
-        config = _config(session, vault, client)
+        config = oauth_client_config(session, vault, client)
     try:
         token = provider.exchange_code(
             config, pending["redirect_uri"], code, pending["verifier"], egress=egress

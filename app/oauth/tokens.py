@@ -13,6 +13,7 @@ shown on the Credentials page until someone reconnects; the step fails with that
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from redis.lock import Lock
 from sqlalchemy.orm import Session
 
 from app.oauth import provider
+from app.oauth.clients import oauth_client_config
 from app.oauth.provider import ClientConfig, ProviderRefused, ProviderUnreachable
 from app.storage.db import Database
 from app.storage.models import Credential, OAuthClient
@@ -71,12 +73,8 @@ def client_config(
             f"{credential.name!r}: the OAuth2 client it was connected with was deleted; register the client "
             "again and reconnect"
         )
-    return ClientConfig(
-        client_id=client.client_id,
-        client_secret=vault.client_secret(session, client),
-        token_url=client.token_url,
-        userinfo_url=client.userinfo_url or "",
-    )
+    # A renewal asks for the grant as it stands: no scopes in the request.
+    return dataclasses.replace(oauth_client_config(session, vault, client), scopes=())
 
 
 class TokenKeeper:
