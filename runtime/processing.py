@@ -23,6 +23,7 @@ import orjson
 
 from runtime.bus.envelope import Envelope, child_message_id
 from runtime.bus.streams import CommitBatch, StreamsBus, now_ms
+from runtime.executors.warm import executor_name
 from runtime.flows.compiler import ExecutionPlan, PlanStep
 from runtime.flows.expressions import evaluate, truthy
 from runtime.net.egress import EgressPolicy
@@ -253,12 +254,7 @@ class MessageProcessor:
         return result
 
     def _executor_for(self, step: PlanStep) -> Executor | None:
-        """Built-ins (with a handler) run inline; Python and Node.js components' code in a runner process."""
-        if step.function.handler is not None:
-            return self.executors["inline"]
-        if step.component.runtime in ("python", "nodejs"):
-            return self.executors.get("process")
-        return self.executors.get(step.component.runtime)
+        return self.executors.get(executor_name(step))
 
     def _run_secrets(self, tenant: str, plan: ExecutionPlan) -> tuple[str, ...]:
         """Every secret of the flow's credentials: a step may pass its secret on (a server echoing a header),

@@ -24,6 +24,7 @@ from runtime.bus.envelope import Envelope
 from runtime.bus.keys import TenantKeys
 from runtime.bus.streams import CommitBatch, Delivery, StreamsBus, now_ms
 from runtime.components.spec import ComponentResolver
+from runtime.executors.warm import WarmSet
 from runtime.flows.compiler import ExecutionPlan, FlowValidationError, PlanStep
 from runtime.flows.plans import PlanCache, PlanNotFoundError
 from runtime.net.egress import EgressPolicy
@@ -45,6 +46,8 @@ class WorkerConfig:
     block_ms: int = 500
     visibility_timeout_ms: int = 60_000
     housekeeping_interval_s: float = 0.5
+    # How often the runners pinned warm (active flows with a synchronous webhook) are checked and started.
+    warm_interval_s: float = 2.0
     record_data: bool = True
     record_limit_bytes: int = 16_384
     # Fusible steps run in the same commit as the step before them, at most this many per delivered message
@@ -88,6 +91,8 @@ class Worker:
         )
         self._tenants: list[str] = []
         self._next_housekeeping = 0.0
+        self._next_warm = 0.0
+        self._warm = WarmSet(self.bus.redis)
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -131,11 +136,22 @@ class Worker:
                 )
                 processed += self.process(reclaimed)
             self.bus.trim(tenant)
+        if time.monotonic() >= self._next_warm:
+            self.keep_warm()
+            self._next_warm = time.monotonic() + self.config.warm_interval_s
         for executor in self.executors.values():
             stop_idle = getattr(executor, "stop_idle", None)
             if stop_idle is not None:  # runners unused for a while are stopped (scale to zero)
                 stop_idle()
         return processed
+
+    def keep_warm(self) -> None:
+        """Start the runners pinned warm that this worker does not run yet; unpinned ones may go idle."""
+        pinned = self._warm.pinned()
+        for executor in self.executors.values():
+            keep_warm = getattr(executor, "keep_warm", None)
+            if keep_warm is not None:
+                keep_warm(pinned)
 
     # -- processing -----------------------------------------------------------------------------------
     def process(self, deliveries: list[Delivery]) -> int:

@@ -113,9 +113,12 @@ def worker() -> None:
     connection = _redis(config)
     name = f"{socket.gethostname()}-{os.getpid()}"
     egress = EgressPolicy.parse(config.egress_allow)
-    from app.executors import step_executors
+    from app.control.context import ControlContext, serving
+    from app.executors import image_check, step_executors
     from app.keyring import load_key_ring
     from app.oauth.tokens import TokenKeeper
+    from app.services.catalog import TenantCatalog
+    from app.services.webhooks import RouteDefaults
     from app.storage.db import Database
     from app.vault.secret_source import VaultSecrets
     from app.vault.store import Vault
@@ -124,6 +127,14 @@ def worker() -> None:
     vault = functools.cache(lambda: Vault(load_key_ring(config)))
     credentials = VaultSecrets(db, vault, TokenKeeper(db, vault, connection, egress))
     executors = step_executors(config)
+    control = ControlContext(
+        db,
+        StreamsBus(connection),
+        lambda tenant_id: TenantCatalog(db, tenant_id),
+        executors,
+        RouteDefaults(config.effective_public_base_url, config.webhook_tenant_rps, config.tenant_max_backlog),
+        image_check(config),
+    )
     steps = StepWorker(
         StreamsBus(connection),
         builtin_registry(),
@@ -163,9 +174,10 @@ def worker() -> None:
         # rq owns the main thread (it installs the SIGTERM/SIGINT handlers); SimpleWorker, because forking
         # beside a running thread is unsafe. When rq returns, the step
         # worker finishes its current batch and stops too.
-        ControlWorker([Queue(CONTROL_QUEUE, connection=connection)], connection=connection).work(
-            logging_level=config.log_level
-        )
+        with serving(control):
+            ControlWorker([Queue(CONTROL_QUEUE, connection=connection)], connection=connection).work(
+                logging_level=config.log_level
+            )
     finally:
         stop.set()
         thread.join(30)

@@ -44,7 +44,7 @@ def _status() -> rx.Component:
     return rx.hstack(
         rx.badge(
             WebhookState.flow_status,
-            color_scheme=rx.cond(WebhookState.active, "green", "gray"),
+            color_scheme=WebhookState.status_color,
             size="2",
             data_testid="flow-status",
         ),
@@ -62,7 +62,7 @@ def _status() -> rx.Component:
             data_testid="export-flow",
         ),
         rx.cond(
-            WebhookState.active,
+            WebhookState.active | (WebhookState.flow_status == "starting"),
             rx.button(
                 "Deactivate",
                 variant="soft",
@@ -74,7 +74,7 @@ def _status() -> rx.Component:
             rx.button(
                 "Activate",
                 on_click=WebhookState.activate,
-                disabled=~WebhookState.can_edit,
+                disabled=~WebhookState.can_edit | (WebhookState.flow_status == "stopping"),
                 data_testid="activate",
             ),
         ),
@@ -85,13 +85,22 @@ def _status() -> rx.Component:
 
 def _status_reason() -> rx.Component:
     return rx.cond(
-        (WebhookState.flow_status == "error") & (WebhookState.status_reason != ""),
-        rx.callout(
-            WebhookState.status_reason,
-            icon="triangle_alert",
-            color_scheme="red",
-            width="100%",
-            data_testid="flow-status-reason",
+        WebhookState.status_reason != "",
+        rx.cond(
+            WebhookState.flow_status == "error",
+            rx.callout(
+                WebhookState.status_reason,
+                icon="triangle_alert",
+                color_scheme="red",
+                width="100%",
+                data_testid="flow-status-reason",
+            ),
+            rx.hstack(  # starting or stopping: a worker is on it
+                rx.spinner(size="2"),
+                rx.text(WebhookState.status_reason, size="2", color_scheme="gray"),
+                align="center",
+                data_testid="flow-status-reason",
+            ),
         ),
     )
 

@@ -192,60 +192,156 @@ def publish_flow(
     return version
 
 
-def _set_status(
+ImageCheck = Callable[[str], "str | None"]  # image -> why it cannot run here (None: it can)
+Prepare = Callable[[ExecutionPlan], list[Problem]]  # start the plan's runners; what failed to start
+Enqueue = Callable[[uuid.UUID, uuid.UUID, "uuid.UUID | None"], None]  # (tenant, flow, user): a control job
+
+WAITING = "waiting for a worker to start its runners"
+STOPPING_REASON = "its URL is closed; waiting for a worker to stop its runners"
+
+
+def request_activation(
+    db: Database,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    *,
+    enqueue: Enqueue,
+    user_id: uuid.UUID | None = None,
+) -> Flow:
+    """Mark the flow starting and hand its activation to a worker (a control job, see app/control/): the job
+    starts its runners, opens its URL and says active, or error with the reason. Asking again while it starts
+    only queues another job, which finds nothing left to do."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
+        if flow.current_version_id is None:
+            raise ValidationError(
+                f"{flow.name!r} has no published version yet; publish it before activating it."
+            )
+        if flow.status == FlowStatus.ACTIVE.value:
+            session.expunge(flow)
+            return flow
+    set_status(db, tenant_id, flow_id, FlowStatus.STARTING, WAITING)
+    enqueue(tenant_id, flow_id, user_id)
+    return _fresh(db, tenant_id, flow_id)
+
+
+def request_deactivation(
     db: Database,
     bus: StreamsBus,
     components: ComponentResolver,
     tenant_id: uuid.UUID,
     flow_id: uuid.UUID,
-    status: FlowStatus,
-    routes: webhooks.RouteDefaults,
-    user_id: uuid.UUID | None,
-    images: ImageCheck | None = None,
+    *,
+    enqueue: Enqueue,
+    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
+    user_id: uuid.UUID | None = None,
 ) -> Flow:
+    """Close the flow's URL at once (stopping traffic waits for nobody), then let a worker stop its runners
+    and say inactive."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        if get_flow(session, flow_id).status == FlowStatus.INACTIVE.value:
+            return _fresh(db, tenant_id, flow_id)
+    set_status(db, tenant_id, flow_id, FlowStatus.STOPPING, STOPPING_REASON)
+    webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
+    enqueue(tenant_id, flow_id, user_id)
+    return _fresh(db, tenant_id, flow_id)
+
+
+def _fresh(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> Flow:
     with tenant_session(db.sessions, tenant_id) as session:
         flow = get_flow(session, flow_id)
-        if status == FlowStatus.ACTIVE and flow.current_version_id is None:
+        session.expunge(flow)
+        return flow
+
+
+def set_status(
+    db: Database,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    status: FlowStatus,
+    reason: str | None,
+    expect: FlowStatus | None = None,
+) -> bool:
+    """Set the status (and its reason); with `expect`, only if the flow is still in that status, so that a job
+    finishing an activation cannot overwrite a deactivation asked for meanwhile. Returns whether it changed.
+    A statement, not an attribute change: the status is not the draft, so it must not bump its lock."""
+    where = [Flow.id == flow_id]
+    if expect is not None:
+        where.append(Flow.status == expect.value)
+    with tenant_session(db.sessions, tenant_id) as session:
+        changed = session.execute(
+            sa.update(Flow)
+            .where(*where)
+            .values(status=status.value, status_reason=reason)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return bool(changed)
+
+
+def activate_flow(
+    db: Database,
+    bus: StreamsBus,
+    components: ComponentResolver,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    *,
+    user_id: uuid.UUID | None = None,
+    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
+    images: ImageCheck | None = None,
+    prepare: Prepare | None = None,
+    expect: FlowStatus | None = None,
+) -> Flow:
+    """The flow's production URL starts runs of its published version from now on. Refused, with the flow in
+    error, when one of its steps cannot run on this hub (see _unrunnable) or its runners do not start
+    (`prepare`). With `expect` (a control job), nothing changes unless the flow is still in that status."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
+        if flow.current_version_id is None:
             raise ValidationError(
                 f"{flow.name!r} has no published version yet; publish it before activating it."
             )
-        problems: list[Problem] = []
-        if status == FlowStatus.ACTIVE:
-            version = session.get(FlowVersion, flow.current_version_id)
-            assert version is not None
-            plan = compile_document(
-                flow_document(version), components, TenantCredentials(session, version.created_by)
-            )
-            problems = _unrunnable(plan, images)
+        version = session.get(FlowVersion, flow.current_version_id)
+        assert version is not None
+        plan = compile_document(
+            flow_document(version), components, TenantCredentials(session, version.created_by)
+        )
+    problems = _unrunnable(plan, images)
+    if not problems and prepare is not None:
+        problems = prepare(plan)
     if problems:
         reason = "Cannot run here: " + "; ".join(str(p) for p in problems)
-        with tenant_session(db.sessions, tenant_id) as session:
-            session.execute(
-                sa.update(Flow)
-                .where(Flow.id == flow_id)
-                .values(status=FlowStatus.ERROR.value, status_reason=reason)
-                .execution_options(synchronize_session=False)
-            )
+        set_status(db, tenant_id, flow_id, FlowStatus.ERROR, reason, expect)
         raise FlowInvalidError(reason, problems)
-    with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
-        # A statement, not an attribute change: the status is not the draft, so it must not bump its lock.
-        session.execute(
-            sa.update(Flow)
-            .where(Flow.id == flow.id)
-            .values(status=status.value, status_reason=None)
-            .execution_options(synchronize_session=False)
-        )
-        session.refresh(flow)
-        action = "flow.activated" if status == FlowStatus.ACTIVE else "flow.deactivated"
-        audit.record(session, action, tenant_id=tenant_id, actor_user_id=user_id, target_type="flow",
-                     target_id=flow.id)  # fmt: skip
-        session.expunge(flow)
+    if set_status(db, tenant_id, flow_id, FlowStatus.ACTIVE, None, expect):
+        _audit(db, tenant_id, flow_id, "flow.activated", user_id)
     webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
-    return flow
+    return _fresh(db, tenant_id, flow_id)
 
 
-ImageCheck = Callable[[str], "str | None"]  # image -> why it cannot run here (None: it can)
+def deactivate_flow(
+    db: Database,
+    bus: StreamsBus,
+    components: ComponentResolver,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    *,
+    user_id: uuid.UUID | None = None,
+    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
+    expect: FlowStatus | None = None,
+) -> Flow:
+    """The production URL answers 410 from now on (it keeps its token: activating again brings it back)."""
+    if set_status(db, tenant_id, flow_id, FlowStatus.INACTIVE, None, expect):
+        _audit(db, tenant_id, flow_id, "flow.deactivated", user_id)
+    webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
+    return _fresh(db, tenant_id, flow_id)
+
+
+def _audit(
+    db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID, action: str, user_id: uuid.UUID | None
+) -> None:
+    with tenant_session(db.sessions, tenant_id) as session:
+        audit.record(session, action, tenant_id=tenant_id, actor_user_id=user_id, target_type="flow",
+                     target_id=flow_id)  # fmt: skip
 
 
 def _unrunnable(plan: ExecutionPlan, images: ImageCheck | None) -> list[Problem]:
@@ -264,36 +360,6 @@ def _unrunnable(plan: ExecutionPlan, images: ImageCheck | None) -> list[Problem]
         elif component.runtime == "docker" and (why := images(component.code)):
             problems.append(Problem("image_missing", f"{component.title!r}: {why}", step.id))
     return problems
-
-
-def activate_flow(
-    db: Database,
-    bus: StreamsBus,
-    components: ComponentResolver,
-    tenant_id: uuid.UUID,
-    flow_id: uuid.UUID,
-    *,
-    user_id: uuid.UUID | None = None,
-    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
-    images: ImageCheck | None = None,
-) -> Flow:
-    """The flow's production URL starts runs of its published version from now on. Refused, with the flow in
-    error, when one of its steps cannot run on this hub (see _unrunnable)."""
-    return _set_status(db, bus, components, tenant_id, flow_id, FlowStatus.ACTIVE, routes, user_id, images)
-
-
-def deactivate_flow(
-    db: Database,
-    bus: StreamsBus,
-    components: ComponentResolver,
-    tenant_id: uuid.UUID,
-    flow_id: uuid.UUID,
-    *,
-    user_id: uuid.UUID | None = None,
-    routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
-) -> Flow:
-    """The production URL answers 410 from now on (it keeps its token: activating again brings it back)."""
-    return _set_status(db, bus, components, tenant_id, flow_id, FlowStatus.INACTIVE, routes, user_id)
 
 
 def duplicate_flow(

@@ -131,6 +131,12 @@ def _settings_of(session: Session, flow_id: uuid.UUID) -> WebhookSettings:
     return WebhookSettings()
 
 
+def answers_synchronously(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> bool:
+    """The flow's webhook waits for the run's reply: its runners must stay warm while it is active."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        return _settings_of(session, flow_id).mode == "sync"
+
+
 def _view(hook: Webhook | None, defaults: RouteDefaults) -> WebhookView | None:
     if hook is None:
         return None

@@ -13,8 +13,8 @@ from typing import Any
 import reflex as rx
 
 from app.context import HubContext, get_context
+from app.control.flow_jobs import enqueue_converge
 from app.errors import HubError
-from app.executors import image_check
 from app.services import flows, webhooks
 from app.state.auth import AuthState
 from app.storage.models import FlowStatus, FlowVersion
@@ -23,6 +23,8 @@ from app.storage.scoping import tenant_session
 EDIT_ROLES = ("owner", "admin", "editor")
 # A change to a flow or its webhook: (context, tenant id, flow id, acting user) -> whatever the service returns.
 Change = Callable[[HubContext, uuid.UUID, uuid.UUID, uuid.UUID | None], object]
+STATUS_COLORS = {"active": "green", "error": "red", "starting": "amber", "stopping": "amber"}
+WATCH_S = 300  # how long the page follows a starting or stopping flow before it stops asking
 SECRET_INPUTS = {"basic": ("username", "password"), "header": ("token",), "hmac": ("secret",)}
 
 
@@ -48,6 +50,10 @@ class WebhookState(AuthState):
     @rx.var
     def active(self) -> bool:
         return self.flow_status == FlowStatus.ACTIVE.value
+
+    @rx.var
+    def status_color(self) -> str:
+        return STATUS_COLORS.get(self.flow_status, "gray")
 
     def _ids(self) -> tuple[uuid.UUID, uuid.UUID]:
         return uuid.UUID(self.tenant_id), uuid.UUID(self.current_flow_id)
@@ -91,7 +97,35 @@ class WebhookState(AuthState):
         except (HubError, ValueError):
             self.flow_name = ""
             self.error = "This flow does not exist (or belongs to another tenant)."
-        return None
+            return None
+        return WebhookState.watch_status if self._changing() else None
+
+    def _changing(self) -> bool:
+        return self.flow_status in (FlowStatus.STARTING.value, FlowStatus.STOPPING.value)
+
+    @rx.event(background=True)
+    async def watch_status(self):
+        """Follow a flow a worker is starting or stopping until it is done, and say how it ended."""
+        async with self:
+            flow_id = self.current_flow_id
+        deadline = time.monotonic() + WATCH_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.4)
+            async with self:
+                if self.current_flow_id != flow_id:
+                    return  # the page moved on to another flow
+                try:
+                    self._refresh()
+                except HubError:
+                    return
+                if self._changing():
+                    continue
+                status = self.flow_status
+            if status == FlowStatus.ACTIVE.value:
+                yield rx.toast.success("The flow is active: its production URL starts runs.")
+            elif status == FlowStatus.ERROR.value:
+                yield rx.toast.error("The flow could not be activated: see why on the page.")
+            return
 
     def _guard(self) -> bool:
         """The role as it is now, not as it was when the page loaded."""
@@ -120,28 +154,23 @@ class WebhookState(AuthState):
 
     @rx.event
     def activate(self):
+        """A worker starts the flow's runners (a control job); the page follows it until active or error."""
         return self._apply(
-            lambda c, t, f, u: flows.activate_flow(
-                c.db,
-                c.bus,
-                c.components_for(t),
-                t,
-                f,
-                user_id=u,
-                routes=c.routes,
-                images=image_check(c.settings),
+            lambda c, t, f, u: flows.request_activation(
+                c.db, t, f, enqueue=enqueue_converge(c.redis), user_id=u
             ),
-            rx.toast.success("The flow is active: its production URL starts runs."),
+            WebhookState.watch_status,
         )
 
     @rx.event
     def deactivate(self):
         return self._apply(
-            lambda c, t, f, u: flows.deactivate_flow(
-                c.db, c.bus, c.components_for(t), t, f, user_id=u, routes=c.routes
+            lambda c, t, f, u: flows.request_deactivation(
+                c.db, c.bus, c.components_for(t), t, f, enqueue=enqueue_converge(c.redis), routes=c.routes,
+                user_id=u,
             ),
-            rx.toast.success("The flow is inactive: its production URL answers 410."),
-        )
+            [rx.toast.success("The production URL answers 410 from now on."), WebhookState.watch_status],
+        )  # fmt: skip
 
     @rx.event
     def create_production_url(self):

@@ -84,6 +84,11 @@ class TenantKeys:
         """Counter bumped whenever one of the tenant's credentials changes: workers' caches read it again."""
         return f"{self.base}:credgen"
 
+    @property
+    def warm(self) -> str:
+        """Hash flow id -> the runners its synchronous webhook needs warm on every worker (runtime/executors/warm.py)."""
+        return f"{self.base}:warm"
+
     def rate(self, scope: str) -> str:
         """GCRA state (the theoretical arrival time) of a webhook rate limit: `tenant` or `flow:<id>`."""
         return f"{self.base}:rate:{scope}"

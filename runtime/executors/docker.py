@@ -15,7 +15,6 @@ import os
 import selectors
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,8 +186,7 @@ class DockerExecutor(ProcessExecutor):
     name: str = "docker"
 
     def __post_init__(self) -> None:
-        self._runners = {}
-        self._lock = threading.Lock()
+        self._setup()
         if self.client is None:
             self.client = docker.from_env()
 

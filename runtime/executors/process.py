@@ -46,6 +46,10 @@ MAX_ANSWER = 64 * 2**20  # a step's answer (its outputs) larger than this is ref
 LOAD_FAILED = 2  # the step runner's exit code when the component cannot be loaded: retrying will not help
 
 
+class RunnerNotReady(Exception):
+    """A runner could not be started, or its component does not load: the message says why."""
+
+
 class RunnerGone(Exception):
     """The runner process exited or stopped answering; `reason` says how."""
 
@@ -236,24 +240,89 @@ class ProcessExecutor:
     name: str = "process"
 
     def __post_init__(self) -> None:
-        self._runners: dict[tuple[str, str], Any] = {}  # Runner, or what a subclass starts (a container)
-        self._lock = threading.Lock()
+        self._setup()
         if self.policy.use_bubblewrap and (problem := sandbox_problem()):
             log.warning("%s", problem)
 
+    def _setup(self) -> None:
+        self._runners: dict[tuple[str, str], Any] = {}  # Runner, or what a subclass starts (a container)
+        self._lock = threading.Lock()  # guards the dicts only: never held while a runner starts
+        self._starting: dict[tuple[str, str], threading.Lock] = {}
+        self._pinned: set[tuple[str, str]] = set()  # kept warm (keep_warm): exempt from the idle stop
+        self._retry_at: dict[tuple[str, str], float] = {}  # pinned runners that failed to start: not before
+
     def runner(self, tenant: str, component: str, network: bool = False) -> Runner:
         """The warm runner of (tenant, component), started if there is none (or it died). `network`: the
-        catalog says the component needs the network."""
+        catalog says the component needs the network. One start per key at a time; other keys' steps go on
+        meanwhile (a cold container takes most of a second)."""
         key = (tenant, component)
         with self._lock:
             found = self._runners.get(key)
             if found is not None and found.alive():
                 return found
+            starting = self._starting.setdefault(key, threading.Lock())
+        with starting:
+            with self._lock:
+                found = self._runners.get(key)
+                if found is not None and found.alive():
+                    return found
             runner = self.start(tenant, component, network)
-            self._runners[key] = runner
+            with self._lock:
+                self._runners[key] = runner
         if found is not None:
-            found.stop()  # what is left of a dead one (an exited container) goes, outside the lock
+            found.stop()  # what is left of a dead one (an exited container)
         return runner
+
+    def warm_up(
+        self,
+        tenant: str,
+        component: str,
+        network: bool = False,
+        functions: tuple[str, ...] = (),
+        timeout_s: float = 60.0,
+    ) -> None:
+        """Start the runner (or find it running) and ask whether the component loads with these functions:
+        activation calls this so that a component that cannot start fails the activation with the reason,
+        not every message. Raises RunnerNotReady."""
+        try:
+            runner = self.runner(tenant, component, network)
+        except (LookupError, OSError) as exc:
+            raise RunnerNotReady(str(exc)) from None
+        try:
+            answer = runner.call({"ready": list(functions) or True}, timeout_s)
+        except RunnerGone as exc:
+            said = runner.take_stderr(wait_s=0.1)[-5:]
+            raise RunnerNotReady(f"{exc}" + (f"; it said: {' | '.join(said)}" if said else "")) from None
+        if not answer.get("ok"):
+            raise RunnerNotReady(f"the component does not load: {answer.get('error')}")
+
+    def keep_warm(self, wanted: dict[str, set[Any]], retry_s: float = 30.0) -> int:
+        """Keep these runners (tenant -> RunnerSpecs; those of other executors are ignored) running and exempt
+        from the idle stop; start those that are not. One that fails to start is logged and tried again after
+        `retry_s`. Returns how many were started."""
+        specs = {(t, s.code): s for t, found in wanted.items() for s in found if s.executor == self.name}
+        with self._lock:
+            self._pinned = set(specs)
+            missing = [k for k in specs if not (k in self._runners and self._runners[k].alive())]
+        started, now = 0, time.monotonic()
+        for key in missing:
+            if self._retry_at.get(key, 0.0) > now:
+                continue
+            spec = specs[key]
+            try:
+                self.warm_up(key[0], spec.code, spec.network, spec.functions)
+            except RunnerNotReady as exc:
+                self._retry_at[key] = now + retry_s
+                log.warning("the pinned runner of %s for tenant %s cannot start: %s", spec.code, key[0], exc)
+                continue
+            self._retry_at.pop(key, None)
+            started += 1
+        return started
+
+    def running(self) -> list[tuple[str, str]]:
+        """The (tenant, component) of every live runner."""
+        with self._lock:
+            return sorted(k for k, r in self._runners.items() if r.alive())
 
     def start(self, tenant: str, component: str, network: bool = False) -> Runner:
         if component.startswith("folder:") and component.removeprefix("folder:").split("/", 1)[0] not in (
@@ -340,7 +409,8 @@ class ProcessExecutor:
             idle = [
                 k
                 for k, r in self._runners.items()
-                if not r.alive() or (now - r.last_used > self.idle_s and not r.lock.locked())
+                if not r.alive()
+                or (now - r.last_used > self.idle_s and not r.lock.locked() and k not in self._pinned)
             ]
             stopped = [self._runners.pop(k) for k in idle]
         for runner in stopped:

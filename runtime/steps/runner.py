@@ -11,6 +11,8 @@ Reads one JSON request per line and answers one JSON line per request, in order:
         "snapshot": null, "reply": null, "logs": [["info", "..."]], "delay_s": 0, "ms": 1.2}
 
     {"id": 2, "verify": {...credential...}}  ->  {"id": 2, "ok": true, "error": null}
+    {"id": 3, "ready": ["lookup"]}  ->  {"id": 3, "ok": true, "error": null}
+        (activation asks: the component loaded and has these functions; `true` for all of them)
 
 What the component prints goes to stderr, so it cannot corrupt the answers. The process executor keeps a
 runner warm per tenant and component; the Docker image built by `hub component new` runs it as its command.
@@ -34,6 +36,11 @@ from runtime.steps.message import Message
 
 def handle(component: LoadedComponent, request: dict[str, Any]) -> dict[str, Any]:
     request_id = request.get("id")
+    if "ready" in request:  # the component loaded when the runner started, or the runner would not be here
+        wanted = request["ready"] if isinstance(request["ready"], list) else []
+        missing = sorted(str(f) for f in wanted if f not in component.handlers)
+        error = f"no function {', '.join(missing)} (it has: {', '.join(sorted(component.handlers))})"
+        return {"id": request_id, "ok": not missing, "error": error if missing else None}
     if "verify" in request:
         if component.verify is None:
             return {"id": request_id, "ok": True, "error": None}

@@ -17,6 +17,7 @@ class FlowStatus(enum.StrEnum):
     INACTIVE = "inactive"
     STARTING = "starting"
     ACTIVE = "active"
+    STOPPING = "stopping"
     ERROR = "error"
 
 
@@ -39,7 +40,9 @@ class Flow(UuidPk, TenantOwned, Timestamps, Base):
 
     __mapper_args__ = {"version_id_col": lock_version}
     __table_args__ = (
-        sa.CheckConstraint("status IN ('inactive', 'starting', 'active', 'error')", name="status_known"),
+        sa.CheckConstraint(
+            "status IN ('inactive', 'starting', 'active', 'stopping', 'error')", name="status_known"
+        ),
         sa.Index(None, "tenant_id", "updated_at"),
         sa.Index(None, "tenant_id", "name"),
     )

@@ -14,6 +14,8 @@
 //   this.emit('end')                    done (callback-style components)
 // A returned promise ends the step when it settles; a value it resolves with is emitted as data.
 // `verifyCredentials(credentials, cb)` (callback or promise) in verifyCredentials.js answers {"verify": ...}.
+// {"ready": ["fn", ...]} (or true: all) loads those functions' modules and answers whether they load; activation
+// asks before a flow goes live.
 // The component's console output goes to stderr, never into the answers.
 'use strict';
 
@@ -163,6 +165,15 @@ async function verify(request) {
   }
 }
 
+function ready(request) {
+  try {
+    (Array.isArray(request.ready) ? request.ready : Object.keys(functions)).forEach((id) => load(String(id)));
+    return { id: request.id, ok: true, error: null };
+  } catch (err) {
+    return { id: request.id, ok: false, error: errorText(err) };
+  }
+}
+
 async function main() {
   const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of lines) {
@@ -176,7 +187,8 @@ async function main() {
     }
     let answer;
     try {
-      answer = 'verify' in request ? await verify(request) : await execute(request);
+      if ('ready' in request) answer = ready(request);
+      else answer = 'verify' in request ? await verify(request) : await execute(request);
     } catch (err) {
       answer = failure(request.id, errorText(err));
     }

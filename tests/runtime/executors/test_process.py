@@ -201,3 +201,48 @@ def test_a_component_that_cannot_be_loaded_fails_for_good(tmp_path: Path) -> Non
         assert not result.ok and not result.retryable and "cannot be loaded" in (result.error or "")
     finally:
         executor.close()
+
+
+def test_a_slow_cold_start_does_not_hold_up_the_steps_of_other_components() -> None:
+    """A cold container takes most of a second: meanwhile, the warm runners of other components must serve."""
+    import threading
+
+    slow_started, release = threading.Event(), threading.Event()
+
+    class SlowFirstStart(ProcessExecutor):
+        def start(self, tenant: str, component: str, network: bool = False):
+            if tenant == "slow":
+                slow_started.set()
+                release.wait(20)
+            return super().start(tenant, component, network)
+
+    executor = SlowFirstStart(lambda _: PROBE, SandboxPolicy())
+    try:
+        slow = threading.Thread(target=executor.runner, args=("slow", "probe"))
+        slow.start()
+        assert slow_started.wait(5)
+        results = []
+        fast = threading.Thread(
+            target=lambda: results.append(executor.execute(invocation("echo", {}, tenant="fast")))
+        )
+        fast.start()
+        fast.join(8)  # while "slow" is still starting
+        assert results and results[0].ok, results and results[0].error
+        release.set()
+        slow.join(10)
+        assert executor.running() == [("fast", "probe"), ("slow", "probe")]
+    finally:
+        release.set()
+        executor.close()
+
+
+def test_a_component_that_loads_is_ready_and_a_missing_function_is_named() -> None:
+    from runtime.executors.process import RunnerNotReady
+
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy())
+    try:
+        executor.warm_up("t", "probe", functions=("echo", "crash"))
+        with pytest.raises(RunnerNotReady, match=r"does not load: no function nope \(it has: connect, crash"):
+            executor.warm_up("t", "probe", functions=("echo", "nope"))
+    finally:
+        executor.close()

@@ -73,3 +73,22 @@ def test_output_on_stdout_and_errors_thrown_later_do_not_break_the_runner(execut
     assert not late.ok and "thrown from a timer" in (late.error or "")
     after = executor.execute(invocation("greet", {"name": "B"}))
     assert after.ok and after.outputs[0].data["pid"] == before  # the same runner, still in step
+
+
+def test_activation_asks_whether_the_functions_load_before_any_message(tmp_path: Path) -> None:
+    from runtime.executors.process import RunnerNotReady
+
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO, copy)
+    (copy / "lib" / "actions" / "legacy.js").write_text("require('a-module-that-was-never-installed');\n")
+    executor = ProcessExecutor(lambda _: copy, SandboxPolicy())
+    try:
+        executor.warm_up("t", "sailor-demo", functions=("greet",))  # the flow calls only greet: fine
+        with pytest.raises(
+            RunnerNotReady, match="does not load: Cannot find module 'a-module-that-was-never"
+        ):
+            executor.warm_up("t", "sailor-demo", functions=("greet", "legacy"))
+        with pytest.raises(RunnerNotReady, match=r"does not load: no function \"nope\""):
+            executor.warm_up("t", "sailor-demo", functions=("nope",))
+    finally:
+        executor.close()
