@@ -167,3 +167,22 @@ def container_engine(tmp_path_factory: pytest.TempPathFactory):
         yield service
     finally:
         service.stop()
+
+
+REGISTRY_USERS = {"hub-puller": "pull-secret-1"}
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory):
+    """A real registry with a login (REGISTRY_USERS) on 127.0.0.1."""
+    from tests.registry_server import RegistryServer, registry_missing
+
+    if missing := registry_missing():
+        if os.environ.get("HUB_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    server = RegistryServer(tmp_path_factory.mktemp("registry"), REGISTRY_USERS)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -18,6 +18,11 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 """
+# The tests' registries listen on plain HTTP on loopback (as Docker allows for 127.0.0.0/8 by default).
+REGISTRIES_CONF = """[[registry]]
+location = "127.0.0.1"
+insecure = true
+"""
 TEST_IMAGE = "localhost/hub-test-runner:1"
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +40,9 @@ class PodmanService:
         self.socket = folder / "podman.sock"
         conf = folder / "containers.conf"
         conf.write_text(CONTAINERS_CONF)
-        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+        (folder / "registries.conf").write_text(REGISTRIES_CONF)
+        self.env = {**os.environ, "CONTAINERS_CONF": str(conf),
+                    "CONTAINERS_REGISTRIES_CONF": str(folder / "registries.conf")}  # fmt: skip
         self.process = subprocess.Popen(
             ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
             env=self.env,

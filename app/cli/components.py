@@ -59,6 +59,69 @@ def import_(path: Path, tenant_slug: str | None, name: str | None) -> None:
         click.echo(f"  warning: {warning}")
 
 
+@component.command("add-image")
+@click.argument("reference")
+@click.option(
+    "--tenant", "tenant_slug", default=None, help="Private to this tenant (slug), pulled with its login."
+)
+@click.option(
+    "--credential",
+    "credential_name",
+    default=None,
+    help="The tenant's container-registry credential to pull with (by name); found by registry if omitted.",
+)
+@click.option(
+    "--no-pull", is_flag=True, help="Air-gapped: the image is already on the engine (`docker load`)."
+)
+@click.option("--name", default=None, help="Catalog name; the repository's last part when omitted.")
+@reports_errors
+def add_image(reference: str, tenant_slug: str | None, credential_name: str | None, no_pull: bool,
+              name: str | None) -> None:  # fmt: skip
+    """Add a component by image reference: pull it (DOCKER_HOST's engine), read its descriptor, pin its digest."""
+    import docker
+    import sqlalchemy as sa
+
+    from app.config import get_settings
+    from app.errors import ConfigError
+    from app.keyring import load_key_ring
+    from app.services.component_images import add_image as add
+    from app.storage.models import Credential
+    from app.storage.scoping import tenant_session
+    from app.vault.store import Vault
+
+    db = _db()
+    try:
+        tenant_id = _tenant_id(db, tenant_slug)
+        credential_id = None
+        if credential_name is not None:
+            if tenant_id is None:
+                raise click.UsageError("--credential needs --tenant: pull credentials belong to a tenant")
+            with tenant_session(db.sessions, tenant_id) as session:
+                credential_id = session.scalar(
+                    sa.select(Credential.id).where(
+                        Credential.name == credential_name, Credential.kind == "registry"
+                    )
+                )
+            if credential_id is None:
+                raise NotFoundError(
+                    f"No container-registry credential named {credential_name!r} in this tenant."
+                )
+        try:
+            client = docker.from_env()
+        except docker.errors.DockerException as exc:
+            raise ConfigError(f"The container engine cannot be reached ({exc}); set DOCKER_HOST.") from None
+        # The vault (and so the master key) only when a tenant's login may be needed.
+        vault = Vault(load_key_ring(get_settings())) if tenant_id and not no_pull else None
+        result = add(db, vault, client, reference, tenant_id=tenant_id,
+                     credential_id=credential_id, pull=not no_pull, name=name)  # fmt: skip
+    finally:
+        db.dispose()
+    state = "already added" if result.unchanged else "added"
+    click.echo(f"{state} {result.name} {result.version} ({len(result.warnings)} warnings)")
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}")
+
+
 @component.command("list")
 @click.option("--tenant", "tenant_slug", required=True, help="Show what this tenant sees (slug).")
 @reports_errors

@@ -67,11 +67,34 @@ BUILTIN_TYPES: dict[str, CredentialType] = {
             ),
         ),
         CredentialType("oauth2_code", "OAuth2 connection", (), entered_by_hand=False),
+        CredentialType(
+            "registry",
+            "Container registry",
+            (
+                _field(
+                    "registry",
+                    "Registry",
+                    required=True,
+                    placeholder="registry.example.com:5000",
+                    note="Host (and port) of the registry whose component images this login pulls.",
+                ),
+                _field("username", "User name", required=True),
+                _field("password", "Password or token", "password", required=True),
+            ),
+        ),
     )
 }
 FIELDS_LABEL = "Component fields"
 # Names that are never secrets although not in the runtime's list (they configure, they do not prove).
-SHOWN_NAMES = NOT_SECRET | {"token_url", "client_id", "audience", "security", "url_base", "region"}
+SHOWN_NAMES = NOT_SECRET | {
+    "token_url",
+    "client_id",
+    "audience",
+    "security",
+    "url_base",
+    "region",
+    "registry",
+}
 
 
 def shown_again(field: FieldDef) -> bool:

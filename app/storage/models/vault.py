@@ -42,7 +42,7 @@ class Credential(UuidPk, TenantOwned, Timestamps, Base):
 
     __table_args__ = (
         sa.CheckConstraint(
-            "kind IN ('fields', 'api_key', 'basic', 'bearer', 'oauth2_code', 'oauth2_client')",
+            "kind IN ('fields', 'api_key', 'basic', 'bearer', 'oauth2_code', 'oauth2_client', 'registry')",
             name="kind_known",
         ),
         sa.Index(None, "tenant_id", "name"),

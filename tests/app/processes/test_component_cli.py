@@ -52,3 +52,48 @@ def test_import_and_list(sqlite_template, tmp_path) -> None:
     assert failed.stderr.startswith("error: component.json is not valid JSON")
     unknown = _hub(env, "component", "list", "--tenant", "nope")
     assert (unknown.returncode, unknown.stderr.strip()) == (2, "error: No tenant with the slug 'nope'.")
+
+
+def test_add_image_from_the_command_line(sqlite_template, tmp_path, container_engine) -> None:
+    import io
+    import json
+    import uuid
+
+    import docker
+
+    from app.services.component_images import DESCRIPTOR_LABEL
+    from tests.container_engine import TEST_IMAGE
+
+    path = tmp_path / "hub.db"
+    shutil.copy(sqlite_template, path)
+    db = Database.connect(f"sqlite:///{path}")
+    accounts.create_tenant(db, "Acme")
+    db.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(HUB_DATABASE_URL=f"sqlite:///{path}", HUB_DATA_DIR=str(tmp_path), HUB_LOG_LEVEL="WARNING",
+               DOCKER_HOST=container_engine.url)  # fmt: skip
+
+    usage = _hub(env, "component", "add-image", "localhost/x:1", "--credential", "Registry")
+    assert usage.returncode == 2 and "--credential needs --tenant" in usage.stderr
+    unknown = _hub(env, "component", "add-image", "localhost/x:1", "--tenant", "acme", "--credential", "Nope")
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        2,
+        "error: No container-registry credential named 'Nope' in this tenant.",
+    )
+    missing = _hub(env, "component", "add-image", "localhost/never-loaded:1", "--no-pull", "--tenant", "acme")
+    assert missing.returncode == 2
+    assert missing.stderr.startswith(
+        "error: The image localhost/never-loaded:1 is not on the container engine"
+    )
+
+    descriptor = {"title": "Loaded", "version": "2.0.0", "actions": {"go": {"title": "Go", "main": "x.go"}}}
+    image = f"localhost/hub-test-cli:{uuid.uuid4().hex[:8]}"
+    engine = docker.DockerClient(base_url=container_engine.url)
+    dockerfile = f"FROM {TEST_IMAGE}\nLABEL {DESCRIPTOR_LABEL}={json.dumps(json.dumps(descriptor))}\n"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=image, rm=True)
+    try:
+        added = _hub(env, "component", "add-image", image, "--no-pull", "--tenant", "acme")
+        assert added.returncode == 0, added.stderr
+        assert added.stdout.startswith("added hub-test-cli 2.0.0")
+    finally:
+        engine.images.remove(image, force=True)
