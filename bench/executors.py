@@ -108,7 +108,7 @@ def _docker_row(messages: int, baseline: float) -> None:
             service.build_test_image()
             command, volumes, environment = runner_mounts(PROBE)
             executor = DockerExecutor(client=docker.DockerClient(base_url=service.url), command=command,
-                                      volumes=volumes, environment=environment)  # fmt: skip
+                                      volumes=volumes, environment=environment, user="0")  # fmt: skip
             try:
                 started = time.perf_counter()
                 first = executor.execute(_docker_invocation(0, TEST_IMAGE))

@@ -24,13 +24,27 @@ location = "127.0.0.1"
 insecure = true
 """
 TEST_IMAGE = "localhost/hub-test-runner:1"
+DEBIAN_PACKAGES = ("python3-minimal", "python3-pip", "nodejs", "ca-certificates")
+DEBIAN_IMAGE = f"localhost/hub-test-debian:bookworm-{len(DEBIAN_PACKAGES)}"
+
+
+def apt_mirror() -> str:
+    """The Debian mirror this machine's apt uses (debootstrap must reach the same one)."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
+
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
 def engine_missing() -> str | None:
-    for tool in ("podman", "runc", "busybox"):
+    for tool in ("podman", "runc", "busybox", "debootstrap"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install podman runc busybox-static; .ci/run does)"
+            return f"{tool} is not installed (apt-get install podman runc busybox-static debootstrap; .ci/run does)"
     return None
 
 
@@ -77,6 +91,24 @@ class PodmanService:
         subprocess.run(["podman", "import", str(archive), TEST_IMAGE], env=self.env, check=True,
                        capture_output=True, cwd=self.folder)  # fmt: skip
         return TEST_IMAGE
+
+    def debian_image(self) -> str:
+        """A Debian bookworm image with Python 3.11, pip and Node.js, for building the real parent images: made
+        here with debootstrap from the apt mirror (about 50 s) and kept on the engine under a tag naming its
+        recipe, so later runs find it."""
+        found = subprocess.run(["podman", "image", "exists", DEBIAN_IMAGE], env=self.env, cwd=self.folder)
+        if found.returncode == 0:
+            return DEBIAN_IMAGE
+        root = self.folder / "debian"
+        subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}", "bookworm",
+                        str(root), apt_mirror()], check=True, capture_output=True, timeout=600)  # fmt: skip
+        archive = self.folder / "debian.tar"
+        subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True)
+        subprocess.run(["podman", "import", str(archive), DEBIAN_IMAGE], env=self.env, check=True,
+                       capture_output=True, cwd=self.folder)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+        archive.unlink()
+        return DEBIAN_IMAGE
 
     def stop(self) -> None:
         # The engine's storage is the machine's: only what the tests' executors started is theirs to remove

@@ -44,9 +44,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from app.cli import admin, components, processes
+    from app.cli import admin, components, images, processes
 
-    for command in (*processes.COMMANDS, *admin.COMMANDS, *components.COMMANDS):
+    for command in (*processes.COMMANDS, *admin.COMMANDS, *components.COMMANDS, *images.COMMANDS):
         cli.add_command(command)
 
 

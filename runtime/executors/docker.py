@@ -53,6 +53,7 @@ class ContainerRunner(LineProtocol):
         command: list[str] | None = None,
         volumes: dict[str, dict[str, str]] | None = None,
         environment: dict[str, str] | None = None,
+        user: str = "65534:65534",
     ) -> None:
         super().__init__()
         self.image = image
@@ -72,6 +73,7 @@ class ContainerRunner(LineProtocol):
             volumes=volumes or {},
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
+            user=user,
         )
         try:
             attached = self.container.attach_socket(
@@ -183,6 +185,8 @@ class DockerExecutor(ProcessExecutor):
     command: list[str] | None = None
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
+    # Every container runs as nobody, whatever its image says: a component has no business being root.
+    user: str = "65534:65534"
     name: str = "docker"
 
     def __post_init__(self) -> None:
@@ -220,6 +224,7 @@ class DockerExecutor(ProcessExecutor):
                 command=self.command,
                 volumes=self.volumes,
                 environment=self.environment,
+                user=self.user,
             )
         except APIError as exc:
             raise OSError(f"the container for {image!r} cannot start: {exc.explanation or exc}") from None

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -75,7 +76,7 @@ def engine(container_engine) -> docker.DockerClient:
 
 
 @pytest.fixture
-def pushed(engine: docker.DockerClient, registry) -> str:
+def pushed(engine: docker.DockerClient, registry) -> Iterator[str]:
     """A component image built here, pushed to the registry with the login, and removed from the engine, so
     that what the test adds really comes from the registry."""
     descriptor = json.loads((PROBE / "component.json").read_text())
@@ -91,7 +92,11 @@ def pushed(engine: docker.DockerClient, registry) -> str:
     assert not [e for e in events if e.get("error")], events
     for name in (f"{target}:{tag}", source):
         engine.images.remove(name, force=True)
-    return f"{target}:{tag}"
+    yield f"{target}:{tag}"
+    for image in engine.images.list(
+        name=target
+    ):  # what the test pulled: the engine's storage is the machine's
+        engine.images.remove(image.id, force=True)
 
 
 @pytest.fixture
@@ -143,7 +148,7 @@ def test_an_image_is_pulled_with_the_tenants_login_catalogued_by_digest_and_runs
 
     command, volumes, environment = runner_mounts(PROBE)
     executor = DockerExecutor(client=engine, limits=ContainerLimits(memory_mb=256), command=command, volumes=volumes,
-                              environment=environment)  # fmt: skip
+                              environment=environment, user="0")  # fmt: skip
     try:
         context = StepContext(tenant_id=hub.tenant_id.hex, flow_id="f", run_id="r", step_id="s", message_id="m",
                               attempt=1, egress=EgressPolicy())  # fmt: skip

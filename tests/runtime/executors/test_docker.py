@@ -44,6 +44,7 @@ def executor(container_engine) -> Iterator[DockerExecutor]:
         volumes=volumes,
         environment=environment,
         idle_s=60,
+        user="0",  # the host's Python, mounted into the test image, lives under /root (mode 700)
     )
     yield running
     running.close()
