@@ -153,10 +153,19 @@ class MessageProcessor:
 
     # -- one step, then its fused successors ----------------------------------------------------------
     def run(
-        self, env: Envelope, plan: ExecutionPlan, step: PlanStep, snapshot: dict[str, Any], effects: Effects
+        self,
+        env: Envelope,
+        plan: ExecutionPlan,
+        step: PlanStep,
+        snapshot: dict[str, Any],
+        effects: Effects,
+        result: StepResult | None = None,
     ) -> None:
-        started = now_ms()
-        result = self._execute(env, plan, step, snapshot)
+        """`result`: the step was already executed (the worker runs the steps of runner executors side by side
+        before it builds the commit)."""
+        started = now_ms() - int(result.duration_ms) if result is not None else now_ms()
+        if result is None:
+            result = self.execute(env, plan, step, snapshot)
         children: list[Child] = []
         if result.ok:
             try:
@@ -199,9 +208,15 @@ class MessageProcessor:
         key = effects.batch.key(effects.batch.tenant_keys.aggregate(env.flow, group))
         return [key, index, orjson.dumps(value, default=str).decode(), count, whole.encode().decode()]
 
-    def _execute(
+    def runs_side_by_side(self, step: PlanStep) -> bool:
+        """Whether the step's executor may run several of its messages at once (runner pools)."""
+        return bool(getattr(self._executor_for(step), "concurrent", False))
+
+    def execute(
         self, env: Envelope, plan: ExecutionPlan, step: PlanStep, snapshot: dict[str, Any]
     ) -> StepResult:
+        """Run the step (its credential resolved, its secrets masked in what it says); touches no batch, so
+        the worker may call it from several threads."""
         handler = step.function.handler
         executor = self._executor_for(step)
         if executor is None:
@@ -240,6 +255,7 @@ class MessageProcessor:
             timeout_s=step.node.settings.timeout_s,
             code=step.component.code,
             network=(step.component.descriptor.get("x-hub") or {}).get("network") is True,
+            instances=step.node.settings.instances,
         )
         result = executor.execute(invocation, handler)
         flow_secrets = self._run_secrets(env.tenant, plan)

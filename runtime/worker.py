@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from runtime.flows.plans import PlanCache, PlanNotFoundError
 from runtime.net.egress import EgressPolicy
 from runtime.processing import REBOUND_LIMIT, MessageProcessor, Recording
 from runtime.steps.credentials import CachedCredentials, CredentialSource
-from runtime.steps.executor import Executor, InlineExecutor
+from runtime.steps.executor import Executor, InlineExecutor, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class WorkerConfig:
     housekeeping_interval_s: float = 0.5
     # How often the runners pinned warm (active flows with a synchronous webhook) are checked and started.
     warm_interval_s: float = 2.0
+    # Steps of runner executors (processes, containers) in one batch run side by side on this many threads;
+    # each runner serves one at a time, so the executor's instances are the real limit per component.
+    side_by_side: int = 16
     record_data: bool = True
     record_limit_bytes: int = 16_384
     # Fusible steps run in the same commit as the step before them, at most this many per delivered message
@@ -93,6 +97,7 @@ class Worker:
         self._next_housekeeping = 0.0
         self._next_warm = 0.0
         self._warm = WarmSet(self.bus.redis)
+        self._threads: ThreadPoolExecutor | None = None
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -160,6 +165,7 @@ class Worker:
         self.bus.load_bodies(deliveries)
         resolved = {d.entry_id: self._resolve(d.envelope) for d in deliveries}
         snapshots = self._load_snapshots(deliveries, resolved)
+        executed = self._execute_side_by_side(deliveries, resolved, snapshots)
         batches: dict[str, CommitBatch] = {}
         for delivery in deliveries:
             tenant = delivery.envelope.tenant
@@ -167,7 +173,8 @@ class Worker:
             if batch is None:
                 batch = batches[tenant] = CommitBatch(TenantKeys(tenant))
             target = resolved[delivery.entry_id]
-            batch.add(self._process_one(delivery, target, batch, snapshots.get(delivery.entry_id, {})))
+            snapshot = snapshots.get(delivery.entry_id, {})
+            batch.add(self._process_one(delivery, target, batch, snapshot, executed.get(delivery.entry_id)))
         self.stats.committed += self.bus.commit(list(batches.values()))
         self.stats.processed += len(deliveries)
         self.stats.failed, self.stats.dead = self.processor.failed, self.processor.dead_count
@@ -202,12 +209,45 @@ class Worker:
             for (entry_id, _, _), raw in zip(wanted, pipe.execute(), strict=True)
         }
 
+    def _execute_side_by_side(
+        self,
+        deliveries: list[Delivery],
+        resolved: dict[str, tuple[ExecutionPlan, PlanStep] | str],
+        snapshots: dict[str, dict[str, Any]],
+    ) -> dict[str, StepResult]:
+        """Run the batch's steps of runner executors at once (a backlog of a slow component is served by
+        several of its instances), before the commit is built in order as usual."""
+        wanted = []
+        for delivery in deliveries:
+            target = resolved[delivery.entry_id]
+            if (
+                isinstance(target, str)
+                or _crashed(delivery, target[1])
+                or not self.processor.runs_side_by_side(target[1])
+            ):
+                continue
+            wanted.append((delivery, target))
+        if len(wanted) < 2:
+            return {}
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(
+                self.config.side_by_side, thread_name_prefix=f"{self.config.name}-steps"
+            )
+        futures = {
+            delivery.entry_id: self._threads.submit(
+                self.processor.execute, delivery.envelope, plan, step, snapshots.get(delivery.entry_id, {})
+            )
+            for delivery, (plan, step) in wanted
+        }
+        return {entry_id: future.result() for entry_id, future in futures.items()}
+
     def _process_one(
         self,
         delivery: Delivery,
         target: tuple[ExecutionPlan, PlanStep] | str,
         batch: CommitBatch,
         snapshot: dict[str, Any],
+        executed: StepResult | None = None,
     ) -> dict[str, Any]:
         env = delivery.envelope
         effects = self.processor.effects(batch)
@@ -215,13 +255,16 @@ class Worker:
             self.processor.dead(env, target, None, now_ms(), None, effects)
             return effects.op(delivery.entry_id, env)
         plan, step = target
-        limit = max(step.retry.max_attempts, REBOUND_LIMIT) + CRASH_ALLOWANCE
-        if delivery.deliveries > limit:
+        if _crashed(delivery, step):
             error = (
                 f"delivered {delivery.deliveries} times without finishing: the worker running it crashed or hung "
                 "each time"
             )
             self.processor.dead(env, error, step, now_ms(), None, effects)
         else:
-            self.processor.run(env, plan, step, snapshot, effects)
+            self.processor.run(env, plan, step, snapshot, effects, executed)
         return effects.op(delivery.entry_id, env)
+
+
+def _crashed(delivery: Delivery, step: PlanStep) -> bool:
+    return delivery.deliveries > max(step.retry.max_attempts, REBOUND_LIMIT) + CRASH_ALLOWANCE

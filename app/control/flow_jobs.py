@@ -146,7 +146,7 @@ def start_runners(executors: Any, tenant: str, plan: ExecutionPlan) -> list[Prob
                                     "worker does not have", node))  # fmt: skip
             continue
         try:
-            executor.warm_up(tenant, spec.code, spec.network, spec.functions)
+            executor.warm_up(tenant, spec.code, spec.network, spec.functions, instances=spec.instances)
         except RunnerNotReady as exc:
             problems.append(Problem("runner_failed", f"{title!r} does not start: {exc}", node))
     return problems

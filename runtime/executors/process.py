@@ -19,10 +19,10 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -237,7 +237,14 @@ class ProcessExecutor:
     folder_of: Callable[[str], Path | None]
     policy: SandboxPolicy = field(default_factory=SandboxPolicy)
     idle_s: float = 300.0
+    # Instances of one component per tenant in this worker: another starts when every one is busy (the step has
+    # a backlog in the worker's batch), up to max_instances (or the instances a flow step asks for) and within
+    # max_tenant_runners; instances beyond the first (and beyond what is pinned) stop after scale_down_s unused.
+    max_instances: int = 4
+    max_tenant_runners: int = 16
+    scale_down_s: float = 30.0
     name: str = "process"
+    concurrent: ClassVar[bool] = True  # the worker may call it from several threads at once
 
     def __post_init__(self) -> None:
         self._setup()
@@ -245,33 +252,71 @@ class ProcessExecutor:
             log.warning("%s", problem)
 
     def _setup(self) -> None:
-        self._runners: dict[tuple[str, str], Any] = {}  # Runner, or what a subclass starts (a container)
-        self._lock = threading.Lock()  # guards the dicts only: never held while a runner starts
-        self._starting: dict[tuple[str, str], threading.Lock] = {}
-        self._pinned: set[tuple[str, str]] = set()  # kept warm (keep_warm): exempt from the idle stop
+        self._pools: dict[tuple[str, str], list[Any]] = {}  # Runners, or what a subclass starts (containers)
+        self._busy: set[int] = set()  # id() of the runners a caller holds
+        self._starting: dict[tuple[str, str], int] = {}
+        # Guards the pools only, never held while a runner starts (a cold container takes most of a second).
+        self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
+        self._pinned: dict[
+            tuple[str, str], int
+        ] = {}  # kept warm (keep_warm): how many, exempt from the idle stop
         self._retry_at: dict[tuple[str, str], float] = {}  # pinned runners that failed to start: not before
 
-    def runner(self, tenant: str, component: str, network: bool = False) -> Runner:
-        """The warm runner of (tenant, component), started if there is none (or it died). `network`: the
-        catalog says the component needs the network. One start per key at a time; other keys' steps go on
-        meanwhile (a cold container takes most of a second)."""
-        key = (tenant, component)
+    @contextlib.contextmanager
+    def lease(
+        self, tenant: str, component: str, network: bool = False, instances: int = 1
+    ) -> Iterator[Runner]:
+        """A runner of (tenant, component) for one caller: a free warm one, else a new one if the limits allow
+        (`instances`: what the flow step asks for, at least), else the first to be released. `network`: the
+        catalog says the component needs the network."""
+        runner = self._acquire((tenant, component), network, instances)
+        try:
+            yield runner
+        finally:
+            with self._lock:
+                self._busy.discard(id(runner))
+                self._released.notify_all()
+
+    def _acquire(self, key: tuple[str, str], network: bool, instances: int) -> Runner:
+        dead: list[Any] = []
         with self._lock:
-            found = self._runners.get(key)
-            if found is not None and found.alive():
-                return found
-            starting = self._starting.setdefault(key, threading.Lock())
-        with starting:
-            with self._lock:
-                found = self._runners.get(key)
-                if found is not None and found.alive():
-                    return found
-            runner = self.start(tenant, component, network)
-            with self._lock:
-                self._runners[key] = runner
+            while True:
+                pool = self._pools.setdefault(key, [])
+                dead += [r for r in pool if id(r) not in self._busy and not r.alive()]
+                pool[:] = [r for r in pool if id(r) in self._busy or r.alive()]
+                found = next((r for r in pool if id(r) not in self._busy), None)
+                if found is not None:
+                    self._busy.add(id(found))
+                    break
+                if self._may_start(key, instances):
+                    self._starting[key] = self._starting.get(key, 0) + 1
+                    break
+                self._released.wait(1.0)
+        for runner in dead:  # what is left of dead ones (an exited container), outside the lock
+            runner.stop()
         if found is not None:
-            found.stop()  # what is left of a dead one (an exited container)
+            return found
+        try:
+            runner = self.start(key[0], key[1], network)
+        finally:
+            with self._lock:
+                self._starting[key] -= 1
+                self._released.notify_all()  # a failed start lets a waiting caller try
+        with self._lock:
+            self._pools[key].append(runner)
+            self._busy.add(id(runner))
         return runner
+
+    def _may_start(self, key: tuple[str, str], instances: int) -> bool:
+        """Under the lock. The first instance of a component always may (quotas of warm runners are the
+        coordinator's); more within the per-component and per-tenant limits."""
+        here = len(self._pools.get(key, ())) + self._starting.get(key, 0)
+        if here == 0:
+            return True
+        tenant = sum(len(p) for k, p in self._pools.items() if k[0] == key[0])
+        tenant += sum(n for k, n in self._starting.items() if k[0] == key[0])
+        return here < max(self.max_instances, instances) and tenant < self.max_tenant_runners
 
     def warm_up(
         self,
@@ -280,37 +325,46 @@ class ProcessExecutor:
         network: bool = False,
         functions: tuple[str, ...] = (),
         timeout_s: float = 60.0,
+        instances: int = 1,
     ) -> None:
-        """Start the runner (or find it running) and ask whether the component loads with these functions:
-        activation calls this so that a component that cannot start fails the activation with the reason,
-        not every message. Raises RunnerNotReady."""
-        try:
-            runner = self.runner(tenant, component, network)
-        except (LookupError, OSError) as exc:
-            raise RunnerNotReady(str(exc)) from None
-        try:
-            answer = runner.call({"ready": list(functions) or True}, timeout_s)
-        except RunnerGone as exc:
-            said = runner.take_stderr(wait_s=0.1)[-5:]
-            raise RunnerNotReady(f"{exc}" + (f"; it said: {' | '.join(said)}" if said else "")) from None
-        if not answer.get("ok"):
-            raise RunnerNotReady(f"the component does not load: {answer.get('error')}")
+        """Start `instances` runners (or find them running) and ask each whether the component loads with these
+        functions: activation calls this so that a component that cannot start fails the activation with the
+        reason, not every message. Raises RunnerNotReady."""
+        with contextlib.ExitStack() as held:  # held together, so that each lease is another instance
+            for _ in range(max(1, instances)):
+                try:
+                    runner = held.enter_context(self.lease(tenant, component, network, instances))
+                except (LookupError, OSError) as exc:
+                    raise RunnerNotReady(str(exc)) from None
+                try:
+                    answer = runner.call({"ready": list(functions) or True}, timeout_s)
+                except RunnerGone as exc:
+                    said = runner.take_stderr(wait_s=0.1)[-5:]
+                    raise RunnerNotReady(
+                        f"{exc}" + (f"; it said: {' | '.join(said)}" if said else "")
+                    ) from None
+                if not answer.get("ok"):
+                    raise RunnerNotReady(f"the component does not load: {answer.get('error')}")
 
     def keep_warm(self, wanted: dict[str, set[Any]], retry_s: float = 30.0) -> int:
         """Keep these runners (tenant -> RunnerSpecs; those of other executors are ignored) running and exempt
-        from the idle stop; start those that are not. One that fails to start is logged and tried again after
-        `retry_s`. Returns how many were started."""
+        from the idle stop, as many as each asks for; start those that are not. One that fails to start is
+        logged and tried again after `retry_s`. Returns how many keys were started."""
         specs = {(t, s.code): s for t, found in wanted.items() for s in found if s.executor == self.name}
         with self._lock:
-            self._pinned = set(specs)
-            missing = [k for k in specs if not (k in self._runners and self._runners[k].alive())]
+            self._pinned = {key: max(1, spec.instances) for key, spec in specs.items()}
+            missing = [
+                k
+                for k, spec in specs.items()
+                if sum(r.alive() for r in self._pools.get(k, ())) < spec.instances
+            ]
         started, now = 0, time.monotonic()
         for key in missing:
             if self._retry_at.get(key, 0.0) > now:
                 continue
             spec = specs[key]
             try:
-                self.warm_up(key[0], spec.code, spec.network, spec.functions)
+                self.warm_up(key[0], spec.code, spec.network, spec.functions, instances=spec.instances)
             except RunnerNotReady as exc:
                 self._retry_at[key] = now + retry_s
                 log.warning("the pinned runner of %s for tenant %s cannot start: %s", spec.code, key[0], exc)
@@ -320,9 +374,9 @@ class ProcessExecutor:
         return started
 
     def running(self) -> list[tuple[str, str]]:
-        """The (tenant, component) of every live runner."""
+        """The (tenant, component) of every live runner (a component with three instances is there three times)."""
         with self._lock:
-            return sorted(k for k, r in self._runners.items() if r.alive())
+            return sorted(k for k, pool in self._pools.items() for r in pool if r.alive())
 
     def start(self, tenant: str, component: str, network: bool = False) -> Runner:
         if component.startswith("folder:") and component.removeprefix("folder:").split("/", 1)[0] not in (
@@ -346,15 +400,22 @@ class ProcessExecutor:
         context = invocation.context
         result = StepResult(executor=self.name)
         try:
-            runner = self.runner(
-                context.tenant_id, invocation.code or invocation.component, invocation.network
-            )
+            with self.lease(
+                context.tenant_id,
+                invocation.code or invocation.component,
+                invocation.network,
+                invocation.instances,
+            ) as runner:
+                return self._run(runner, invocation, result, started)
         except LookupError as exc:
             result.error, result.retryable = str(exc), False
             return result
         except OSError as exc:
             result.error = f"the component's runner cannot start: {exc}"
             return result
+
+    def _run(self, runner: Any, invocation: StepInvocation, result: StepResult, started: float) -> StepResult:
+        context = invocation.context
         request = {
             "function": invocation.function,
             "fields": invocation.fields,
@@ -394,8 +455,8 @@ class ProcessExecutor:
     ) -> tuple[bool, str | None]:
         """The component's own verifyCredentials, run in its runner: (accepted, why not)."""
         try:
-            runner = self.runner(tenant, component)
-            answer = runner.call({"verify": credential}, timeout_s)
+            with self.lease(tenant, component) as runner:
+                answer = runner.call({"verify": credential}, timeout_s)
         except (LookupError, OSError) as exc:
             return False, str(exc)
         except RunnerGone as exc:
@@ -403,22 +464,33 @@ class ProcessExecutor:
         return bool(answer.get("ok")), answer.get("error")
 
     def stop_idle(self, now: float | None = None) -> int:
-        """Stop runners unused for `idle_s` (scale to zero); returns how many."""
+        """Scale down: of each component's free runners, the most recently used ones are kept as long as they are
+        pinned (keep_warm); the first instance goes after `idle_s` unused (scale to zero), the others after
+        `scale_down_s`. Dead ones go at once. Returns how many were stopped."""
         now = time.monotonic() if now is None else now
+        stopped: list[Any] = []
         with self._lock:
-            idle = [
-                k
-                for k, r in self._runners.items()
-                if not r.alive()
-                or (now - r.last_used > self.idle_s and not r.lock.locked() and k not in self._pinned)
-            ]
-            stopped = [self._runners.pop(k) for k in idle]
+            for key, pool in self._pools.items():
+                busy = [r for r in pool if id(r) in self._busy]
+                free = sorted((r for r in pool if id(r) not in self._busy), key=lambda r: -r.last_used)
+                kept = list(busy)
+                for runner in free:
+                    position, idle = len(kept), now - runner.last_used
+                    if runner.alive() and (
+                        position < self._pinned.get(key, 0)
+                        or idle <= (self.idle_s if position == 0 else min(self.scale_down_s, self.idle_s))
+                    ):
+                        kept.append(runner)
+                    else:
+                        stopped.append(runner)
+                pool[:] = kept
         for runner in stopped:
             runner.stop()
         return len(stopped)
 
     def close(self) -> None:
         with self._lock:
-            runners, self._runners = list(self._runners.values()), {}
+            runners = [r for pool in self._pools.values() for r in pool]
+            self._pools = {}
         for runner in runners:
             runner.stop()

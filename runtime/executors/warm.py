@@ -27,14 +27,16 @@ class RunnerSpec:
     code: str  # where the component's code is (folder:...), or its image
     network: bool = False
     functions: tuple[str, ...] = ()  # the functions the flow calls: a warm-up checks they load
+    instances: int = 1  # how many the flow's steps ask for (the most any of them asks)
 
     def to_json(self) -> list[object]:
-        return [self.executor, self.code, self.network, list(self.functions)]
+        return [self.executor, self.code, self.network, list(self.functions), self.instances]
 
     @classmethod
     def from_json(cls, value: list[object]) -> RunnerSpec:
-        executor, code, network, functions = value
-        return cls(str(executor), str(code), bool(network), tuple(str(f) for f in functions))  # type: ignore[union-attr]
+        executor, code, network, functions, *rest = value
+        instances = int(rest[0]) if rest else 1  # type: ignore[call-overload]
+        return cls(str(executor), str(code), bool(network), tuple(str(f) for f in functions), instances)  # type: ignore[union-attr]
 
 
 def executor_name(step: PlanStep) -> str:
@@ -49,18 +51,22 @@ def executor_name(step: PlanStep) -> str:
 
 def runners_of(plan: ExecutionPlan) -> list[RunnerSpec]:
     """The runners a flow's steps need (one per component code, with every function the flow calls)."""
-    needed: dict[tuple[str, str], tuple[bool, set[str]]] = {}
+    needed: dict[tuple[str, str], tuple[bool, set[str], int]] = {}
     for step in plan.steps.values():
         executor = executor_name(step)
         if executor == "inline":
             continue
         code = step.component.code or step.component.name
         network = (step.component.descriptor.get("x-hub") or {}).get("network") is True
-        was_network, functions = needed.get((executor, code), (False, set()))
-        needed[(executor, code)] = (was_network or network, functions | {step.function.id})
+        was_network, functions, instances = needed.get((executor, code), (False, set(), 1))
+        needed[(executor, code)] = (
+            was_network or network,
+            functions | {step.function.id},
+            max(instances, step.node.settings.instances),
+        )
     return sorted(
-        RunnerSpec(executor, code, network, tuple(sorted(functions)))
-        for (executor, code), (network, functions) in needed.items()
+        RunnerSpec(executor, code, network, tuple(sorted(functions)), instances)
+        for (executor, code), (network, functions, instances) in needed.items()
     )
 
 

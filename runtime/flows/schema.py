@@ -25,6 +25,9 @@ class NodeSettings(BaseModel):
     retry: RetryPolicy = RetryPolicy()
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     executor: Literal["inline", "process", "docker"] | None = None
+    # Runners (processes or containers) of the step's component kept for this step in each worker: they run its
+    # messages side by side; more start while a backlog waits, within the worker's limits.
+    instances: int = Field(default=1, ge=1, le=16)
 
 
 class Node(BaseModel):

@@ -22,6 +22,7 @@ class StepInvocation:
     timeout_s: float = 60.0
     code: str = ""  # where the component's code is installed (executors other than inline)
     network: bool = False  # the component declared that it calls other systems (x-hub.network)
+    instances: int = 1  # runners of this component the flow step asks for (executors other than inline)
 
 
 @dataclass

@@ -172,3 +172,50 @@ def test_the_reconciler_removes_orphans_of_dead_workers_only(executor: DockerExe
         )
     finally:
         elsewhere.remove(force=True)
+
+
+def test_a_backlog_adds_instances_side_by_side_and_they_go_when_it_drains(container_engine, redis) -> None:
+    """Six slow messages of one step in one batch: the worker runs them side by side, the executor starts
+    instances up to its limit (3) and every one serves; the extra instances stop after scale_down_s, the
+    first after idle_s."""
+    import dataclasses
+    import time
+
+    from runtime.bus.streams import StreamsBus
+    from runtime.components.builtin import builtin_registry
+    from runtime.sdk.loader import load_component
+    from runtime.steps.executor import InlineExecutor
+    from runtime.worker import Worker, WorkerConfig
+    from tests.runtime.conftest import START, Harness, node
+
+    command, volumes, environment = runner_mounts(PROBE)
+    scaling = DockerExecutor(client=docker.DockerClient(base_url=container_engine.url), command=command,
+                             volumes=volumes, environment=environment, user="0", max_instances=3,
+                             scale_down_s=30, idle_s=300)  # fmt: skip
+    spec = load_component(PROBE).spec
+    pinned = dataclasses.replace(
+        spec, runtime="docker", code=TEST_IMAGE,
+        functions={k: dataclasses.replace(f, handler=None) for k, f in spec.functions.items()},
+    )  # fmt: skip
+    registry = builtin_registry().with_components(pinned)
+    harness = Harness(StreamsBus(redis), registry)
+    harness.workers.append(Worker(harness.bus, registry, WorkerConfig(name="w", block_ms=20, housekeeping_interval_s=60),
+                                  executors={"inline": InlineExecutor(), "docker": scaling}))  # fmt: skip
+    try:
+        version = harness.publish(
+            [START, node("slow", "probe", "slow")], [{"source": "start", "target": "slow"}]
+        )
+        runs = [harness.start(version, {"n": n, "seconds": 0.6}) for n in range(6)]
+        harness.drain(lambda: all(r in harness.finished() for r in runs), timeout=60)
+        outputs = [e for e in harness.events() if e["t"] == "step.finished" and e.get("step") == "slow"]
+        assert sorted(e["out"][0]["n"] for e in outputs) == list(range(6))
+        assert len({e["out"][0]["pid"] for e in outputs}) == 3  # three instances served the backlog
+        assert len(scaling.containers(harness.tenant)) == 3
+
+        now = time.monotonic()
+        assert scaling.stop_idle(now + 5) == 0  # still wanted a moment after
+        assert scaling.stop_idle(now + 31) == 2  # drained: the extra instances go
+        assert len(scaling.containers(harness.tenant)) == 1
+        assert scaling.stop_idle(now + 301) == 1  # and the last after idle_s (scale to zero)
+    finally:
+        scaling.close()

@@ -180,7 +180,8 @@ def test_a_flow_step_runs_in_a_runner_and_a_crash_is_retried_through_the_normal_
 def test_a_runner_that_writes_garbage_on_the_protocol_is_replaced_and_the_worker_lives(
     executor: ProcessExecutor,
 ) -> None:
-    runner = executor.runner("t1", "probe")
+    with executor.lease("t1", "probe") as runner:
+        pass
     assert executor.execute(invocation("echo", {})).ok
     # As if something in the runner wrote to the protocol's descriptor: it is stopped, the step retried.
     runner._buffer += b"garbage that is not an answer\n"
@@ -218,7 +219,12 @@ def test_a_slow_cold_start_does_not_hold_up_the_steps_of_other_components() -> N
 
     executor = SlowFirstStart(lambda _: PROBE, SandboxPolicy())
     try:
-        slow = threading.Thread(target=executor.runner, args=("slow", "probe"))
+
+        def start_slow() -> None:
+            with executor.lease("slow", "probe"):
+                pass
+
+        slow = threading.Thread(target=start_slow)
         slow.start()
         assert slow_started.wait(5)
         results = []
@@ -244,5 +250,45 @@ def test_a_component_that_loads_is_ready_and_a_missing_function_is_named() -> No
         executor.warm_up("t", "probe", functions=("echo", "crash"))
         with pytest.raises(RunnerNotReady, match=r"does not load: no function nope \(it has: connect, crash"):
             executor.warm_up("t", "probe", functions=("echo", "nope"))
+    finally:
+        executor.close()
+
+
+def test_a_step_asking_for_instances_gets_them_at_once_and_they_stay_while_pinned() -> None:
+    import time
+
+    from runtime.executors.warm import RunnerSpec
+
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(), max_instances=1, scale_down_s=1, idle_s=10)
+    try:
+        executor.warm_up("t", "probe", functions=("echo",), instances=3)  # above max_instances: asked for
+        assert executor.running() == [("t", "probe")] * 3
+        executor.keep_warm({"t": {RunnerSpec("process", "probe", instances=3)}})
+        assert executor.stop_idle(time.monotonic() + 100) == 0  # pinned: all three stay
+        executor.keep_warm({})
+        assert executor.stop_idle(time.monotonic() + 5) == 2  # unpinned: the extra ones go first
+        assert executor.stop_idle(time.monotonic() + 11) == 1
+    finally:
+        executor.close()
+
+
+def test_instances_stay_within_the_tenants_limit() -> None:
+    import threading
+
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(), max_instances=8, max_tenant_runners=2)
+    try:
+        results = []
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(executor.execute(invocation("slow", {"seconds": 0.5})))
+            )
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(results) == 4 and all(r.ok for r in results), [r.error for r in results]
+        assert len({r.outputs[0].data["pid"] for r in results}) == 2 and len(executor.running()) == 2
     finally:
         executor.close()
