@@ -80,6 +80,36 @@ def main() -> None:
     for label, policy in rows:
         _report(label, *_process(policy, args.messages), baseline)
     _docker_row(args.messages, baseline)
+    _backlog_rows()
+
+
+def _backlog_rows(messages: int = 48, step_ms: int = 50) -> None:
+    """A backlog of a slow step (it waits on a remote system: `step_ms` asleep), served side by side as the
+    worker does: 1 instance is the baseline, then as many as the executor may start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def backlog_s(instances: int) -> float:
+        executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(), max_instances=instances)
+        try:
+            executor.warm_up("bench", "probe", instances=instances)
+            invocations = [
+                StepInvocation(
+                    "probe", "slow", {}, Message(data={"seconds": step_ms / 1000}), _invocation(n).context, 30
+                )
+                for n in range(messages)
+            ]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(16) as threads:
+                assert all(r.ok for r in threads.map(executor.execute, invocations))
+            return time.perf_counter() - started
+        finally:
+            executor.close()
+
+    one = backlog_s(1)
+    print(f"backlog of {messages} x {step_ms} ms steps, 1 instance: {messages / one:.0f} messages/s")
+    for instances in (2, 4, 8):
+        took = backlog_s(instances)
+        print(f"  {instances} instances: {messages / took:.0f} messages/s ({one / took:.1f}x)")
 
 
 def _report(label: str, cold: float, times: list[float], baseline: float) -> None:

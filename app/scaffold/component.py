@@ -134,16 +134,15 @@ def test_verify_credentials() -> None:
     assert handle(COMPONENT, {{"id": 2, "verify": {{"api_key": ""}}}})["error"] == "the API key is empty"
 '''
 
-DOCKERFILE = """# The component's image: the hub's runtime (its step runner) plus this folder.
-# HUB_RUNTIME_IMAGE is an image with Python and the hub's runtime package installed.
-ARG HUB_RUNTIME_IMAGE=integration-hub-runtime:latest
-FROM ${{HUB_RUNTIME_IMAGE}}
+DOCKERFILE = """# The component's image: the hub's Python parent image (its step runner) plus this folder.
+# Build the parent once with `hub image build python`; `hub component add-image` reads component.json from
+# /component and pins the image's digest.
+ARG HUB_PARENT_IMAGE=integration-hub-python:0.1.0
+FROM ${{HUB_PARENT_IMAGE}}
 COPY . /component
 # Third-party packages the component needs go in requirements.txt.
-RUN if [ -s /component/requirements.txt ]; then pip install --no-cache-dir -r /component/requirements.txt; fi
-LABEL io.integration-hub.component="{name}"
+RUN if [ -s /component/requirements.txt ]; then python3 -m pip install --no-cache-dir -r /component/requirements.txt; fi
 USER 65534:65534
-CMD ["python", "-m", "runtime.steps.runner", "/component"]
 """
 
 README = """# {title}
