@@ -10,6 +10,7 @@ import docker
 from docker.errors import DockerException, ImageNotFound
 
 from app.config import HubSettings
+from app.errors import ConfigError
 from app.services.component_code import folder_resolver
 from runtime.executors.docker import DockerExecutor
 from runtime.executors.process import ProcessExecutor
@@ -29,6 +30,19 @@ def step_executors(settings: HubSettings) -> dict[str, Executor]:
         containers.reconcile()  # what a worker of this host left behind when it was killed
         executors["docker"] = containers
     return executors
+
+
+def container_engine(settings: HubSettings) -> docker.DockerClient:
+    """The engine components' images are pulled onto and run on (DOCKER_HOST); only with the docker executor."""
+    if settings.executor != "docker":
+        raise ConfigError(
+            "Components published as images run in the docker executor, which this hub does not have: set "
+            "HUB_EXECUTOR=docker (and DOCKER_HOST) on the web and worker processes."
+        )
+    try:
+        return docker.from_env()
+    except DockerException as exc:
+        raise ConfigError(f"The container engine cannot be reached ({exc}); check DOCKER_HOST.") from None
 
 
 def image_check(settings: HubSettings) -> Callable[[str], str | None] | None:

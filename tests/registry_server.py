@@ -67,3 +67,34 @@ class RegistryServer:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def push_component_image(engine, registry: RegistryServer, descriptor: dict, login: tuple[str, str]) -> str:
+    """A component image (the tests' runner image with the descriptor as its label) built on `engine`, pushed
+    to `registry` with `login`, and removed from the engine, so that what a test adds really comes from the
+    registry. Returns its reference."""
+    import io
+    import json
+    import uuid
+
+    from app.services.component_images import DESCRIPTOR_LABEL
+    from tests.container_engine import TEST_IMAGE
+
+    dockerfile = f"FROM {TEST_IMAGE}\nLABEL {DESCRIPTOR_LABEL}={json.dumps(json.dumps(descriptor))}\n"
+    source = f"localhost/hub-test-component-src:{uuid.uuid4().hex[:8]}"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=source, rm=True)
+    target, tag = f"{registry.host}/team/probe", uuid.uuid4().hex[:8]
+    engine.images.get(source).tag(target, tag)
+    events = list(engine.api.push(target, tag, auth_config={"username": login[0], "password": login[1]},
+                                  stream=True, decode=True))  # fmt: skip
+    if errors := [e for e in events if e.get("error")]:
+        raise RuntimeError(f"the push failed: {errors}")
+    for name in (f"{target}:{tag}", source):
+        engine.images.remove(name, force=True)
+    return f"{target}:{tag}"
+
+
+def remove_pulled(engine, reference: str) -> None:
+    """The engine's storage is the machine's: what a test pulled goes when it is done."""
+    for image in engine.images.list(name=reference.rsplit(":", 1)[0]):
+        engine.images.remove(image.id, force=True)

@@ -3,6 +3,7 @@ functions and configuration forms, and the import of component.json descriptors.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -11,7 +12,8 @@ import reflex as rx
 from app.components.config_form import config_form, field_view
 from app.context import get_context
 from app.errors import HubError
-from app.services import catalog
+from app.executors import container_engine
+from app.services import catalog, component_images
 from app.services.field_values import field_errors
 from app.state.auth import AuthState
 from app.storage.scoping import tenant_session
@@ -39,6 +41,8 @@ class CatalogState(AuthState):
     import_message: str = ""
     import_warnings: list[str] = []
     import_error: str = ""
+    image_reference: str = ""
+    pulling: bool = False
 
     @rx.var
     def shown(self) -> list[dict[str, str]]:
@@ -200,6 +204,49 @@ class CatalogState(AuthState):
         self._reload()
         yield rx.clear_selected_files(UPLOAD_ID)
 
+    @rx.event
+    def set_image_reference(self, value: str) -> None:
+        self.image_reference = value
+
+    @rx.event(background=True)
+    async def add_image(self):
+        """Pull a component's image with the tenant's registry login and catalogue it (a pull takes a while:
+        in the background, the page stays usable)."""
+        async with self:
+            self.import_message, self.import_error, self.import_warnings = "", "", []
+            if self.require_login() is not None:
+                self.import_error = "Your session has ended; log in again."
+                return
+            if self.role not in IMPORT_ROLES:
+                self.import_error = (
+                    f"Your role here ({self.role or 'none'}) cannot add components; ask an editor."
+                )
+                return
+            reference, tenant = self.image_reference.strip(), self._tenant()
+            name = self.import_name.strip() or None
+            if not reference:
+                self.import_error = "Type the image's reference, e.g. registry.example.com:5000/team/crm:1.4."
+                return
+            self.pulling = True
+        try:
+            result = await asyncio.to_thread(_add_image, reference, tenant, name)
+        except HubError as exc:
+            async with self:
+                self.import_error, self.pulling = str(exc), False
+            return
+        async with self:
+            state = "was already in the catalog" if result.unchanged else "added from its image"
+            self.import_message = f"{result.name} {result.version} {state}."
+            self.import_warnings, self.pulling, self.image_reference = result.warnings, False, ""
+            self._reload()
+
+
+def _add_image(reference: str, tenant: uuid.UUID, name: str | None) -> catalog.ImportResult:
+    ctx = get_context()
+    return component_images.add_image(
+        ctx.db, ctx.vault, container_engine(ctx.settings), reference, tenant_id=tenant, name=name
+    )
+
 
 def _chosen(value: str | list[str]) -> str:
     """A segmented control's value (it may send a list)."""
@@ -279,6 +326,27 @@ def _importer() -> rx.Component:
                     "Import",
                     on_click=CatalogState.import_files(rx.upload_files(upload_id=UPLOAD_ID)),
                     data_testid="import-button",
+                ),
+                align="center",
+                wrap="wrap",
+            ),
+            rx.text(
+                "Or add a component published as an image (pulled with the tenant's registry login)", size="2"
+            ),
+            rx.hstack(
+                rx.input(
+                    placeholder="registry.example.com:5000/team/crm:1.4",
+                    value=CatalogState.image_reference,
+                    on_change=CatalogState.set_image_reference,
+                    width="360px",
+                    data_testid="image-reference",
+                ),
+                rx.button(
+                    rx.cond(CatalogState.pulling, rx.spinner(size="1"), rx.fragment()),
+                    "Pull and add",
+                    on_click=CatalogState.add_image,
+                    disabled=CatalogState.pulling,
+                    data_testid="add-image",
                 ),
                 align="center",
                 wrap="wrap",

@@ -35,6 +35,7 @@ KIND_CHOICES = [
     ["oauth2_client", "OAuth2 client credentials"],
     ["fields", "A component's own fields"],
     ["oauth2_code", "OAuth2 connection (Connect)"],
+    ["registry", "Container registry (pulls component images)"],
 ]
 CLIENT_FIELDS = ("name", "client_id", "client_secret", "authorize_url", "token_url", "userinfo_url", "scopes")
 

@@ -182,3 +182,17 @@ def test_real_descriptors_render_their_forms(hub, imported, page, fixture: str) 
             break
     screenshot(page, f"catalog-form-{name}")
     assert watcher.problems == []
+
+
+def test_adding_an_image_says_what_this_hub_needs(hub, imported, page) -> None:
+    login(page, hub)
+    page.goto(f"{hub.base_url}/catalog")
+    page.get_by_test_id("add-image").click()
+    expect(page.get_by_test_id("import-error")).to_have_text(
+        "Type the image's reference, e.g. registry.example.com:5000/team/crm:1.4."
+    )
+    page.get_by_test_id("image-reference").fill("registry.example.com/team/crm:1.4")
+    page.get_by_test_id("add-image").click()
+    expect(page.get_by_test_id("import-error")).to_contain_text(
+        "run in the docker executor, which this hub does not have: set HUB_EXECUTOR=docker"
+    )

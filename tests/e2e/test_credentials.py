@@ -41,9 +41,9 @@ def provider(oidc_server_factory):
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, provider) -> Iterator[HubProcess]:
+def hub(tmp_path_factory: pytest.TempPathFactory, provider, container_engine) -> Iterator[HubProcess]:
     """A hub whose public address is the one the browser uses (the OAuth2 callback comes back to it), with single
-    sign-on through the test provider."""
+    sign-on through the test provider, and the docker executor on the tests' engine (components from images)."""
     from app.storage import migrations
 
     port, op = provider
@@ -65,6 +65,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, provider) -> Iterator[HubProce
         "HUB_OIDC_ISSUER": op.issuer,
         "HUB_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
         "HUB_OIDC_CLIENT_SECRET": OIDC_CLIENT_SECRET,
+        "HUB_EXECUTOR": "docker",
+        "DOCKER_HOST": container_engine.url,
     })  # fmt: skip
     try:
         process.start()
@@ -82,7 +84,7 @@ def db(hub) -> Iterator[Database]:
 
 # A field each kind's form has: choosing a kind re-renders the form, so typing waits until it is there.
 FIRST_FIELD = {"api_key": "credential-field-key", "basic": "credential-field-password",
-               "oauth2_code": "credential-connect"}  # fmt: skip
+               "oauth2_code": "credential-connect", "registry": "credential-field-registry"}  # fmt: skip
 
 
 def _open_new(page, kind: str) -> None:
@@ -327,3 +329,47 @@ def test_single_sign_on_logs_in_a_known_member_and_refuses_a_stranger(page, hub,
     expect(stranger.get_by_text("There is no account here for mallory@example.com")).to_be_visible()
     stranger.context.close()
     assert console.problems == []
+
+
+def test_a_component_image_is_pulled_with_the_registry_login_kept_in_the_vault(
+    page, hub, container_engine, registry
+) -> None:
+    import docker
+
+    from tests.conftest import REGISTRY_USERS
+    from tests.registry_server import push_component_image, remove_pulled
+
+    [(user, password)] = REGISTRY_USERS.items()
+    engine = docker.DockerClient(base_url=container_engine.url)
+    descriptor = {"title": "Registry probe", "version": "3.0.0", "x-hub": {"runtime": "docker"},
+                  "actions": {"echo": {"title": "Echo", "main": "probe.echo"}}}  # fmt: skip
+    reference = push_component_image(engine, registry, descriptor, (user, password))
+    try:
+        login(page, hub)
+        page.goto(f"{hub.base_url}/catalog")
+        page.get_by_test_id("image-reference").fill(reference)
+        page.get_by_test_id("add-image").click()
+        expect(page.get_by_test_id("import-error")).to_contain_text(
+            "asks for a login: add a container-registry"
+        )
+
+        page.goto(f"{hub.base_url}/credentials")
+        _open_new(page, "registry")
+        page.get_by_test_id("credential-name-input").fill("Team registry")
+        page.get_by_test_id("credential-field-registry").fill(registry.host)
+        page.get_by_test_id("credential-field-username").fill(user)
+        page.get_by_test_id("credential-field-password").fill(password)
+        page.get_by_test_id("credential-save").click()
+        expect(_row(page, "Team registry")).to_be_visible()
+        assert password not in page.content()  # write-only, like every secret
+
+        page.goto(f"{hub.base_url}/catalog")
+        page.get_by_test_id("image-reference").fill(reference)
+        page.get_by_test_id("add-image").click()
+        expect(page.get_by_test_id("import-result")).to_contain_text(
+            "3.0.0 added from its image", timeout=30_000
+        )
+        page.get_by_test_id("catalog-search").fill("registry probe")
+        expect(page.get_by_test_id("component-card").filter(has_text="docker")).to_be_visible()
+    finally:
+        remove_pulled(engine, reference)

@@ -20,7 +20,6 @@ from app.services import accounts, catalog
 from app.services import credentials as credential_service
 from app.services.catalog import TenantCatalog
 from app.services.component_images import (
-    DESCRIPTOR_LABEL,
     ImageReference,
     RegistryError,
     add_image,
@@ -37,6 +36,7 @@ from runtime.steps.message import Message
 from tests.app.hub_runtime import HubRuntime
 from tests.conftest import REGISTRY_USERS
 from tests.container_engine import TEST_IMAGE, runner_mounts
+from tests.registry_server import push_component_image, remove_pulled
 
 PROBE = Path(__file__).resolve().parents[2] / "fixtures" / "components" / "probe"
 [(USER, PASSWORD)] = REGISTRY_USERS.items()
@@ -77,26 +77,11 @@ def engine(container_engine) -> docker.DockerClient:
 
 @pytest.fixture
 def pushed(engine: docker.DockerClient, registry) -> Iterator[str]:
-    """A component image built here, pushed to the registry with the login, and removed from the engine, so
-    that what the test adds really comes from the registry."""
     descriptor = json.loads((PROBE / "component.json").read_text())
     descriptor["version"] = "1.0.0"
-    dockerfile = f"FROM {TEST_IMAGE}\nLABEL {DESCRIPTOR_LABEL}={json.dumps(json.dumps(descriptor))}\n"
-    source = f"localhost/hub-test-component-src:{uuid.uuid4().hex[:8]}"
-    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=source, rm=True)
-    target = f"{registry.host}/team/probe"
-    tag = uuid.uuid4().hex[:8]
-    engine.images.get(source).tag(target, tag)
-    events = list(engine.api.push(target, tag, auth_config={"username": USER, "password": PASSWORD}, stream=True,
-                                  decode=True))  # fmt: skip
-    assert not [e for e in events if e.get("error")], events
-    for name in (f"{target}:{tag}", source):
-        engine.images.remove(name, force=True)
-    yield f"{target}:{tag}"
-    for image in engine.images.list(
-        name=target
-    ):  # what the test pulled: the engine's storage is the machine's
-        engine.images.remove(image.id, force=True)
+    reference = push_component_image(engine, registry, descriptor, (USER, PASSWORD))
+    yield reference
+    remove_pulled(engine, reference)
 
 
 @pytest.fixture
