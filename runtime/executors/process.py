@@ -46,6 +46,10 @@ MAX_ANSWER = 64 * 2**20  # a step's answer (its outputs) larger than this is ref
 LOAD_FAILED = 2  # the step runner's exit code when the component cannot be loaded: retrying will not help
 
 
+class PoolFull(Exception):
+    """No runner is free and the limits allow no other (a lease that does not wait)."""
+
+
 class RunnerNotReady(Exception):
     """A runner could not be started, or its component does not load: the message says why."""
 
@@ -265,12 +269,12 @@ class ProcessExecutor:
 
     @contextlib.contextmanager
     def lease(
-        self, tenant: str, component: str, network: bool = False, instances: int = 1
+        self, tenant: str, component: str, network: bool = False, instances: int = 1, *, wait: bool = True
     ) -> Iterator[Runner]:
         """A runner of (tenant, component) for one caller: a free warm one, else a new one if the limits allow
-        (`instances`: what the flow step asks for, at least), else the first to be released. `network`: the
-        catalog says the component needs the network."""
-        runner = self._acquire((tenant, component), network, instances)
+        (`instances`: what the flow step asks for, at least), else the first to be released (`wait` False:
+        raises PoolFull instead). `network`: the catalog says the component needs the network."""
+        runner = self._acquire((tenant, component), network, instances, wait)
         try:
             yield runner
         finally:
@@ -278,7 +282,7 @@ class ProcessExecutor:
                 self._busy.discard(id(runner))
                 self._released.notify_all()
 
-    def _acquire(self, key: tuple[str, str], network: bool, instances: int) -> Runner:
+    def _acquire(self, key: tuple[str, str], network: bool, instances: int, wait: bool = True) -> Runner:
         dead: list[Any] = []
         with self._lock:
             while True:
@@ -292,6 +296,8 @@ class ProcessExecutor:
                 if self._may_start(key, instances):
                     self._starting[key] = self._starting.get(key, 0) + 1
                     break
+                if not wait:
+                    raise PoolFull(f"no more instances of {key[1]!r} for this tenant in this worker")
                 self._released.wait(1.0)
         for runner in dead:  # what is left of dead ones (an exited container), outside the lock
             runner.stop()
@@ -331,9 +337,15 @@ class ProcessExecutor:
         functions: activation calls this so that a component that cannot start fails the activation with the
         reason, not every message. Raises RunnerNotReady."""
         with contextlib.ExitStack() as held:  # held together, so that each lease is another instance
-            for _ in range(max(1, instances)):
+            for number in range(max(1, instances)):
                 try:
-                    runner = held.enter_context(self.lease(tenant, component, network, instances))
+                    # Only the first may wait: waiting for another instance while holding these could wait for
+                    # ever (the tenant's limit reached); what the limits allow starts now, the rest on demand.
+                    runner = held.enter_context(
+                        self.lease(tenant, component, network, instances, wait=number == 0)
+                    )
+                except PoolFull:
+                    break
                 except (LookupError, OSError) as exc:
                     raise RunnerNotReady(str(exc)) from None
                 try:

@@ -292,3 +292,18 @@ def test_instances_stay_within_the_tenants_limit() -> None:
         assert len({r.outputs[0].data["pid"] for r in results}) == 2 and len(executor.running()) == 2
     finally:
         executor.close()
+
+
+def test_asking_for_more_instances_than_the_tenant_may_have_starts_what_it_may_and_does_not_hang() -> None:
+    """A regression: warm_up held its first instances while it waited for one the tenant's limit forbade."""
+    import threading
+
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(), max_tenant_runners=2)
+    try:
+        done = threading.Event()
+        thread = threading.Thread(target=lambda: (executor.warm_up("t", "probe", instances=4), done.set()))
+        thread.start()
+        assert done.wait(20), "warm_up waited for an instance the tenant's limit does not allow"
+        assert executor.running() == [("t", "probe")] * 2
+    finally:
+        executor.close()
