@@ -45,6 +45,12 @@ class HubSettings(BaseSettings):
     executor: Literal["inline", "process", "docker"] = "process"
     # Where imported Python components' code is installed for the workers' runners (empty: $HUB_DATA_DIR/components).
     components_dir: str = ""
+    # Runners (processes, containers) per worker: instances of one component of a tenant that start while a
+    # backlog waits, all the tenant's runners, and how long an extra instance or the last one may stay unused.
+    max_instances: int = Field(default=4, ge=1, le=64)
+    tenant_max_runners: int = Field(default=16, ge=1, le=1024)
+    runner_scale_down_s: float = Field(default=30.0, ge=1)
+    runner_idle_s: float = Field(default=300.0, ge=1)
     web_port: int = Field(default=3000, ge=1, le=65535)
     public_base_url: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

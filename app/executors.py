@@ -5,6 +5,7 @@ published as images in warm containers (DOCKER_HOST, or podman's Docker-API sock
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import docker
 from docker.errors import DockerException, ImageNotFound
@@ -18,15 +19,25 @@ from runtime.executors.sandbox import SandboxPolicy
 from runtime.steps.executor import Executor, InlineExecutor
 
 
-def process_executor(settings: HubSettings, idle_s: float = 300.0) -> ProcessExecutor:
+def _pooling(settings: HubSettings) -> dict[str, Any]:
+    return {
+        "idle_s": settings.runner_idle_s,
+        "max_instances": settings.max_instances,
+        "max_tenant_runners": settings.tenant_max_runners,
+        "scale_down_s": settings.runner_scale_down_s,
+    }
+
+
+def process_executor(settings: HubSettings) -> ProcessExecutor:
     # Runners see the system, the interpreter and their own code, never the hub's data or configuration.
-    return ProcessExecutor(folder_resolver(settings.components_path), SandboxPolicy(), idle_s=idle_s)
+    return ProcessExecutor(folder_resolver(settings.components_path), SandboxPolicy(), **_pooling(settings))
 
 
 def step_executors(settings: HubSettings) -> dict[str, Executor]:
     executors: dict[str, Executor] = {"inline": InlineExecutor(), "process": process_executor(settings)}
     if settings.executor == "docker":
-        containers = DockerExecutor(client=docker.from_env())  # DOCKER_HOST, or the local socket
+        # DOCKER_HOST, or the local socket
+        containers = DockerExecutor(client=docker.from_env(), **_pooling(settings))
         containers.reconcile()  # what a worker of this host left behind when it was killed
         executors["docker"] = containers
     return executors

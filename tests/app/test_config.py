@@ -50,6 +50,8 @@ def test_plain_postgresql_url_uses_psycopg3(monkeypatch: pytest.MonkeyPatch) -> 
         ("HUB_DATABASE_URL", "not a url", "not a database URL"),
         ("HUB_REDIS_URL", "http://localhost", "must start with redis://"),
         ("HUB_EXECUTOR", "kubernetes", "'inline', 'process' or 'docker'"),
+        ("HUB_MAX_INSTANCES", "0", "greater than or equal to 1"),
+        ("HUB_TENANT_MAX_RUNNERS", "many", "valid integer"),
         ("HUB_WEB_PORT", "eighty", "valid integer"),
         ("HUB_WEB_PORT", "70000", "less than or equal to 65535"),
         ("HUB_PUBLIC_BASE_URL", "hub.example.com", "http:// or https://"),
