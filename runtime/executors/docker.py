@@ -131,12 +131,21 @@ class ContainerRunner(LineProtocol):
         return self._taken_stderr()
 
     def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
         try:
+            # Writing counts against the time limit too: a container that stops reading its input must not
+            # hold the worker in sendall for ever.
+            self.sock.settimeout(max(timeout_s, 0.1))
             self.sock.sendall(self._request_line(request))
+            self.sock.settimeout(None)
+        except TimeoutError:
+            self.kill()
+            raise RunnerGone(
+                f"the container did not take its request within {timeout_s:g} s: it was stopped"
+            ) from None
         except OSError:
             self._gone = True
             raise RunnerGone(self._exit_reason()) from None
-        deadline = time.monotonic() + timeout_s
         while b"\n" not in self._stdout:
             left = deadline - time.monotonic()
             if left <= 0:

@@ -30,9 +30,9 @@ from runtime.executors.sandbox import (
     SandboxPolicy,
     declares_network,
     is_node_component,
-    limits,
     runner_command,
     sandbox_problem,
+    with_limits,
 )
 from runtime.steps.executor import StepInvocation, StepResult
 from runtime.steps.message import Message
@@ -123,12 +123,11 @@ class Runner(LineProtocol):
         self.folder = folder
         command, env = runner_command(folder, policy)
         self.process = subprocess.Popen(
-            command,
+            with_limits(command, policy, address_space=not is_node_component(folder)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
-            preexec_fn=limits(policy, address_space=not is_node_component(folder)),
             start_new_session=True,  # its own process group: a kill reaches whatever it started
         )
         self._buffer = bytearray()

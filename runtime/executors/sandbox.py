@@ -9,11 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,18 +117,17 @@ def runner_command(
     return command, env
 
 
-def limits(policy: SandboxPolicy, address_space: bool = True) -> Callable[[], None]:
-    """What the child does before it starts the runner: the address-space limit (inherited by everything it
-    starts), so a step that allocates without end fails with MemoryError instead of taking the machine.
-    `address_space` False for Node.js runners (their heap limit is a command-line flag)."""
+def with_limits(command: list[str], policy: SandboxPolicy, address_space: bool = True) -> list[str]:
+    """The command started under its limits by util-linux's prlimit: the address-space limit (inherited by
+    everything it starts), so a step that allocates without end fails with MemoryError instead of taking the
+    machine, and no core files. Not a preexec_fn: the worker starts runners from several threads, and code run
+    between fork and exec in a threaded process can deadlock. `address_space` False for Node.js runners (their
+    heap limit is a command-line flag)."""
     size = policy.memory_mb * 1024 * 1024
-
-    def apply() -> None:
-        if address_space:
-            resource.setrlimit(resource.RLIMIT_AS, (size, size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        raise OSError("prlimit (util-linux) is not installed: runners cannot be given their memory limit")
+    return [prlimit, *([f"--as={size}"] if address_space else []), "--core=0", "--", *command]
 
 
 def environment(

@@ -219,3 +219,19 @@ def test_a_backlog_adds_instances_side_by_side_and_they_go_when_it_drains(contai
         assert scaling.stop_idle(now + 301) == 1  # and the last after idle_s (scale to zero)
     finally:
         scaling.close()
+
+
+def test_a_container_that_stops_reading_its_input_is_stopped_at_the_time_limit(container_engine) -> None:
+    """A regression: the request was written with a blocking sendall, outside the time limit."""
+    import time
+
+    deaf = DockerExecutor(client=docker.DockerClient(base_url=container_engine.url), command=["/bin/sleep", "600"],
+                          user="0")  # fmt: skip
+    try:
+        started = time.monotonic()
+        result = deaf.execute(invocation("echo", {"big": "x" * (32 << 20)}, timeout_s=3))
+        assert not result.ok and result.retryable
+        assert "did not take its request within 3 s" in (result.error or ""), result.error
+        assert time.monotonic() - started < 20
+    finally:
+        deaf.close()

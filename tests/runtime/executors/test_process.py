@@ -307,3 +307,24 @@ def test_asking_for_more_instances_than_the_tenant_may_have_starts_what_it_may_a
         assert executor.running() == [("t", "probe")] * 2
     finally:
         executor.close()
+
+
+def test_without_prlimit_a_runner_does_not_start_unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limits are set by prlimit around the command (never code run between fork and exec: the worker
+    starts runners from several threads); without it the step fails, retryably, saying what is missing."""
+    import shutil as shutil_module
+
+    from runtime.executors import sandbox
+
+    real_which = shutil_module.which
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None if name == "prlimit" else real_which(name))
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy())
+    try:
+        result = executor.execute(invocation("echo", {}))
+        assert not result.ok and result.retryable
+        assert result.error == (
+            "the component's runner cannot start: prlimit (util-linux) is not installed: runners cannot be "
+            "given their memory limit"
+        )
+    finally:
+        executor.close()
