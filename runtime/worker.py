@@ -239,7 +239,16 @@ class Worker:
             )
             for delivery, (plan, step) in wanted
         }
-        return {entry_id: future.result() for entry_id, future in futures.items()}
+        results = {}
+        for entry_id, future in futures.items():
+            try:
+                results[entry_id] = future.result()
+            except Exception as exc:  # one step's failure must not throw away the others' done work
+                log.exception("worker %s: a step failed outside its executor", self.config.name)
+                results[entry_id] = StepResult(
+                    error=f"the step could not be run: {exc.__class__.__name__}: {exc}"
+                )
+        return results
 
     def _process_one(
         self,

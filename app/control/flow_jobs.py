@@ -43,7 +43,8 @@ def enqueue_converge(connection: redis.Redis) -> flows.Enqueue:
             str(tenant_id),
             str(flow_id),
             str(user_id) if user_id else None,
-            job_timeout=LOCK_S,
+            # Longer than a wait for the lock plus a whole activation: rq must never kill a job while it waits.
+            job_timeout=2 * LOCK_S + 60,
             result_ttl=60,
             failure_ttl=86_400,
             description=f"converge flow {flow_id}",

@@ -74,7 +74,7 @@ def _status() -> rx.Component:
             rx.button(
                 "Activate",
                 on_click=WebhookState.activate,
-                disabled=~WebhookState.can_edit | (WebhookState.flow_status == "stopping"),
+                disabled=~WebhookState.can_edit,
                 data_testid="activate",
             ),
         ),

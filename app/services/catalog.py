@@ -47,6 +47,9 @@ class ImportResult:
     unchanged: bool = False  # the same descriptor was imported before: nothing was written
 
 
+IMAGE_OWNER = "image_owner"  # x-hub key: which tenant's flows may run the image ("global": every tenant's)
+
+
 def component_name(candidate: str) -> str:
     """A catalog name from a file, folder or title: lower case, digits, '.', '_' and '-'."""
     name = re.sub(r"[^a-z0-9._-]+", "-", candidate.strip().lower()).strip("-.")
@@ -85,8 +88,10 @@ def import_descriptor(
     tenant_id: uuid.UUID | None = None,
     files: Mapping[str, str | bytes] | None = None,
     user_id: uuid.UUID | None = None,
+    image_owner: str | None = None,
 ) -> ImportResult:
-    """Import one component.json (text or decoded). tenant_id None imports a global component.
+    """Import one component.json (text or decoded). tenant_id None imports a global component. `image_owner`:
+    only for images the hub pulled itself (the tenant whose login pulled it).
 
     A descriptor without a version gets one from its content, so that changing it makes a new version
     instead of changing flows that pinned the old one; the same version with other content is refused."""
@@ -106,6 +111,15 @@ def import_descriptor(
             f"component.json: the descriptor must be a JSON object, got {type(raw).__name__}"
         )
     hub_block = raw.get("x-hub")
+    if isinstance(hub_block, Mapping):
+        # Who may run the image is the hub's to say, never the descriptor's: an image pulled with one tenant's
+        # registry login is that tenant's (app/services/component_images.py); an operator's global import is
+        # everyone's; a tenant's uploaded descriptor naming an image is nobody's until the tenant adds the image.
+        owner = image_owner if image_owner is not None else ("global" if tenant_id is None else None)
+        hub_block = {k: v for k, v in hub_block.items() if k != IMAGE_OWNER}
+        if owner is not None:
+            hub_block[IMAGE_OWNER] = owner
+        raw = {**raw, "x-hub": hub_block}
     declared = (hub_block or {}).get("name") if isinstance(hub_block, Mapping) else None
     title = raw.get("title")
     candidate = name or declared or (title if isinstance(title, str) else "")

@@ -139,7 +139,10 @@ def add_image(
         "tag": ref.tag,
     }
     default = name or ref.repository.rsplit("/", 1)[-1]
-    return catalog.import_descriptor(db, descriptor, name=default, tenant_id=tenant_id, user_id=user_id)
+    owner = tenant_id.hex if tenant_id else "global"
+    return catalog.import_descriptor(
+        db, descriptor, name=default, tenant_id=tenant_id, user_id=user_id, image_owner=owner
+    )
 
 
 def _pull(client: docker.DockerClient, ref: ImageReference, login: dict[str, str] | None) -> None:
@@ -232,11 +235,13 @@ def _read_file(client: docker.DockerClient, image: Any, path: str) -> bytes | No
 
 def _pinned(image: Any, ref: ImageReference) -> str:
     """The reference by digest as the registry knows it (what a pull of the same image anywhere gets); an image
-    that never came from a registry (built or loaded here) is pinned by its id."""
+    that never came from a registry (built or loaded here) is pinned by its id (the same wherever it is loaded)."""
     if ref.digest:
         return str(ref)
     for digest in image.attrs.get("RepoDigests") or []:
         name, _, value = digest.partition("@")
         if name == ref.name or name == f"docker.io/{ref.name}" or name == f"docker.io/library/{ref.name}":
             return f"{ref.name}@{value}"
-    return str(ref)
+    return str(
+        image.id
+    )  # built or loaded here: its id, which a later build under the same tag does not change

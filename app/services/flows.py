@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.errors import ConflictError, FlowInvalidError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import audit, webhooks
+from app.services.catalog import IMAGE_OWNER
 from app.services.plans import TenantCredentials, compile_document, flow_document, get_flow
 from app.storage.db import Database
 from app.storage.models import Flow, FlowStatus, FlowVersion
@@ -305,7 +306,7 @@ def activate_flow(
         plan = compile_document(
             flow_document(version), components, TenantCredentials(session, version.created_by)
         )
-    problems = _unrunnable(plan, images)
+    problems = _unrunnable(plan, images, tenant_id)
     if not problems and prepare is not None:
         problems = prepare(plan)
     if problems:
@@ -344,7 +345,9 @@ def _audit(
                      target_id=flow_id)  # fmt: skip
 
 
-def _unrunnable(plan: ExecutionPlan, images: ImageCheck | None) -> list[Problem]:
+def _unrunnable(
+    plan: ExecutionPlan, images: ImageCheck | None, tenant_id: uuid.UUID | None = None
+) -> list[Problem]:
     """Steps no executor of this hub can run: an activation fails at once, naming them, rather than later on
     every message. `images`: the docker executor's check of an image (None when there is no docker executor)."""
     problems = []
@@ -357,6 +360,16 @@ def _unrunnable(plan: ExecutionPlan, images: ImageCheck | None) -> list[Problem]
             problems.append(Problem("no_executor", f"{component.title!r} runs in a container image "
                                     f"({component.code or 'none named'}) and this hub has no docker executor "
                                     "(HUB_EXECUTOR=docker)", step.id))  # fmt: skip
+        elif component.runtime == "docker" and (component.descriptor.get("x-hub") or {}).get(
+            IMAGE_OWNER
+        ) not in (
+            "global",
+            tenant_id.hex if tenant_id else None,
+        ):
+            problems.append(Problem("image_not_added", f"{component.title!r} names the image {component.code!r}, "
+                                    "which this tenant has not added: add it by reference (Catalog, or `hub "
+                                    "component add-image`), so that your registry login decides whether you may "
+                                    "pull it", step.id))  # fmt: skip
         elif component.runtime == "docker" and (why := images(component.code)):
             problems.append(Problem("image_missing", f"{component.title!r}: {why}", step.id))
     return problems

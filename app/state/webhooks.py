@@ -123,9 +123,14 @@ class WebhookState(AuthState):
                 status = self.flow_status
             if status == FlowStatus.ACTIVE.value:
                 yield rx.toast.success("The flow is active: its production URL starts runs.")
+            elif status == FlowStatus.INACTIVE.value:
+                yield rx.toast.success("The flow is inactive; its runners are released.")
             elif status == FlowStatus.ERROR.value:
-                yield rx.toast.error("The flow could not be activated: see why on the page.")
+                yield rx.toast.error("The flow is in error: see why on the page.")
             return
+        yield rx.toast.warning(
+            f"No worker has finished this after {WATCH_S // 60} minutes: check that `hub worker` runs, then ask again."
+        )
 
     def _guard(self) -> bool:
         """The role as it is now, not as it was when the page loaded."""

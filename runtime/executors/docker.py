@@ -95,6 +95,21 @@ class ContainerRunner(LineProtocol):
     def alive(self) -> bool:
         return not self._gone
 
+    def check(self) -> bool:
+        """Ask the engine: a container that exited while idle (OOM-killed, removed by hand) is gone."""
+        if self._gone:
+            return False
+        try:
+            self.container.reload()
+            running = (self.container.attrs.get("State") or {}).get("Running", False)
+        except NotFound:
+            running = False
+        except (DockerException, OSError):
+            return True  # the engine did not answer: not a reason to drop a runner
+        if not running:
+            self._gone = True
+        return running
+
     def _ready(self, wait_s: float) -> bool:
         with selectors.DefaultSelector() as selector:  # not select(): it fails past 1024 open files
             selector.register(self.sock, selectors.EVENT_READ)

@@ -87,6 +87,13 @@ class LineProtocol:
     def kill(self) -> None:
         raise NotImplementedError
 
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def check(self) -> bool:
+        """Whether it still runs, asked of whatever runs it (cheap where alive() already asks)."""
+        return self.alive()
+
     def _request_line(self, request: dict[str, Any]) -> bytes:
         self._next_id += 1
         return orjson.dumps({**request, "id": self._next_id}, default=str) + b"\n"
@@ -304,12 +311,14 @@ class ProcessExecutor:
             return found
         try:
             runner = self.start(key[0], key[1], network)
-        finally:
+        except BaseException:
             with self._lock:
                 self._starting[key] -= 1
                 self._released.notify_all()  # a failed start lets a waiting caller try
-        with self._lock:
-            self._pools[key].append(runner)
+            raise
+        with self._lock:  # counted as starting until it is in the pool: no gap for another start to slip in
+            self._starting[key] -= 1
+            self._pools.setdefault(key, []).append(runner)
             self._busy.add(id(runner))
         return runner
 
@@ -354,16 +363,37 @@ class ProcessExecutor:
                     raise RunnerNotReady(
                         f"{exc}" + (f"; it said: {' | '.join(said)}" if said else "")
                     ) from None
-                if not answer.get("ok"):
+                if (
+                    "ok" not in answer
+                ):  # a runner from before this question: it loaded, or it would not answer
+                    log.info("the runner of %s does not know the ready request (an older image)", component)
+                elif not answer.get("ok"):
                     raise RunnerNotReady(f"the component does not load: {answer.get('error')}")
 
     def keep_warm(self, wanted: dict[str, set[Any]], retry_s: float = 30.0) -> int:
         """Keep these runners (tenant -> RunnerSpecs; those of other executors are ignored) running and exempt
         from the idle stop, as many as each asks for; start those that are not. One that fails to start is
         logged and tried again after `retry_s`. Returns how many keys were started."""
-        specs = {(t, s.code): s for t, found in wanted.items() for s in found if s.executor == self.name}
+        specs: dict[tuple[str, str], Any] = {}
+        for tenant, found in wanted.items():
+            for spec in found:
+                if spec.executor != self.name:
+                    continue
+                key = (tenant, spec.code)
+                if (seen := specs.get(key)) is not None:  # two flows pin the same component: what both need
+                    spec = dataclasses.replace(
+                        spec,
+                        network=spec.network or seen.network,
+                        functions=tuple(sorted(set(spec.functions) | set(seen.functions))),
+                        instances=max(spec.instances, seen.instances),
+                    )
+                specs[key] = spec
         with self._lock:
             self._pinned = {key: max(1, spec.instances) for key, spec in specs.items()}
+            pinned = [(k, r) for k in specs for r in self._pools.get(k, ()) if id(r) not in self._busy]
+        for _, runner in pinned:
+            runner.check()  # an idle container may have died (OOM, killed): find out now, not on a request
+        with self._lock:
             missing = [
                 k
                 for k, spec in specs.items()
@@ -376,7 +406,7 @@ class ProcessExecutor:
             spec = specs[key]
             try:
                 self.warm_up(key[0], spec.code, spec.network, spec.functions, instances=spec.instances)
-            except RunnerNotReady as exc:
+            except Exception as exc:  # whatever it is, a pin that cannot start must not take the worker down
                 self._retry_at[key] = now + retry_s
                 log.warning("the pinned runner of %s for tenant %s cannot start: %s", spec.code, key[0], exc)
                 continue

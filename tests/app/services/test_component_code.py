@@ -197,7 +197,9 @@ def test_with_a_docker_executor_activation_checks_the_image_is_on_the_engine(hub
 
     image = {"title": "CRM", "x-hub": {"image": "registry.example.com/crm", "tag": "2.0"},
              "actions": {"sync": {"title": "Sync", "main": "./sync.js"}}}  # fmt: skip
-    catalog.import_descriptor(hub.db, image, name="crm", tenant_id=hub.tenant_id)
+    catalog.import_descriptor(
+        hub.db, image, name="crm"
+    )  # an operator's global import: every tenant may run it
     components = TenantCatalog(hub.db, hub.tenant_id)
     nodes = [{"id": "start", "component": "manual", "function": "start"},
              {"id": "step", "component": "crm", "function": "sync"}]  # fmt: skip
@@ -262,3 +264,23 @@ def test_a_runner_is_not_started_for_another_tenants_code(tmp_path: Path) -> Non
                                                code="folder:global/probe/1")).ok  # fmt: skip
     finally:
         executor.close()
+
+
+def test_a_tenant_cannot_run_an_image_it_did_not_add_even_if_it_is_on_the_engine(hub: HubRuntime) -> None:
+    """Another tenant's private image, pulled with that tenant's login, is on the shared engine: a descriptor
+    naming it (with a forged owner too) must not run it."""
+    from app.errors import FlowInvalidError
+
+    image = {"title": "Their CRM", "x-hub": {"image": "registry.example.com/other/crm@sha256:" + "a" * 64,
+                                              "image_owner": hub.tenant_id.hex},
+             "actions": {"sync": {"title": "Sync", "main": "./sync.js"}}}  # fmt: skip
+    catalog.import_descriptor(hub.db, image, name="their-crm", tenant_id=hub.tenant_id)
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    nodes = [{"id": "start", "component": "manual", "function": "start"},
+             {"id": "step", "component": "their-crm", "function": "sync"}]  # fmt: skip
+    flow = flows.create_flow(
+        hub.db, hub.tenant_id, "theirs", {"nodes": nodes, "edges": [{"source": "start", "target": "step"}]}
+    )
+    flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+    with pytest.raises(FlowInvalidError, match="which this tenant has not added: add it by reference"):
+        flows.activate_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id, images=lambda _: None)

@@ -130,6 +130,20 @@ def test_an_image_is_pulled_with_the_tenants_login_catalogued_by_digest_and_runs
     # The other tenant has no login for this registry: its pull is refused, the first tenant's login is its own.
     with pytest.raises(RegistryError, match="asks for a login"):
         add_image(hub.db, vault, engine, pushed, tenant_id=other_tenant)
+    # ... and the image is the adding tenant's to run: a flow of it passes activation's check.
+    from app.services import flows
+
+    nodes = [{"id": "start", "component": "manual", "function": "start"},
+             {"id": "echo", "component": "probe", "function": "echo"}]  # fmt: skip
+    flow = flows.create_flow(
+        hub.db, hub.tenant_id, "pulled", {"nodes": nodes, "edges": [{"source": "start", "target": "echo"}]}
+    )
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+    assert (
+        flows.activate_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id, images=lambda _: None).status
+        == "active"
+    )
 
     command, volumes, environment = runner_mounts(PROBE)
     executor = DockerExecutor(client=engine, limits=ContainerLimits(memory_mb=256), command=command, volumes=volumes,

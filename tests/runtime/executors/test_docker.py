@@ -235,3 +235,17 @@ def test_a_container_that_stops_reading_its_input_is_stopped_at_the_time_limit(c
         assert time.monotonic() - started < 20
     finally:
         deaf.close()
+
+
+def test_a_pinned_container_that_died_while_idle_is_replaced_before_a_request_needs_it(
+    executor: DockerExecutor,
+) -> None:
+    from runtime.executors.warm import RunnerSpec
+
+    pins = {TENANT: {RunnerSpec("docker", TEST_IMAGE)}}
+    assert executor.keep_warm(pins) == 1
+    [first] = executor.containers(TENANT)
+    first.kill()  # as an OOM kill of an idle container would
+    assert executor.keep_warm(pins) == 1  # found dead and started again
+    assert [c.id for c in executor.containers(TENANT) if c.status == "running"] != [first.id]
+    assert executor.execute(invocation("echo", {})).ok

@@ -328,3 +328,107 @@ def test_without_prlimit_a_runner_does_not_start_unlimited(monkeypatch: pytest.M
         )
     finally:
         executor.close()
+
+
+class _FakeRunner:
+    """Stands in for a runner process where what is tested is the executor's bookkeeping."""
+
+    def __init__(self, answer: dict | None = None) -> None:
+        self.answer, self.last_used, self.stopped = (
+            answer or {"ok": True, "error": None},
+            time.monotonic(),
+            False,
+        )
+
+    def call(self, request: dict, timeout_s: float) -> dict:
+        return {"id": 1, **self.answer}
+
+    def alive(self) -> bool:
+        return not self.stopped
+
+    def check(self) -> bool:
+        return self.alive()
+
+    def take_stderr(self, wait_s: float = 0.0) -> list[str]:
+        return []
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_a_pinned_runner_that_breaks_oddly_is_logged_and_the_worker_goes_on() -> None:
+    """A regression: only RunnerNotReady was caught; anything else escaped housekeeping and stopped the worker."""
+    from runtime.executors.warm import RunnerSpec
+
+    class Broken(ProcessExecutor):
+        def start(self, tenant: str, component: str, network: bool = False):
+            raise ValueError("a malformed pin")
+
+    executor = Broken(lambda _: PROBE, SandboxPolicy())
+    assert executor.keep_warm({"t": {RunnerSpec("process", "probe")}}) == 0
+
+
+def test_two_flows_pinning_one_component_get_what_both_need() -> None:
+    from runtime.executors.warm import RunnerSpec
+
+    asked: list[tuple] = []
+
+    class Recording(ProcessExecutor):
+        def warm_up(self, tenant, component, network=False, functions=(), timeout_s=60.0, instances=1):
+            asked.append((component, network, functions, instances))
+
+    executor = Recording(lambda _: PROBE, SandboxPolicy())
+    executor.keep_warm({"t": {RunnerSpec("process", "probe", False, ("echo",), 2),
+                              RunnerSpec("process", "probe", True, ("crash",), 1)}})  # fmt: skip
+    assert asked == [("probe", True, ("crash", "echo"), 2)]
+
+
+def test_a_runner_from_before_the_ready_question_is_taken_as_ready() -> None:
+    """Images built on an older parent image answer the ready request as an unknown function, without "ok"."""
+
+    class OldImage(ProcessExecutor):
+        def start(self, tenant: str, component: str, network: bool = False):
+            return _FakeRunner({"error": "no function '' (it has: echo)", "outputs": []})
+
+    OldImage(lambda _: PROBE, SandboxPolicy()).warm_up("t", "probe", functions=("echo",))
+
+
+def test_a_step_that_breaks_outside_its_executor_does_not_undo_the_others_run_side_by_side(redis) -> None:
+    """A regression: one failed future threw away the batch's other results (their side effects would repeat)."""
+    import dataclasses
+
+    from runtime.bus.streams import StreamsBus
+    from runtime.components.builtin import builtin_registry
+    from runtime.sdk.loader import load_component
+    from runtime.steps.executor import InlineExecutor, StepResult
+    from runtime.worker import Worker, WorkerConfig
+    from tests.runtime.conftest import START, Harness, node
+
+    ran: list[int] = []
+
+    class Exploding:
+        name, concurrent = "process", True
+
+        def execute(self, invocation, handler=None):
+            if invocation.message.data["n"] == 1:
+                raise RuntimeError("the executor itself broke")
+            ran.append(invocation.message.data["n"])
+            return StepResult(outputs=[invocation.message], executor="process")
+
+    spec = load_component(PROBE).spec
+    pinned = dataclasses.replace(spec, runtime="python", code="probe",
+                                 functions={k: dataclasses.replace(f, handler=None) for k, f in spec.functions.items()})  # fmt: skip
+    registry = builtin_registry().with_components(pinned)
+    harness = Harness(StreamsBus(redis), registry)
+    harness.workers.append(Worker(harness.bus, registry, WorkerConfig(name="w", block_ms=20, housekeeping_interval_s=60),
+                                  executors={"inline": InlineExecutor(), "process": Exploding()}))  # fmt: skip
+    version = harness.publish(
+        [START, node("echo", "probe", "echo", settings={"retry": {"max_attempts": 1}})],
+        [{"source": "start", "target": "echo"}],
+    )
+    runs = [harness.start(version, {"n": n}) for n in range(3)]
+    harness.drain(lambda: all(r in harness.finished() for r in runs))
+    statuses = {harness.finished()[r]["status"] for r in runs[::2]}
+    assert statuses == {"succeeded"} and sorted(ran) == [0, 2]  # each ran once
+    [failed] = [e for e in harness.events() if e.get("step") == "echo" and e.get("error")]
+    assert "the step could not be run: RuntimeError: the executor itself broke" in failed["error"]
