@@ -1,4 +1,5 @@
-"""Activation and deactivation of a flow, as rq jobs on the control queue.
+"""Activation and deactivation of a flow, as rq jobs on the control queue (and, for an active flow, its warm
+runners brought in line with its current version and webhook mode).
 
 The web process records what the user wants (status starting or stopping) and enqueues `converge_flow`; the
 job, in a worker, brings the flow there: for an activation it checks every step can run here, starts the
@@ -75,16 +76,28 @@ def converge_flow(tenant: str, flow: str, user: str | None = None) -> str:
                 _activate(ctx, tenant_id, flow_id, user_id)
             elif status == FlowStatus.STOPPING.value:
                 _deactivate(ctx, tenant_id, flow_id, user_id)
+            elif status == FlowStatus.ACTIVE.value:
+                _repin(ctx, tenant_id, flow_id)  # a new version or webhook mode: its runners as they are now
+            else:
+                ctx.warm.unpin(rt_tenant, rt_flow)
         except FlowInvalidError:
             pass  # the flow is in error with the reason; nothing else to do
         except Exception as exc:
             # A job that dies quietly would leave the flow "starting" for ever: say what happened on the flow.
             log.exception("converging flow %s failed", flow_id)
-            expected = FlowStatus(status) if status in (FlowStatus.STARTING, FlowStatus.STOPPING) else None
-            why = str(exc) if isinstance(exc, HubError) else f"{exc.__class__.__name__}: {exc}"
-            flows.set_status(
-                ctx.db, tenant_id, flow_id, FlowStatus.ERROR, f"The worker failed: {why}", expected
-            )
+            if status in (
+                FlowStatus.STARTING,
+                FlowStatus.STOPPING,
+            ):  # an active flow's pins: logged, it runs on
+                why = str(exc) if isinstance(exc, HubError) else f"{exc.__class__.__name__}: {exc}"
+                flows.set_status(
+                    ctx.db,
+                    tenant_id,
+                    flow_id,
+                    FlowStatus.ERROR,
+                    f"The worker failed: {why}",
+                    FlowStatus(status),
+                )
         return _status(ctx, tenant_id, flow_id)
 
 
@@ -93,16 +106,33 @@ def _status(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> st
         return flows.get_flow(session, flow_id).status
 
 
+def _prepare(
+    ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, plan: ExecutionPlan
+) -> list[Problem]:
+    """Start the plan's runners here; pin them warm when the flow's webhook answers synchronously."""
+    problems = start_runners(ctx.executors, runtime_id(tenant_id), plan)
+    if not problems and webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
+        ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
+    else:
+        ctx.warm.unpin(runtime_id(tenant_id), runtime_id(flow_id))
+    return problems
+
+
+def _repin(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> None:
+    """Pins only: the workers' housekeeping starts what is pinned, and a repeated activation of an active flow
+    must start nothing here."""
+    plan = flows.current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
+    if webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
+        ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
+    else:
+        ctx.warm.unpin(runtime_id(tenant_id), runtime_id(flow_id))
+
+
 def _activate(
     ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, user_id: uuid.UUID | None
 ) -> None:
     def prepare(plan: ExecutionPlan) -> list[Problem]:
-        problems = start_runners(ctx.executors, runtime_id(tenant_id), plan)
-        if not problems and webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
-            ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
-        else:
-            ctx.warm.unpin(runtime_id(tenant_id), runtime_id(flow_id))
-        return problems
+        return _prepare(ctx, tenant_id, flow_id, plan)
 
     flows.activate_flow(
         ctx.db,

@@ -295,17 +295,7 @@ def activate_flow(
     """The flow's production URL starts runs of its published version from now on. Refused, with the flow in
     error, when one of its steps cannot run on this hub (see _unrunnable) or its runners do not start
     (`prepare`). With `expect` (a control job), nothing changes unless the flow is still in that status."""
-    with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
-        if flow.current_version_id is None:
-            raise ValidationError(
-                f"{flow.name!r} has no published version yet; publish it before activating it."
-            )
-        version = session.get(FlowVersion, flow.current_version_id)
-        assert version is not None
-        plan = compile_document(
-            flow_document(version), components, TenantCredentials(session, version.created_by)
-        )
+    plan = current_plan(db, components, tenant_id, flow_id)
     problems = _unrunnable(plan, images, tenant_id)
     if not problems and prepare is not None:
         problems = prepare(plan)
@@ -317,6 +307,23 @@ def activate_flow(
         _audit(db, tenant_id, flow_id, "flow.activated", user_id)
     webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
     return _fresh(db, tenant_id, flow_id)
+
+
+def current_plan(
+    db: Database, components: ComponentResolver, tenant_id: uuid.UUID, flow_id: uuid.UUID
+) -> ExecutionPlan:
+    """The plan of the flow's published version (what its URL and schedule start)."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
+        if flow.current_version_id is None:
+            raise ValidationError(
+                f"{flow.name!r} has no published version yet; publish it before activating it."
+            )
+        version = session.get(FlowVersion, flow.current_version_id)
+        assert version is not None
+        return compile_document(
+            flow_document(version), components, TenantCredentials(session, version.created_by)
+        )
 
 
 def deactivate_flow(

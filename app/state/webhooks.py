@@ -214,11 +214,15 @@ class WebhookState(AuthState):
             for key, value in form.items()
             if value not in ("", None) and not key.startswith("secret_")
         }
-        return self._apply(
-            lambda c, t, f, u: webhooks.update_settings(c.db, c.bus, c.components_for(t), c.vault, t, f, values,
-                                                        c.routes, secret=given or None, user_id=u),
-            rx.toast.success("Webhook settings saved."),
-        )  # fmt: skip
+        active = self.flow_status == FlowStatus.ACTIVE.value
+
+        def change(c: HubContext, t: uuid.UUID, f: uuid.UUID, u: uuid.UUID | None) -> None:
+            webhooks.update_settings(c.db, c.bus, c.components_for(t), c.vault, t, f, values, c.routes,
+                                     secret=given or None, user_id=u)  # fmt: skip
+            if active:  # sync or async decides which runners stay warm: a worker brings them in line
+                enqueue_converge(c.redis)(t, f, u)
+
+        return self._apply(change, rx.toast.success("Webhook settings saved."))
 
     @rx.event
     def set_auth(self, value: str) -> None:

@@ -293,3 +293,30 @@ def test_a_job_that_breaks_leaves_the_flow_in_error_with_the_reason_not_starting
 def test_a_job_for_a_flow_deleted_meanwhile_does_nothing(hub: HubRuntime, executor: ProcessExecutor) -> None:
     with serving(control(hub, executor)):
         assert converge_flow(str(hub.tenant_id), str(uuid.uuid4())) == "deleted"
+
+
+def test_switching_an_active_flows_webhook_to_sync_and_back_pins_and_unpins_its_runners(
+    hub: HubRuntime, components_dir: Path, executor: ProcessExecutor
+) -> None:
+    """A regression: pins were set only at activation, so a later switch of mode left them as they were."""
+    flow_id = probe_flow(hub, components_dir, trigger="webhook")
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    webhooks.create_url(hub.db, hub.bus, components, hub.tenant_id, flow_id, "production", ROUTES)
+    enqueue = enqueue_converge(hub.bus.redis)
+    flows.request_activation(hub.db, hub.tenant_id, flow_id, enqueue=enqueue)
+    run_jobs(hub, control(hub, executor))
+    warm = WarmSet(hub.bus.redis)
+    assert (
+        status(hub, flow_id)[0] == "active" and warm.flows(hub.tenant_id.hex) == {}
+    )  # async: nothing pinned
+
+    for mode, pinned in (("sync", True), ("async", False)):
+        webhooks.update_settings(
+            hub.db, hub.bus, components, None, hub.tenant_id, flow_id, {"mode": mode}, ROUTES
+        )
+        enqueue(
+            hub.tenant_id, flow_id, None
+        )  # what the flow page does after saving an active flow's settings
+        run_jobs(hub, control(hub, executor))
+        assert (flow_id.hex in warm.flows(hub.tenant_id.hex)) is pinned
+    assert status(hub, flow_id) == ("active", None)
