@@ -51,6 +51,8 @@ class HubSettings(BaseSettings):
     tenant_max_runners: int = Field(default=16, ge=1, le=1024)
     runner_scale_down_s: float = Field(default=30.0, ge=1)
     runner_idle_s: float = Field(default=300.0, ge=1)
+    # The user every component container runs as, whatever its image says ("uid:gid"; nobody by default).
+    container_user: str = Field(default="65534:65534", pattern=r"^[0-9]+(:[0-9]+)?$")
     web_port: int = Field(default=3000, ge=1, le=65535)
     public_base_url: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

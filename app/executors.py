@@ -37,7 +37,9 @@ def step_executors(settings: HubSettings) -> dict[str, Executor]:
     executors: dict[str, Executor] = {"inline": InlineExecutor(), "process": process_executor(settings)}
     if settings.executor == "docker":
         # DOCKER_HOST, or the local socket
-        containers = DockerExecutor(client=docker.from_env(), **_pooling(settings))
+        containers = DockerExecutor(
+            client=docker.from_env(), user=settings.container_user, **_pooling(settings)
+        )
         containers.reconcile()  # what a worker of this host left behind when it was killed
         executors["docker"] = containers
     return executors

@@ -52,6 +52,7 @@ def test_plain_postgresql_url_uses_psycopg3(monkeypatch: pytest.MonkeyPatch) -> 
         ("HUB_EXECUTOR", "kubernetes", "'inline', 'process' or 'docker'"),
         ("HUB_MAX_INSTANCES", "0", "greater than or equal to 1"),
         ("HUB_TENANT_MAX_RUNNERS", "many", "valid integer"),
+        ("HUB_CONTAINER_USER", "root", "should match pattern"),
         ("HUB_WEB_PORT", "eighty", "valid integer"),
         ("HUB_WEB_PORT", "70000", "less than or equal to 65535"),
         ("HUB_PUBLIC_BASE_URL", "hub.example.com", "http:// or https://"),
