@@ -52,6 +52,11 @@ def container_engine(settings: HubSettings) -> docker.DockerClient:
             "Components published as images run in the docker executor, which this hub does not have: set "
             "HUB_EXECUTOR=docker (and DOCKER_HOST) on the web and worker processes."
         )
+    return engine_client()
+
+
+def engine_client() -> docker.DockerClient:
+    """DOCKER_HOST's engine (or the local socket), or a ConfigError saying so."""
     try:
         return docker.from_env()
     except DockerException as exc:

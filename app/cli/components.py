@@ -27,6 +27,13 @@ def _tenant_id(db, slug: str | None):
     return tenant.id
 
 
+def _report(result, done: str) -> None:
+    state = f"already {done}" if result.unchanged else done
+    click.echo(f"{state} {result.name} {result.version} ({len(result.warnings)} warnings)")
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}")
+
+
 @component.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -53,10 +60,7 @@ def import_(path: Path, tenant_slug: str | None, name: str | None) -> None:
             )
     finally:
         db.dispose()
-    state = "already imported" if result.unchanged else "imported"
-    click.echo(f"{state} {result.name} {result.version} ({len(result.warnings)} warnings)")
-    for warning in result.warnings:
-        click.echo(f"  warning: {warning}")
+    _report(result, "imported")
 
 
 @component.command("add-image")
@@ -78,11 +82,10 @@ def import_(path: Path, tenant_slug: str | None, name: str | None) -> None:
 def add_image(reference: str, tenant_slug: str | None, credential_name: str | None, no_pull: bool,
               name: str | None) -> None:  # fmt: skip
     """Add a component by image reference: pull it (DOCKER_HOST's engine), read its descriptor, pin its digest."""
-    import docker
     import sqlalchemy as sa
 
     from app.config import get_settings
-    from app.errors import ConfigError
+    from app.executors import engine_client
     from app.keyring import load_key_ring
     from app.services.component_images import add_image as add
     from app.storage.models import Credential
@@ -106,20 +109,14 @@ def add_image(reference: str, tenant_slug: str | None, credential_name: str | No
                 raise NotFoundError(
                     f"No container-registry credential named {credential_name!r} in this tenant."
                 )
-        try:
-            client = docker.from_env()
-        except docker.errors.DockerException as exc:
-            raise ConfigError(f"The container engine cannot be reached ({exc}); set DOCKER_HOST.") from None
+        client = engine_client()
         # The vault (and so the master key) only when a tenant's login may be needed.
         vault = Vault(load_key_ring(get_settings())) if tenant_id and not no_pull else None
         result = add(db, vault, client, reference, tenant_id=tenant_id,
                      credential_id=credential_id, pull=not no_pull, name=name)  # fmt: skip
     finally:
         db.dispose()
-    state = "already added" if result.unchanged else "added"
-    click.echo(f"{state} {result.name} {result.version} ({len(result.warnings)} warnings)")
-    for warning in result.warnings:
-        click.echo(f"  warning: {warning}")
+    _report(result, "added")
 
 
 @component.command("list")

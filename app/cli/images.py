@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli.main import reports_errors
-from app.errors import ConfigError, HubError
+from app.errors import HubError
 
 
 @click.group()
@@ -30,14 +30,10 @@ def build(kind: str, tag: str | None, base: str | None, wheels: Path | None) -> 
     """Build a parent image on DOCKER_HOST's engine."""
     from importlib.metadata import version
 
-    import docker
-
+    from app.executors import engine_client
     from runtime.images.build import ImageBuildError, build_parent_image
 
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException as exc:
-        raise ConfigError(f"The container engine cannot be reached ({exc}); set DOCKER_HOST.") from None
+    client = engine_client()
     tag = tag or f"integration-hub-{kind}:{version('integration-hub')}"
     try:
         built = build_parent_image(client, kind, tag, base=base, wheels=wheels)

@@ -168,17 +168,20 @@ class CatalogState(AuthState):
         self.errors = {f"{form_id}/{name}": message for name, message in problems.items()}
         self.valid_form = "" if problems else form_id
 
+    def _refused(self, verb: str) -> str:
+        """Why this person may not import or add components now ('' if they may): the role as it is now, not
+        as it was when the page loaded (a member may have been demoted since)."""
+        if self.require_login() is not None:
+            return "Your session has ended; log in again."
+        if self.role not in IMPORT_ROLES:
+            return f"Your role here ({self.role or 'none'}) cannot {verb} components; ask an editor."
+        return ""
+
     @rx.event
     async def import_files(self, files: list[rx.UploadFile]):
-        self.import_message, self.import_error, self.import_warnings = "", "", []
-        # The role as it is now, not as it was when the page loaded (a member may have been demoted since).
-        if self.require_login() is not None:
-            self.import_error = "Your session has ended; log in again."
-            return
-        if self.role not in IMPORT_ROLES:
-            self.import_error = (
-                f"Your role here ({self.role or 'none'}) cannot import components; ask an editor."
-            )
+        self.import_message, self.import_warnings = "", []
+        self.import_error = self._refused("import")
+        if self.import_error:
             return
         contents = {file.name or "component.json": await file.read() for file in files}
         if not contents:
@@ -213,14 +216,9 @@ class CatalogState(AuthState):
         """Pull a component's image with the tenant's registry login and catalogue it (a pull takes a while:
         in the background, the page stays usable)."""
         async with self:
-            self.import_message, self.import_error, self.import_warnings = "", "", []
-            if self.require_login() is not None:
-                self.import_error = "Your session has ended; log in again."
-                return
-            if self.role not in IMPORT_ROLES:
-                self.import_error = (
-                    f"Your role here ({self.role or 'none'}) cannot add components; ask an editor."
-                )
+            self.import_message, self.import_warnings = "", []
+            self.import_error = self._refused("add")
+            if self.import_error:
                 return
             reference, tenant = self.image_reference.strip(), self._tenant()
             name = self.import_name.strip() or None

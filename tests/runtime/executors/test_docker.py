@@ -114,22 +114,13 @@ def test_idle_containers_are_removed(executor: DockerExecutor) -> None:
 def test_a_flow_step_runs_in_a_container_and_a_crash_is_retried_through_the_normal_path(
     executor: DockerExecutor, redis
 ) -> None:
-    import dataclasses
 
     from runtime.bus.streams import StreamsBus
-    from runtime.components.builtin import builtin_registry
-    from runtime.sdk.loader import load_component
     from runtime.steps.executor import InlineExecutor
     from runtime.worker import Worker, WorkerConfig
     from tests.runtime.conftest import START, Harness, node
 
-    spec = load_component(PROBE).spec
-    # As a published version pins it: an image, no code in the worker.
-    pinned = dataclasses.replace(
-        spec, runtime="docker", code=TEST_IMAGE,
-        functions={k: dataclasses.replace(f, handler=None) for k, f in spec.functions.items()},
-    )  # fmt: skip
-    registry = builtin_registry().with_components(pinned)
+    registry = probe_as_image()
     harness = Harness(StreamsBus(redis), registry)
     harness.workers.append(
         Worker(
@@ -178,12 +169,9 @@ def test_a_backlog_adds_instances_side_by_side_and_they_go_when_it_drains(contai
     """Six slow messages of one step in one batch: the worker runs them side by side, the executor starts
     instances up to its limit (3) and every one serves; the extra instances stop after scale_down_s, the
     first after idle_s."""
-    import dataclasses
     import time
 
     from runtime.bus.streams import StreamsBus
-    from runtime.components.builtin import builtin_registry
-    from runtime.sdk.loader import load_component
     from runtime.steps.executor import InlineExecutor
     from runtime.worker import Worker, WorkerConfig
     from tests.runtime.conftest import START, Harness, node
@@ -192,12 +180,7 @@ def test_a_backlog_adds_instances_side_by_side_and_they_go_when_it_drains(contai
     scaling = DockerExecutor(client=docker.DockerClient(base_url=container_engine.url), command=command,
                              volumes=volumes, environment=environment, user="0", max_instances=3,
                              scale_down_s=30, idle_s=300)  # fmt: skip
-    spec = load_component(PROBE).spec
-    pinned = dataclasses.replace(
-        spec, runtime="docker", code=TEST_IMAGE,
-        functions={k: dataclasses.replace(f, handler=None) for k, f in spec.functions.items()},
-    )  # fmt: skip
-    registry = builtin_registry().with_components(pinned)
+    registry = probe_as_image()
     harness = Harness(StreamsBus(redis), registry)
     harness.workers.append(Worker(harness.bus, registry, WorkerConfig(name="w", block_ms=20, housekeeping_interval_s=60),
                                   executors={"inline": InlineExecutor(), "docker": scaling}))  # fmt: skip
@@ -249,3 +232,18 @@ def test_a_pinned_container_that_died_while_idle_is_replaced_before_a_request_ne
     assert executor.keep_warm(pins) == 1  # found dead and started again
     assert [c.id for c in executor.containers(TENANT) if c.status == "running"] != [first.id]
     assert executor.execute(invocation("echo", {})).ok
+
+
+def probe_as_image():
+    """The builtins plus the probe as a published version pins it: an image, no code in the worker."""
+    import dataclasses
+
+    from runtime.components.builtin import builtin_registry
+    from runtime.sdk.loader import load_component
+
+    spec = load_component(PROBE).spec
+    pinned = dataclasses.replace(
+        spec, runtime="docker", code=TEST_IMAGE,
+        functions={k: dataclasses.replace(f, handler=None) for k, f in spec.functions.items()},
+    )  # fmt: skip
+    return builtin_registry().with_components(pinned)
