@@ -33,6 +33,14 @@ def process_executor(settings: HubSettings) -> ProcessExecutor:
     return ProcessExecutor(folder_resolver(settings.components_path), SandboxPolicy(), **_pooling(settings))
 
 
+def verification_runners(settings: HubSettings) -> dict[str, ProcessExecutor]:
+    """Executors for one Verify of a credential (an imported component's own check), closed after it."""
+    runners = {"process": process_executor(settings)}
+    if settings.executor == "docker":
+        runners["docker"] = DockerExecutor(client=engine_client(), user=settings.container_user, idle_s=1)
+    return runners
+
+
 def step_executors(settings: HubSettings) -> dict[str, Executor]:
     executors: dict[str, Executor] = {"inline": InlineExecutor(), "process": process_executor(settings)}
     if settings.executor == "docker":

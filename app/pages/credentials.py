@@ -16,7 +16,7 @@ from app.components.config_form import SELECT_STYLE
 from app.components.credential_form import credential_field, credential_fields
 from app.context import HubContext, get_context
 from app.errors import HubError
-from app.executors import process_executor
+from app.executors import verification_runners
 from app.oauth import clients as oauth_clients
 from app.oauth import connect, provider
 from app.oauth.connect import CALLBACK_PATH
@@ -276,13 +276,16 @@ class CredentialsState(AuthState):
         outcome: list[verification.Verification] = []
 
         def check(ctx: HubContext) -> str:
-            runners = process_executor(ctx.settings)  # for an imported component's own check; gone after it
+            runners = verification_runners(
+                ctx.settings
+            )  # for an imported component's own check; gone after it
             try:
                 found = verification.verify_credential(ctx.db, ctx.vault, ctx.components_for(tenant), ctx.tokens,
                                                        ctx.egress, tenant, user, uuid.UUID(credential_id),
                                                        runners=runners)  # fmt: skip
             finally:
-                runners.close()
+                for runner in runners.values():
+                    runner.close()
             outcome.append(found)
             return found.message
 

@@ -5,6 +5,7 @@ the credential (status and reason), and what is shown is masked like a step's er
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,9 +50,10 @@ def verify_credential(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID | None,
     credential_id: uuid.UUID,
-    runners: ProcessExecutor | None = None,
+    runners: Mapping[str, ProcessExecutor] | None = None,
 ) -> Verification:
-    """`runners`: where an imported component's own verifyCredentials runs (its code in a sandboxed runner)."""
+    """`runners`: the executors (by name: process, docker) where an imported component's own verifyCredentials
+    runs: its code in a sandboxed runner, or its image in a container."""
     with tenant_session(db.sessions, tenant_id) as session:
         require_role(session, user_id, EDITORS, "verify credentials")
         credential = visible_credential(session, user_id, credential_id)
@@ -132,12 +134,13 @@ def _verify_with_component(
     values: dict[str, Any],
     egress: EgressPolicy,
     tenant_id: uuid.UUID,
-    runners: ProcessExecutor | None,
+    runners: Mapping[str, ProcessExecutor] | None,
 ) -> str | None:
     spec = components.get(component_name or "")
-    if spec is not None and spec.verify is None and spec.code and runners is not None:
+    executor = (runners or {}).get("docker" if spec is not None and spec.runtime == "docker" else "process")
+    if spec is not None and spec.verify is None and spec.code and executor is not None:
         credential = {k: v for k, v in values.items() if k != "kind"}
-        accepted, why = runners.verify(tenant_id.hex, spec.code, credential)
+        accepted, why = executor.verify(tenant_id.hex, spec.code, credential)
         if not accepted:
             raise _Failed(why or "the component did not accept the credential")
         return f"{spec.title} accepted the credential (its own check)"
@@ -159,8 +162,8 @@ def _no_hook(components: ComponentResolver, component_name: str | None) -> str:
         return f"the component {component_name!r} is no longer in the catalog"
     if spec.runtime == "docker":
         return (
-            f"{spec.title}'s own check (verifyCredentials) runs in the component's container; until the docker "
-            "executor runs images here, the credential is checked when a step uses it"
+            f"{spec.title}'s own check (verifyCredentials) runs in the component's container, and this hub has "
+            "no docker executor (HUB_EXECUTOR=docker); the credential is checked when a step uses it"
         )
     if spec.runtime != "builtin":
         return (

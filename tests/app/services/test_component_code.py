@@ -109,12 +109,12 @@ def test_an_elasticio_nodejs_component_runs_unmodified_and_verifies_its_credenti
     try:
         tokens = TokenKeeper(hub.db, lambda: vault, redis)
         check = verify_credential(hub.db, vault, components, tokens, EgressPolicy(), hub.tenant_id, editor.id, good.id,
-                                  runners=executor)  # fmt: skip
+                                  runners={"process": executor})  # fmt: skip
         assert (check.outcome, check.message) == ("ok", "Sailor demo accepted the credential (its own check)")
         credential_service.update_credential(hub.db, vault, components, hub.tenant_id, editor.id, good.id,
                                              values={"apiKey": "wrong"})  # fmt: skip
         check = verify_credential(hub.db, vault, components, tokens, EgressPolicy(), hub.tenant_id, editor.id, good.id,
-                                  runners=executor)  # fmt: skip
+                                  runners={"process": executor})  # fmt: skip
         assert (check.outcome, check.message) == ("failed", "the API key is not accepted")
 
         nodes = [{"id": "start", "component": "manual", "function": "start"},

@@ -148,3 +148,33 @@ def test_a_viewer_cannot_verify(hub: HubRuntime, vault: Vault, redis, editor) ->
     accounts.add_member(hub.db, hub.tenant_id, viewer.id, "viewer")
     with pytest.raises(PermissionDeniedError):
         verify(hub, vault, redis, viewer.id, key.id)
+
+
+def test_an_image_components_own_check_runs_in_its_container(
+    hub: HubRuntime, vault: Vault, redis, editor
+) -> None:
+    """The docker executor's runner answers the verify request (tests/runtime/executors/test_parent_images.py
+    runs a real one); here, that the check goes to the container executor, with the credential's values only."""
+    import dataclasses
+
+    asked: list[tuple] = []
+
+    class Containers:
+        def verify(self, tenant: str, image: str, credential: dict) -> tuple[bool, str | None]:
+            asked.append((tenant, image, credential))
+            return credential.get("apiKey") == "good", "the API key is not accepted"
+
+    imported = spec_from_descriptor(
+        "crm", {"title": "CRM", "credentials": {"fields": {"apiKey": {"label": "Key", "viewClass": "TextFieldView"}}},
+                "actions": {"go": {"main": "./go.js"}}}, runtime="docker",
+    )  # fmt: skip
+    components = hub.components.with_components(
+        dataclasses.replace(imported, code="registry.example.com/crm:1")
+    )
+    crm = service.create_credential(hub.db, vault, components, hub.tenant_id, editor, name="CRM", kind="fields",
+                                    component_name="crm", values={"apiKey": "bad"})  # fmt: skip
+    tokens = TokenKeeper(hub.db, lambda: vault, redis, LOCAL)
+    result = verify_credential(hub.db, vault, components, tokens, LOCAL, hub.tenant_id, editor, crm.id,
+                               runners={"process": None, "docker": Containers()})  # fmt: skip
+    assert (result.outcome, result.message) == ("failed", "the API key is not accepted")
+    assert asked == [(hub.tenant_id.hex, "registry.example.com/crm:1", {"apiKey": "bad"})]
