@@ -22,6 +22,7 @@ from app.control.context import ControlContext, current
 from app.errors import FlowInvalidError, HubError, NotFoundError
 from app.runtime_ids import runtime_id
 from app.services import flows, webhooks
+from app.services.plans import current_plan
 from app.storage.models import FlowStatus
 from app.storage.scoping import tenant_session
 from runtime.bus.keys import TenantKeys
@@ -121,7 +122,7 @@ def _prepare(
 def _repin(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> None:
     """Pins only: the workers' housekeeping starts what is pinned, and a repeated activation of an active flow
     must start nothing here."""
-    plan = flows.current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
+    _, plan = current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
     if webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
         ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
     else:

@@ -14,7 +14,7 @@ from app.errors import ConflictError, FlowInvalidError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import audit, webhooks
 from app.services.catalog import IMAGE_OWNER
-from app.services.plans import TenantCredentials, compile_document, flow_document, get_flow
+from app.services.plans import TenantCredentials, compile_document, current_plan, flow_document, get_flow
 from app.storage.db import Database
 from app.storage.models import Flow, FlowStatus, FlowVersion
 from app.storage.scoping import tenant_session
@@ -212,15 +212,9 @@ def request_activation(
     """Mark the flow starting and hand its activation to a worker (a control job, see app/control/): the job
     starts its runners, opens its URL and says active, or error with the reason. Asking again while it starts
     only queues another job, which finds nothing left to do."""
-    with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
-        if flow.current_version_id is None:
-            raise ValidationError(
-                f"{flow.name!r} has no published version yet; publish it before activating it."
-            )
-        if flow.status == FlowStatus.ACTIVE.value:
-            session.expunge(flow)
-            return flow
+    flow = _require_published(db, tenant_id, flow_id)
+    if flow.status == FlowStatus.ACTIVE.value:
+        return flow
     set_status(db, tenant_id, flow_id, FlowStatus.STARTING, WAITING)
     enqueue(tenant_id, flow_id, user_id)
     return _fresh(db, tenant_id, flow_id)
@@ -246,6 +240,13 @@ def request_deactivation(
     webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
     enqueue(tenant_id, flow_id, user_id)
     return _fresh(db, tenant_id, flow_id)
+
+
+def _require_published(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> Flow:
+    flow = _fresh(db, tenant_id, flow_id)
+    if flow.current_version_id is None:
+        raise ValidationError(f"{flow.name!r} has no published version yet; publish it before activating it.")
+    return flow
 
 
 def _fresh(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> Flow:
@@ -295,7 +296,8 @@ def activate_flow(
     """The flow's production URL starts runs of its published version from now on. Refused, with the flow in
     error, when one of its steps cannot run on this hub (see _unrunnable) or its runners do not start
     (`prepare`). With `expect` (a control job), nothing changes unless the flow is still in that status."""
-    plan = current_plan(db, components, tenant_id, flow_id)
+    _require_published(db, tenant_id, flow_id)
+    _, plan = current_plan(db, components, tenant_id, flow_id)
     problems = _unrunnable(plan, images, tenant_id)
     if not problems and prepare is not None:
         problems = prepare(plan)
@@ -307,23 +309,6 @@ def activate_flow(
         _audit(db, tenant_id, flow_id, "flow.activated", user_id)
     webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
     return _fresh(db, tenant_id, flow_id)
-
-
-def current_plan(
-    db: Database, components: ComponentResolver, tenant_id: uuid.UUID, flow_id: uuid.UUID
-) -> ExecutionPlan:
-    """The plan of the flow's published version (what its URL and schedule start)."""
-    with tenant_session(db.sessions, tenant_id) as session:
-        flow = get_flow(session, flow_id)
-        if flow.current_version_id is None:
-            raise ValidationError(
-                f"{flow.name!r} has no published version yet; publish it before activating it."
-            )
-        version = session.get(FlowVersion, flow.current_version_id)
-        assert version is not None
-        return compile_document(
-            flow_document(version), components, TenantCredentials(session, version.created_by)
-        )
 
 
 def deactivate_flow(
