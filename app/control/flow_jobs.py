@@ -18,8 +18,9 @@ from typing import Any
 import redis
 from rq import Queue
 
+from app.control import schedules
 from app.control.context import ControlContext, current
-from app.errors import FlowInvalidError, HubError, NotFoundError
+from app.errors import FlowInvalidError, HubError, NotFoundError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import flows, webhooks
 from app.services.plans import current_plan
@@ -71,6 +72,7 @@ def converge_flow(tenant: str, flow: str, user: str | None = None) -> str:
                 status = flows.get_flow(session, flow_id).status
         except NotFoundError:
             ctx.warm.unpin(rt_tenant, rt_flow)
+            schedules.remove(ctx.bus.redis, flow_id)
             return "deleted"  # deleted since it was asked for: nothing is left to start or stop
         try:
             if status == FlowStatus.STARTING.value:
@@ -81,6 +83,7 @@ def converge_flow(tenant: str, flow: str, user: str | None = None) -> str:
                 _repin(ctx, tenant_id, flow_id)  # a new version or webhook mode: its runners as they are now
             else:
                 ctx.warm.unpin(rt_tenant, rt_flow)
+                schedules.remove(ctx.bus.redis, flow_id)
         except FlowInvalidError:
             pass  # the flow is in error with the reason; nothing else to do
         except Exception as exc:
@@ -110,7 +113,12 @@ def _status(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> st
 def _prepare(
     ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, plan: ExecutionPlan
 ) -> list[Problem]:
-    """Start the plan's runners here; pin them warm when the flow's webhook answers synchronously."""
+    """Check the schedule of a polling flow; start the plan's runners here; pin them warm when the flow's
+    webhook answers synchronously."""
+    try:
+        schedules.schedule_of(plan)
+    except ValidationError as exc:
+        return [Problem("schedule", str(exc).split(": ", 1)[-1], plan.entry)]
     problems = start_runners(ctx.executors, runtime_id(tenant_id), plan)
     if not problems and webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
         ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
@@ -120,13 +128,22 @@ def _prepare(
 
 
 def _repin(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> None:
-    """Pins only: the workers' housekeeping starts what is pinned, and a repeated activation of an active flow
-    must start nothing here."""
+    """Pins and the schedule only: the workers' housekeeping starts what is pinned, and a repeated activation
+    of an active flow must start nothing here."""
     _, plan = current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
     if webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
         ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
     else:
         ctx.warm.unpin(runtime_id(tenant_id), runtime_id(flow_id))
+    _schedule(ctx, tenant_id, flow_id, plan)
+
+
+def _schedule(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, plan: ExecutionPlan) -> None:
+    found = schedules.schedule_of(plan)
+    if found is None:
+        schedules.remove(ctx.bus.redis, flow_id)
+    else:
+        schedules.add(ctx.bus.redis, tenant_id, flow_id, found)
 
 
 def _activate(
@@ -135,7 +152,7 @@ def _activate(
     def prepare(plan: ExecutionPlan) -> list[Problem]:
         return _prepare(ctx, tenant_id, flow_id, plan)
 
-    flows.activate_flow(
+    flow = flows.activate_flow(
         ctx.db,
         ctx.bus,
         ctx.components_for(tenant_id),
@@ -147,12 +164,16 @@ def _activate(
         prepare=prepare,
         expect=FlowStatus.STARTING,
     )
+    if flow.status == FlowStatus.ACTIVE.value:  # not if a deactivation was asked for meanwhile
+        _, plan = current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
+        _schedule(ctx, tenant_id, flow_id, plan)
 
 
 def _deactivate(
     ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, user_id: uuid.UUID | None
 ) -> None:
     ctx.warm.unpin(runtime_id(tenant_id), runtime_id(flow_id))  # the idle stop takes its runners now
+    schedules.remove(ctx.bus.redis, flow_id)
     flows.deactivate_flow(
         ctx.db,
         ctx.bus,

@@ -105,6 +105,43 @@ def _status_reason() -> rx.Component:
     )
 
 
+def _schedule() -> rx.Component:
+    return rx.cond(
+        WebhookState.schedule_words != "",
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.text("Schedule", weight="medium"),
+                    rx.code(WebhookState.schedule),
+                    rx.text(WebhookState.schedule_words, size="2", data_testid="schedule-words"),
+                    align="center",
+                ),
+                rx.cond(
+                    WebhookState.next_ticks.length() > 0,
+                    rx.text(
+                        "Next: ",
+                        rx.foreach(
+                            WebhookState.next_ticks, lambda t: rx.badge(t, variant="soft", margin_right="4px")
+                        ),
+                        size="2",
+                        data_testid="next-ticks",
+                    ),
+                ),
+                rx.text(
+                    "Times are UTC, on the wall clock (as cron). Ticks skipped while the previous run was still "
+                    "running: ",
+                    WebhookState.ticks_skipped,
+                    size="1",
+                    color_scheme="gray",
+                ),
+                spacing="2",
+            ),
+            width="100%",
+            data_testid="flow-schedule",
+        ),
+    )
+
+
 def flow_page() -> rx.Component:
     return page_layout(
         "/flows",
@@ -116,6 +153,7 @@ def flow_page() -> rx.Component:
                 rx.heading(WebhookState.flow_name, size="5", data_testid="flow-name"),
                 _status(),
                 _status_reason(),
+                _schedule(),
                 rx.cond(
                     (WebhookState.error != "") & ~WebhookState.can_edit,
                     rx.callout(WebhookState.error, icon="circle-alert", color_scheme="red"),

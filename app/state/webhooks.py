@@ -13,9 +13,11 @@ from typing import Any
 import reflex as rx
 
 from app.context import HubContext, get_context
+from app.control import schedules
 from app.control.flow_jobs import enqueue_converge
 from app.errors import HubError
 from app.services import flows, webhooks
+from app.services.plans import current_plan
 from app.state.auth import AuthState
 from app.storage.models import FlowStatus, FlowVersion
 from app.storage.scoping import tenant_session
@@ -33,6 +35,10 @@ class WebhookState(AuthState):
     flow_name: str = ""
     flow_status: str = ""
     status_reason: str = ""  # why the flow is in error (a step that cannot run here, ...)
+    schedule: str = ""  # a polling flow's cron expression
+    schedule_words: str = ""
+    next_ticks: list[str] = []
+    ticks_skipped: int = 0
     version_number: int = 0
     production_url: str = ""
     test_url: str = ""
@@ -70,6 +76,7 @@ class WebhookState(AuthState):
             self.status_reason = flow.status_reason or ""
             version = session.get(FlowVersion, flow.current_version_id) if flow.current_version_id else None
             self.version_number = version.number if version else 0
+        self._refresh_schedule(ctx, tenant_id, flow_id)
         view = webhooks.webhooks_of(ctx.db, ctx.bus, tenant_id, flow_id, ctx.routes)
         self.production_url = view.production.url if view.production else ""
         self.test_url = view.test.url if view.test else ""
@@ -83,6 +90,23 @@ class WebhookState(AuthState):
         self.protected = bool(view.settings.credential_id)
         found = webhooks.captured_request(ctx.bus, tenant_id, flow_id)
         self.captured = json.dumps(found, indent=2, ensure_ascii=False) if found else ""
+
+    def _refresh_schedule(self, ctx: HubContext, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> None:
+        """A polling flow's schedule as its published version has it: in words, its next ticks, the skipped."""
+        self.schedule, self.schedule_words, self.next_ticks, self.ticks_skipped = "", "", [], 0
+        if not self.version_number:
+            return
+        try:
+            _, plan = current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
+            found = schedules.schedule_of(plan)
+        except HubError as exc:
+            self.schedule_words = str(exc)
+            return
+        if found is None:
+            return
+        self.schedule, self.schedule_words = found.cron, found.describe()
+        self.next_ticks = [t.strftime("%a %d %b %H:%M UTC") for t in found.next_times(5)]
+        self.ticks_skipped = schedules.skipped(ctx.redis, tenant_id, flow_id)
 
     @rx.event
     def load_flow(self):

@@ -28,6 +28,8 @@ class NodeSettings(BaseModel):
     # Runners (processes or containers) of the step's component kept for this step in each worker: they run its
     # messages side by side; more start while a backlog waits, within the worker's limits.
     instances: int = Field(default=1, ge=1, le=16)
+    # A polling trigger's cron expression (5 fields, UTC, aligned to the wall clock): when the flow runs.
+    schedule: str | None = Field(default=None, max_length=200)
 
 
 class Node(BaseModel):

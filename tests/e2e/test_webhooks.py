@@ -134,3 +134,30 @@ def test_an_unknown_flow_says_so(page, hub) -> None:
     login(page, hub)
     page.goto(f"{hub.base_url}/flows/{uuid.uuid4()}")
     expect(page.get_by_test_id("flow-missing")).to_contain_text("does not exist")
+
+
+def test_a_polling_flow_shows_its_schedule_and_a_worker_schedules_it(page, hub) -> None:
+    from rq_scheduler import Scheduler
+
+    db = Database.connect(f"sqlite:///{hub.data_dir / 'hub.db'}")
+    client = redis.Redis.from_url((hub.data_dir / "redis" / "url").read_text())
+    try:
+        acme = accounts.find_tenant_by_slug(db, "acme")
+        graph = {"nodes": [{"id": "tick", "component": "schedule", "function": "tick", "fields": {"cron": "*/15 * * * *"}},
+                           {"id": "log", "component": "log", "function": "log"}],
+                 "edges": [{"source": "tick", "target": "log"}]}  # fmt: skip
+        created = flows.create_flow(db, acme.id, "Every quarter hour", graph)
+        flows.publish_flow(db, StreamsBus(client), builtin_registry(), acme.id, created.id)
+        login(page, hub)
+        page.goto(f"{hub.base_url}/flows/{created.id}")
+        expect(page.get_by_test_id("schedule-words")).to_have_text("Every 15 minutes")
+        expect(page.get_by_test_id("next-ticks").locator(".rt-Badge")).to_have_count(5)
+        page.get_by_test_id("activate").click()
+        expect(page.get_by_test_id("flow-status")).to_have_text("active", timeout=20_000)
+        assert client.zscore(Scheduler.scheduled_jobs_key, f"hub-poll-{created.id}") is not None
+        page.get_by_test_id("deactivate").click()
+        expect(page.get_by_test_id("flow-status")).to_have_text("inactive", timeout=20_000)
+        assert client.zscore(Scheduler.scheduled_jobs_key, f"hub-poll-{created.id}") is None
+    finally:
+        client.close()
+        db.dispose()
