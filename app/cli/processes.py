@@ -222,10 +222,13 @@ def scheduler() -> None:
     """Run the scheduler that enqueues periodic jobs (polling ticks, retention)."""
     from rq_scheduler import Scheduler
 
+    from app.control.reaper import install as install_reaper
     from runtime.control import CONTROL_QUEUE
 
     config = settings()
-    Scheduler(queue_name=CONTROL_QUEUE, connection=_redis(config), interval=5).run()
+    scheduler = Scheduler(queue_name=CONTROL_QUEUE, connection=_redis(config), interval=5)
+    install_reaper(scheduler)  # flows left starting/stopping, schedules Redis lost: handed back every minute
+    scheduler.run()
 
 
 def _sync_routes(config: HubSettings, client) -> int:
