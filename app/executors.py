@@ -44,9 +44,8 @@ def verification_runners(settings: HubSettings) -> dict[str, ProcessExecutor]:
 def step_executors(settings: HubSettings) -> dict[str, Executor]:
     executors: dict[str, Executor] = {"inline": InlineExecutor(), "process": process_executor(settings)}
     if settings.executor == "docker":
-        # DOCKER_HOST, or the local socket
         containers = DockerExecutor(
-            client=docker.from_env(), user=settings.container_user, **_pooling(settings)
+            client=engine_client(), user=settings.container_user, **_pooling(settings)
         )
         containers.reconcile()  # what a worker of this host left behind when it was killed
         executors["docker"] = containers

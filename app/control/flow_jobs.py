@@ -89,10 +89,8 @@ def converge_flow(tenant: str, flow: str, user: str | None = None) -> str:
         except Exception as exc:
             # A job that dies quietly would leave the flow "starting" for ever: say what happened on the flow.
             log.exception("converging flow %s failed", flow_id)
-            if status in (
-                FlowStatus.STARTING,
-                FlowStatus.STOPPING,
-            ):  # an active flow's pins: logged, it runs on
+            # Only a flow waiting for this job goes to error; an active flow's pins were logged, it runs on.
+            if status in (FlowStatus.STARTING, FlowStatus.STOPPING):
                 why = str(exc) if isinstance(exc, HubError) else f"{exc.__class__.__name__}: {exc}"
                 flows.set_status(
                     ctx.db,
@@ -120,21 +118,24 @@ def _prepare(
     except ValidationError as exc:
         return [Problem("schedule", str(exc).split(": ", 1)[-1], plan.entry)]
     problems = start_runners(ctx.executors, runtime_id(tenant_id), plan)
-    if not problems and webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
+    _pin(ctx, tenant_id, flow_id, None if problems else plan)
+    return problems
+
+
+def _pin(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, plan: ExecutionPlan | None) -> None:
+    """Pin the plan's runners warm when the flow's webhook answers synchronously; else (or without a plan that
+    runs) unpin them."""
+    if plan is not None and webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
         ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
     else:
         ctx.warm.unpin(runtime_id(tenant_id), runtime_id(flow_id))
-    return problems
 
 
 def _repin(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> None:
     """Pins and the schedule only: the workers' housekeeping starts what is pinned, and a repeated activation
     of an active flow must start nothing here."""
     _, plan = current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
-    if webhooks.answers_synchronously(ctx.db, tenant_id, flow_id):
-        ctx.warm.pin(runtime_id(tenant_id), runtime_id(flow_id), runners_of(plan))
-    else:
-        ctx.warm.unpin(runtime_id(tenant_id), runtime_id(flow_id))
+    _pin(ctx, tenant_id, flow_id, plan)
     _schedule(ctx, tenant_id, flow_id, plan)
 
 
@@ -149,7 +150,10 @@ def _schedule(ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, pla
 def _activate(
     ctx: ControlContext, tenant_id: uuid.UUID, flow_id: uuid.UUID, user_id: uuid.UUID | None
 ) -> None:
+    compiled: list[ExecutionPlan] = []  # the plan activation compiled: its schedule comes from it too
+
     def prepare(plan: ExecutionPlan) -> list[Problem]:
+        compiled.append(plan)
         return _prepare(ctx, tenant_id, flow_id, plan)
 
     flow = flows.activate_flow(
@@ -165,8 +169,7 @@ def _activate(
         expect=FlowStatus.STARTING,
     )
     if flow.status == FlowStatus.ACTIVE.value:  # not if a deactivation was asked for meanwhile
-        _, plan = current_plan(ctx.db, ctx.components_for(tenant_id), tenant_id, flow_id)
-        _schedule(ctx, tenant_id, flow_id, plan)
+        _schedule(ctx, tenant_id, flow_id, compiled[0])
 
 
 def _deactivate(

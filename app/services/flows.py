@@ -233,9 +233,9 @@ def request_deactivation(
 ) -> Flow:
     """Close the flow's URL at once (stopping traffic waits for nobody), then let a worker stop its runners
     and say inactive."""
-    with tenant_session(db.sessions, tenant_id) as session:
-        if get_flow(session, flow_id).status == FlowStatus.INACTIVE.value:
-            return _fresh(db, tenant_id, flow_id)
+    flow = _fresh(db, tenant_id, flow_id)
+    if flow.status == FlowStatus.INACTIVE.value:
+        return flow
     set_status(db, tenant_id, flow_id, FlowStatus.STOPPING, STOPPING_REASON)
     webhooks.sync_flow_routes(db, bus, components, tenant_id, flow_id, routes)
     enqueue(tenant_id, flow_id, user_id)
@@ -343,8 +343,10 @@ def _unrunnable(
     """Steps no executor of this hub can run: an activation fails at once, naming them, rather than later on
     every message. `images`: the docker executor's check of an image (None when there is no docker executor)."""
     problems = []
+    may_run = ("global", tenant_id.hex if tenant_id else None)  # whose images this tenant's flows may run
     for step in plan.steps.values():
         component = step.component
+        owner = (component.descriptor.get("x-hub") or {}).get(IMAGE_OWNER)
         if component.runtime in ("python", "nodejs") and not component.code.startswith("folder:"):
             problems.append(Problem("not_installed", f"the code of {component.title!r} was not imported with it; "
                                     "import the component's folder (`hub component import FOLDER`)", step.id))  # fmt: skip
@@ -352,12 +354,7 @@ def _unrunnable(
             problems.append(Problem("no_executor", f"{component.title!r} runs in a container image "
                                     f"({component.code or 'none named'}) and this hub has no docker executor "
                                     "(HUB_EXECUTOR=docker)", step.id))  # fmt: skip
-        elif component.runtime == "docker" and (component.descriptor.get("x-hub") or {}).get(
-            IMAGE_OWNER
-        ) not in (
-            "global",
-            tenant_id.hex if tenant_id else None,
-        ):
+        elif component.runtime == "docker" and owner not in may_run:
             problems.append(Problem("image_not_added", f"{component.title!r} names the image {component.code!r}, "
                                     "which this tenant has not added: add it by reference (Catalog, or `hub "
                                     "component add-image`), so that your registry login decides whether you may "

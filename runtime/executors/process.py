@@ -268,9 +268,8 @@ class ProcessExecutor:
         # Guards the pools only, never held while a runner starts (a cold container takes most of a second).
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)
-        self._pinned: dict[
-            tuple[str, str], int
-        ] = {}  # kept warm (keep_warm): how many, exempt from the idle stop
+        # Kept warm (keep_warm): how many of each, exempt from the idle stop.
+        self._pinned: dict[tuple[str, str], int] = {}
         self._retry_at: dict[tuple[str, str], float] = {}  # pinned runners that failed to start: not before
 
     @contextlib.contextmanager
@@ -380,14 +379,8 @@ class ProcessExecutor:
                 if spec.executor != self.name:
                     continue
                 key = (tenant, spec.code)
-                if (seen := specs.get(key)) is not None:  # two flows pin the same component: what both need
-                    spec = dataclasses.replace(
-                        spec,
-                        network=spec.network or seen.network,
-                        functions=tuple(sorted(set(spec.functions) | set(seen.functions))),
-                        instances=max(spec.instances, seen.instances),
-                    )
-                specs[key] = spec
+                seen = specs.get(key)  # two flows pin the same component: what both need
+                specs[key] = seen.merged(spec) if seen else spec
         with self._lock:
             self._pinned = {key: max(1, spec.instances) for key, spec in specs.items()}
             pinned = [(k, r) for k in specs for r in self._pools.get(k, ()) if id(r) not in self._busy]

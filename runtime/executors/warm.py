@@ -29,6 +29,16 @@ class RunnerSpec:
     functions: tuple[str, ...] = ()  # the functions the flow calls: a warm-up checks they load
     instances: int = 1  # how many the flow's steps ask for (the most any of them asks)
 
+    def merged(self, other: RunnerSpec) -> RunnerSpec:
+        """One runner serving what both need (two steps, or two flows, use the same component code)."""
+        return RunnerSpec(
+            self.executor,
+            self.code,
+            self.network or other.network,
+            tuple(sorted(set(self.functions) | set(other.functions))),
+            max(self.instances, other.instances),
+        )
+
     def to_json(self) -> list[object]:
         return [self.executor, self.code, self.network, list(self.functions), self.instances]
 
@@ -51,23 +61,17 @@ def executor_name(step: PlanStep) -> str:
 
 def runners_of(plan: ExecutionPlan) -> list[RunnerSpec]:
     """The runners a flow's steps need (one per component code, with every function the flow calls)."""
-    needed: dict[tuple[str, str], tuple[bool, set[str], int]] = {}
+    needed: dict[tuple[str, str], RunnerSpec] = {}
     for step in plan.steps.values():
         executor = executor_name(step)
         if executor == "inline":
             continue
         code = step.component.code or step.component.name
         network = (step.component.descriptor.get("x-hub") or {}).get("network") is True
-        was_network, functions, instances = needed.get((executor, code), (False, set(), 1))
-        needed[(executor, code)] = (
-            was_network or network,
-            functions | {step.function.id},
-            max(instances, step.node.settings.instances),
-        )
-    return sorted(
-        RunnerSpec(executor, code, network, tuple(sorted(functions)), instances)
-        for (executor, code), (network, functions, instances) in needed.items()
-    )
+        spec = RunnerSpec(executor, code, network, (step.function.id,), step.node.settings.instances)
+        seen = needed.get((executor, code))
+        needed[(executor, code)] = seen.merged(spec) if seen else spec
+    return sorted(needed.values())
 
 
 class WarmSet:
