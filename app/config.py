@@ -65,6 +65,12 @@ class HubSettings(BaseSettings):
     webhook_tenant_rps: float = Field(default=0, ge=0, le=1_000_000)
     # Messages a tenant may have waiting before new work is refused (503/429); a tenant's quota overrides it.
     tenant_max_backlog: int = Field(default=100_000, ge=1)
+    # Default quotas of a tenant (0: no limit); Settings overrides them per tenant. Steps executing at once
+    # across all workers, warm runners per worker, and outbound HTTP requests per second of its steps.
+    tenant_max_concurrent_steps: int = Field(default=0, ge=0, le=100_000)
+    tenant_outbound_rps: int = Field(default=0, ge=0, le=1_000_000)
+    # Bearer token a Prometheus scraper sends for /metrics (empty: only clients on this machine are answered).
+    metrics_token: str = Field(default="", repr=False)
     # The standalone router (`hub router`): where it listens.
     router_host: str = "127.0.0.1"
     router_port: int = Field(default=8100, ge=1, le=65535)

@@ -222,7 +222,8 @@ def forget_backlog(redis_url: str, tenant: str) -> None:
     from runtime.bus.keys import TenantKeys
 
     client, tk = redis.Redis.from_url(redis_url), TenantKeys(tenant)
-    client.xtrim(tk.steps, maxlen=0, approximate=False)
+    for queue in client.smembers(tk.queues):
+        client.xtrim(queue, maxlen=0, approximate=False)
     client.xtrim(tk.events, maxlen=0, approximate=False)
     client.set(tk.backlog, 0)
     batch = []

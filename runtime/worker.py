@@ -4,11 +4,13 @@ Delivery is at-least-once. A message is acknowledged only in the same atomic com
 retries or dead letter durable. A worker that dies leaves its messages pending; after the visibility timeout
 another worker claims them (XAUTOCLAIM) and runs them again, so a step may see a message twice: it can
 recognise the repeat by `context.message_id`, which stays the same across redeliveries and retries.
-What one message's processing produces (including fused steps) is decided in runtime/processing.py.
+What one message's processing produces (including fused steps) is decided in runtime/processing.py; which
+messages a worker takes next, in runtime/coordinator/ (fair share between tenants and flows, quotas).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -25,6 +27,9 @@ from runtime.bus.envelope import Envelope
 from runtime.bus.keys import TenantKeys
 from runtime.bus.streams import CommitBatch, Delivery, StreamsBus, now_ms
 from runtime.components.spec import ComponentResolver
+from runtime.coordinator.doorbell import Doorbell
+from runtime.coordinator.fair_queue import FairnessConfig, FairQueue, Taken
+from runtime.coordinator.quotas import QuotaStore, TenantQuota
 from runtime.executors.warm import WarmSet
 from runtime.flows.compiler import ExecutionPlan, FlowValidationError, PlanStep
 from runtime.flows.plans import PlanCache, PlanNotFoundError
@@ -47,6 +52,9 @@ class WorkerConfig:
     block_ms: int = 500
     visibility_timeout_ms: int = 60_000
     housekeeping_interval_s: float = 0.5
+    # Trimming streams and retiring queues of flows idle for `queue_idle_s` happen this often.
+    maintenance_interval_s: float = 5.0
+    queue_idle_s: float = 3_600.0
     # How often the runners pinned warm (active flows with a synchronous webhook) are checked and started.
     warm_interval_s: float = 2.0
     # Steps of runner executors (processes, containers) in one batch run side by side on this many threads;
@@ -59,6 +67,11 @@ class WorkerConfig:
     fuse_limit: int = 64
     # Internal hosts and networks steps may call (HUB_EGRESS_ALLOW); by default none.
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    fairness: FairnessConfig = field(default_factory=FairnessConfig)
+    # The quota of a tenant the hub wrote none for (runtime/coordinator/quotas.py).
+    default_quota: TenantQuota = field(default_factory=TenantQuota)
+    # Several step loops of one process share its executors; only one of them starts and stops runners.
+    manages_executors: bool = True
 
 
 @dataclass
@@ -94,7 +107,13 @@ class Worker:
             else None,
         )
         self._tenants: list[str] = []
+        self._quotas: dict[str, TenantQuota] = {}
+        self._slots = 1
+        self.fair = FairQueue(self.bus.redis, self.config.fairness)
+        self._quota_store = QuotaStore(self.bus.redis)
+        self._doorbell = Doorbell(self.bus.redis)
         self._next_housekeeping = 0.0
+        self._next_maintenance = 0.0
         self._next_warm = 0.0
         self._warm = WarmSet(self.bus.redis)
         self._threads: ThreadPoolExecutor | None = None
@@ -102,45 +121,67 @@ class Worker:
     # -- the loop -------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.config.name)
-        while not stop.is_set():
-            try:
-                self.run_once()
-            except redis.ConnectionError as exc:
-                # Redis restarting or a network blip: nothing was committed, so nothing is lost; wait and retry.
-                log.warning("worker %s lost Redis (%s); retrying in 1 s", self.config.name, exc)
-                stop.wait(1.0)
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once()
+                except redis.ConnectionError as exc:
+                    # Redis restarting or a network blip: nothing was committed, so nothing is lost; wait, retry.
+                    log.warning("worker %s lost Redis (%s); retrying in 1 s", self.config.name, exc)
+                    stop.wait(1.0)
+        finally:
+            self.close()
         log.info("worker %s stopped after %d messages", self.config.name, self.stats.processed)
 
+    def close(self) -> None:
+        self._doorbell.close()
+        # On failure it drops out of the count by itself after a few seconds.
+        with contextlib.suppress(redis.RedisError):
+            self.fair.leave(self.config.name)
+
     def run_once(self) -> int:
-        """Housekeeping when due, then one batch: read, execute, commit. Returns messages processed."""
+        """Housekeeping when due, then one batch: take by fair share, execute, commit. Returns messages
+        processed."""
         processed = 0
         if time.monotonic() >= self._next_housekeeping:
             processed += self.housekeeping()
             self._next_housekeeping = time.monotonic() + self.config.housekeeping_interval_s
-        if not self._tenants:
-            time.sleep(min(self.config.block_ms / 1000, self.config.housekeeping_interval_s))
-            return processed
-        block = max(1, int(min(self.config.block_ms, (self._next_housekeeping - time.monotonic()) * 1000)))
-        deliveries = self.bus.read(self.config.name, self._tenants, self.config.batch_size, block)
-        return processed + self.process(deliveries)
+        self._doorbell.clear()
+        choice = self.fair.take(
+            self.config.name, self._tenants, self._quotas, self.config.batch_size, self._slots
+        )
+        if choice.taken is not None:
+            return processed + self.process(choice.taken.deliveries, choice.taken)
+        wait = min(self.config.block_ms / 1000, max(0.0, self._next_housekeeping - time.monotonic()))
+        if choice.capped:
+            # Work held back by a quota is freed by another worker's settle, which rings no bell.
+            wait = min(wait, 0.02)
+        self._doorbell.wait(wait)
+        return processed
 
     def housekeeping(self) -> int:
-        """Refresh tenants, move due retries/delays onto the streams, take over abandoned messages, trim."""
+        """Refresh tenants and quotas, move due retries/delays onto their queues, take over abandoned
+        messages; now and then trim streams and retire idle queues."""
         self._tenants = self.bus.tenants()
+        self._quotas = self._quota_store.read(self._tenants, self.config.default_quota)
+        self._slots = self.fair.announce(self.config.name)
+        maintenance = time.monotonic() >= self._next_maintenance
+        if maintenance:
+            self._next_maintenance = time.monotonic() + self.config.maintenance_interval_s
         processed = 0
         for tenant in self._tenants:
             self.bus.promote_due(tenant)
-            reclaimed = self.bus.reclaim(tenant, self.config.name, self.config.visibility_timeout_ms)
-            if reclaimed:
-                self.stats.reclaimed += len(reclaimed)
-                log.warning(
-                    "worker %s reclaimed %d abandoned messages of %s",
-                    self.config.name,
-                    len(reclaimed),
-                    tenant,
-                )
-                processed += self.process(reclaimed)
-            self.bus.trim(tenant)
+            if maintenance:
+                self.bus.adopt_legacy_queue(tenant)
+            for queue in self.bus.queues(tenant):
+                processed += self._reclaim(queue)
+                if maintenance:
+                    self.bus.trim(queue)
+                    self.bus.retire_queue(queue, int(self.config.queue_idle_s * 1000))
+            if maintenance:
+                self.bus.trim(TenantKeys(tenant).events)
+        if not self.config.manages_executors:
+            return processed
         if time.monotonic() >= self._next_warm:
             self.keep_warm()
             self._next_warm = time.monotonic() + self.config.warm_interval_s
@@ -149,6 +190,16 @@ class Worker:
             if stop_idle is not None:  # runners unused for a while are stopped (scale to zero)
                 stop_idle()
         return processed
+
+    def _reclaim(self, queue: str) -> int:
+        reclaimed = self.bus.reclaim(queue, self.config.name, self.config.visibility_timeout_ms)
+        if not reclaimed:
+            return 0
+        self.stats.reclaimed += len(reclaimed)
+        log.warning(
+            "worker %s reclaimed %d abandoned messages of %s", self.config.name, len(reclaimed), queue
+        )
+        return self.process(reclaimed)
 
     def keep_warm(self) -> None:
         """Start the runners pinned warm that this worker does not run yet; unpinned ones may go idle."""
@@ -159,26 +210,64 @@ class Worker:
                 keep_warm(pinned)
 
     # -- processing -----------------------------------------------------------------------------------
-    def process(self, deliveries: list[Delivery]) -> int:
+    def process(self, deliveries: list[Delivery], taken: Taken | None = None) -> int:
+        """Execute and commit; then charge the worker time used to the tenants and flows (settling the
+        batch's lease when it was taken by fair share)."""
         if not deliveries:
             return 0
+        started = time.perf_counter()
         self.bus.load_bodies(deliveries)
         resolved = {d.entry_id: self._resolve(d.envelope) for d in deliveries}
         snapshots = self._load_snapshots(deliveries, resolved)
-        executed = self._execute_side_by_side(deliveries, resolved, snapshots)
+        used: dict[str, float] = {}  # entry id -> seconds of work for it
+        executed = self._execute_side_by_side(deliveries, resolved, snapshots, used)
+        # A batch taken by fair share ends after its quantum: what is left goes back to its queue untouched
+        # (its size came from an estimate, and a flow's next messages may be much slower than its last ones).
+        cutoff = started + self.config.fairness.quantum_ms / 1000 if taken is not None else None
+        done = 0
         batches: dict[str, CommitBatch] = {}
         for delivery in deliveries:
-            tenant = delivery.envelope.tenant
-            batch = batches.get(tenant)
+            batch = batches.get(delivery.stream)
             if batch is None:
-                batch = batches[tenant] = CommitBatch(TenantKeys(tenant))
+                batch = batches[delivery.stream] = CommitBatch(
+                    TenantKeys(delivery.envelope.tenant), delivery.stream
+                )
+            begun = time.perf_counter()
+            if cutoff is not None and done and begun > cutoff and delivery.entry_id not in executed:
+                batch.add(_put_back(delivery, batch))
+                continue
             target = resolved[delivery.entry_id]
             snapshot = snapshots.get(delivery.entry_id, {})
             batch.add(self._process_one(delivery, target, batch, snapshot, executed.get(delivery.entry_id)))
+            used[delivery.entry_id] = used.get(delivery.entry_id, 0.0) + time.perf_counter() - begun
+            done += 1
         self.stats.committed += self.bus.commit(list(batches.values()))
-        self.stats.processed += len(deliveries)
+        self.stats.processed += done
         self.stats.failed, self.stats.dead = self.processor.failed, self.processor.dead_count
-        return len(deliveries)
+        self._charge(deliveries, used, taken, time.perf_counter() - started, done)
+        return done
+
+    def _charge(
+        self,
+        deliveries: list[Delivery],
+        used: dict[str, float],
+        taken: Taken | None,
+        wall_s: float,
+        done: int,
+    ) -> None:
+        if taken is not None:
+            used_ms = sum(used.values()) * 1000
+            self.fair.settle(taken, self._quota(taken.tenant), used_ms, wall_s * 1000, done)
+            return
+        by_queue: dict[tuple[str, str], float] = {}
+        for delivery in deliveries:
+            key = (delivery.envelope.tenant, delivery.stream)
+            by_queue[key] = by_queue.get(key, 0.0) + used.get(delivery.entry_id, 0.0) * 1000
+        for (tenant, queue), used_ms in by_queue.items():
+            self.fair.charge(tenant, queue, self._quota(tenant), used_ms)
+
+    def _quota(self, tenant: str) -> TenantQuota:
+        return self._quotas.get(tenant, self.config.default_quota)
 
     def _resolve(self, envelope: Envelope) -> tuple[ExecutionPlan, PlanStep] | str:
         """The plan and step an envelope names, or why it cannot run."""
@@ -214,6 +303,7 @@ class Worker:
         deliveries: list[Delivery],
         resolved: dict[str, tuple[ExecutionPlan, PlanStep] | str],
         snapshots: dict[str, dict[str, Any]],
+        used: dict[str, float],
     ) -> dict[str, StepResult]:
         """Run the batch's steps of runner executors at once (a backlog of a slow component is served by
         several of its instances), before the commit is built in order as usual."""
@@ -235,14 +325,19 @@ class Worker:
             )
         futures = {
             delivery.entry_id: self._threads.submit(
-                self.processor.execute, delivery.envelope, plan, step, snapshots.get(delivery.entry_id, {})
+                _timed,
+                self.processor.execute,
+                delivery.envelope,
+                plan,
+                step,
+                snapshots.get(delivery.entry_id, {}),
             )
             for delivery, (plan, step) in wanted
         }
         results = {}
         for entry_id, future in futures.items():
             try:
-                results[entry_id] = future.result()
+                results[entry_id], used[entry_id] = future.result()
             except Exception as exc:  # one step's failure must not throw away the others' done work
                 log.exception("worker %s: a step failed outside its executor", self.config.name)
                 results[entry_id] = StepResult(
@@ -273,6 +368,23 @@ class Worker:
         else:
             self.processor.run(env, plan, step, snapshot, effects, executed)
         return effects.op(delivery.entry_id, env)
+
+
+def _put_back(delivery: Delivery, batch: CommitBatch) -> dict[str, Any]:
+    """An op that acknowledges the message and queues it again as it was (the run's count is unchanged)."""
+    env = delivery.envelope
+    return {
+        "id": delivery.entry_id,
+        "rid": env.run,
+        "run": batch.key(batch.tenant_keys.run(env.run)),
+        "delta": 0,
+        "add": [env.encode().decode()],
+    }
+
+
+def _timed(function: Any, *args: Any) -> tuple[StepResult, float]:
+    begun = time.perf_counter()
+    return function(*args), time.perf_counter() - begun
 
 
 def _crashed(delivery: Delivery, step: PlanStep) -> bool:

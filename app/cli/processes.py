@@ -118,10 +118,12 @@ def worker() -> None:
     from app.keyring import load_key_ring
     from app.oauth.tokens import TokenKeeper
     from app.services.catalog import TenantCatalog
+    from app.services.quotas import QuotaDefaults
     from app.services.webhooks import RouteDefaults
     from app.storage.db import Database
     from app.vault.secret_source import VaultSecrets
     from app.vault.store import Vault
+    from runtime.coordinator.quotas import TenantQuota
 
     db = Database.connect(config.effective_database_url)  # connects on the first credential a step needs
     vault = functools.cache(lambda: Vault(load_key_ring(config)))
@@ -134,11 +136,13 @@ def worker() -> None:
         executors,
         RouteDefaults(config.effective_public_base_url, config.webhook_tenant_rps, config.tenant_max_backlog),
         image_check(config),
+        QuotaDefaults.from_settings(config),
     )
+    defaults = QuotaDefaults.from_settings(config)
     steps = StepWorker(
         StreamsBus(connection),
         builtin_registry(),
-        WorkerConfig(name=name, egress=egress),
+        WorkerConfig(name=name, egress=egress, default_quota=TenantQuota(**vars(defaults))),
         executors=executors,
         credentials=credentials,
     )
@@ -232,8 +236,10 @@ def scheduler() -> None:
 
 
 def _sync_routes(config: HubSettings, client) -> int:
-    """Every webhook route rebuilt from the database (start-up; heals a Redis that lost data)."""
+    """Every webhook route and tenant quota rebuilt from the database (start-up; heals a Redis that lost
+    data)."""
     from app.services.catalog import TenantCatalog
+    from app.services.quotas import QuotaDefaults, publish_all
     from app.services.webhooks import RouteDefaults, sync_all_routes
     from app.storage.db import Database
     from runtime.bus.streams import StreamsBus
@@ -243,6 +249,7 @@ def _sync_routes(config: HubSettings, client) -> int:
         defaults = RouteDefaults(
             config.effective_public_base_url, config.webhook_tenant_rps, config.tenant_max_backlog
         )
+        publish_all(db, client, QuotaDefaults.from_settings(config))
         return sync_all_routes(db, StreamsBus(client), lambda tenant: TenantCatalog(db, tenant), defaults)
     finally:
         db.dispose()

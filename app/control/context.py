@@ -7,10 +7,11 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.services.flows import ImageCheck
+from app.services.quotas import QuotaDefaults
 from app.services.webhooks import NO_DEFAULTS, RouteDefaults
 from app.storage.db import Database
 from runtime.bus.streams import StreamsBus
@@ -26,6 +27,7 @@ class ControlContext:
     executors: Mapping[str, Any]  # this worker's executors: the runners a job starts are this worker's
     routes: RouteDefaults = NO_DEFAULTS
     images: ImageCheck | None = None  # the docker executor's check of an image (None without one)
+    quotas: QuotaDefaults = field(default_factory=QuotaDefaults)
 
     @property
     def warm(self) -> WarmSet:

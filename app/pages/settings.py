@@ -1,4 +1,4 @@
-"""Settings: the current tenant, its members and (later) quotas, retention and API tokens."""
+"""Settings: the current tenant, its members, and its quotas (changed by hub administrators)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import uuid
 import reflex as rx
 
 from app.context import get_context
+from app.errors import HubError
+from app.services import quotas
 from app.services.accounts import list_members
 from app.state.auth import AuthState
 from app.templates.layout import coming_next, page_layout
@@ -15,9 +17,58 @@ from runtime.executors.sandbox import sandbox_problem
 ROUTE = "/settings"
 
 
+def _in_force(name: str, value: int) -> str:
+    if name == "weight":
+        return str(value)
+    return "no limit" if value == 0 else f"{value:,}"
+
+
 class SettingsState(AuthState):
     members: list[dict[str, str]] = []
     sandbox_warning: str = ""  # for admins: why component runners are not sandboxed on this machine
+    # One row per quota: name, label, this tenant's own value ("" = the default), the value in force.
+    quota_rows: list[dict[str, str]] = []
+    quota_error: str = ""
+    quota_saved: bool = False
+
+    def _load_quotas(self) -> None:
+        ctx = get_context()
+        view = quotas.quotas_of(
+            ctx.db, uuid.UUID(self.tenant_id), quotas.QuotaDefaults.from_settings(ctx.settings)
+        )
+        own = {"weight": view.weight, **view.own}
+        self.quota_rows = [
+            {
+                "name": name,
+                "label": label,
+                "own": "" if own[name] is None else str(own[name]),
+                "in_force": _in_force(name, getattr(view.effective, name)),
+            }
+            for name, label in quotas.LABELS.items()
+        ]
+
+    @rx.event
+    def save_quotas(self, form: dict[str, str]) -> None:
+        self.quota_error, self.quota_saved = "", False
+        ctx = get_context()
+        try:
+            quotas.update_quotas(
+                ctx.db,
+                ctx.redis,
+                uuid.UUID(self.tenant_id),
+                quotas.parse(form),
+                actor_user_id=uuid.UUID(self.user_id),
+                actor_is_superuser=self.is_superuser,
+                defaults=quotas.QuotaDefaults.from_settings(ctx.settings),
+                bus=ctx.bus,
+                components_for=ctx.components_for,
+                routes=ctx.routes,
+            )
+        except HubError as exc:
+            self.quota_error = str(exc)
+            return
+        self._load_quotas()
+        self.quota_saved = True
 
     @rx.event
     def load(self):
@@ -29,6 +80,8 @@ class SettingsState(AuthState):
         self.members = [{"email": m.email, "name": m.display_name, "role": m.role.value} for m in members]
         admin = self.role in ("owner", "admin") or self.is_superuser
         self.sandbox_warning = (sandbox_problem() or "") if admin else ""
+        self.quota_error, self.quota_saved = "", False
+        self._load_quotas()
         return None
 
 
@@ -55,6 +108,76 @@ def _members_table() -> rx.Component:
     )
 
 
+def _quota_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(row["label"])),
+        rx.table.cell(
+            rx.cond(
+                AuthState.is_superuser,
+                rx.input(
+                    name=row["name"],
+                    default_value=row["own"],
+                    placeholder="default",
+                    width="10em",
+                    data_testid=f"quota-{row['name']}",
+                ),
+                rx.text(rx.cond(row["own"] == "", "default", row["own"])),
+            )
+        ),
+        rx.table.cell(rx.text(row["in_force"], data_testid="quota-in-force")),
+    )
+
+
+def _quotas() -> rx.Component:
+    table = rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                rx.table.column_header_cell("Quota"),
+                rx.table.column_header_cell("This tenant"),
+                rx.table.column_header_cell("In force"),
+            )
+        ),
+        rx.table.body(rx.foreach(SettingsState.quota_rows, _quota_row)),
+        variant="surface",
+        width="100%",
+        data_testid="quotas-table",
+    )
+    return rx.vstack(
+        rx.text("Quotas", weight="medium", padding_top="8px"),
+        rx.text(
+            "Worker time is shared between busy tenants by weight; the limits hold across all workers. Empty "
+            "means the hub's default.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.form(
+            rx.vstack(
+                table,
+                rx.cond(
+                    SettingsState.quota_error != "",
+                    rx.callout(SettingsState.quota_error, icon="triangle_alert", color_scheme="red",
+                               data_testid="quota-error"),
+                ),
+                rx.cond(
+                    SettingsState.quota_saved,
+                    rx.text("Saved: in force on every worker and router now.", color_scheme="green", size="2",
+                            data_testid="quota-saved"),
+                ),
+                rx.cond(
+                    AuthState.is_superuser,
+                    rx.button("Save quotas", type="submit", data_testid="save-quotas"),
+                    rx.text("Hub administrators change these.", size="2", color_scheme="gray"),
+                ),
+                width="100%",
+            ),
+            on_submit=SettingsState.save_quotas,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        width="100%",
+    )  # fmt: skip
+
+
 def settings_page() -> rx.Component:
     return page_layout(
         ROUTE,
@@ -73,12 +196,13 @@ def settings_page() -> rx.Component:
         rx.heading(rx.text.span("Tenant: "), rx.text.span(AuthState.tenant_name), size="4"),
         rx.text("Members", weight="medium", padding_top="8px"),
         _members_table(),
+        _quotas(),
         coming_next(
             "Later releases add here:",
             [
                 "inviting members by link, changing roles, removing members",
                 "API tokens (shown once, scoped, expiring)",
-                "quotas, fair-share weight and run retention (administrators)",
+                "run retention (administrators)",
             ],
         ),
     )

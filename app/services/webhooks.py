@@ -267,16 +267,21 @@ def sync_all_routes(
     bus: StreamsBus,
     components_for: Callable[[uuid.UUID], ComponentResolver],
     defaults: RouteDefaults,
+    tenant_id: uuid.UUID | None = None,
 ) -> int:
-    """Rebuild every route from the database (start-up; heals a Redis that lost data). Returns flows synced."""
+    """Rebuild every route (or a tenant's) from the database (start-up, heals a Redis that lost data; a tenant's
+    quotas changed). Returns flows synced."""
     registry = RouteRegistry(bus)
     recently = utcnow() - dt.timedelta(seconds=TOMBSTONE_SECONDS)
+    only = (Webhook.tenant_id == tenant_id,) if tenant_id is not None else ()
     with system_session(db.sessions) as session:
         live = session.execute(
-            sa.select(Webhook.tenant_id, Webhook.flow_id).where(Webhook.revoked_at.is_(None)).distinct()
+            sa.select(Webhook.tenant_id, Webhook.flow_id)
+            .where(Webhook.revoked_at.is_(None), *only)
+            .distinct()
         ).all()
         revoked = session.execute(
-            sa.select(Webhook.tenant_id, Webhook.token).where(Webhook.revoked_at > recently)
+            sa.select(Webhook.tenant_id, Webhook.token).where(Webhook.revoked_at > recently, *only)
         ).all()
     for tenant_id, token in revoked:  # tombstones again, in case Redis lost them
         registry.remove(runtime_id(tenant_id), token)

@@ -23,6 +23,7 @@ NAV_ITEMS = (
     NavItem("Runs", "/runs", "activity"),
     NavItem("Settings", "/settings", "settings"),
 )
+ADMIN_ITEMS = (NavItem("Activity", "/activity", "gauge"),)  # hub administrators only
 
 
 def _nav_link(item: NavItem, active: bool) -> rx.Component:
@@ -71,6 +72,10 @@ def _sidebar(active_route: str) -> rx.Component:
             padding_bottom="16px",
         ),
         *[_nav_link(item, item.route == active_route) for item in NAV_ITEMS],
+        *[
+            rx.cond(AuthState.is_superuser, _nav_link(item, item.route == active_route))
+            for item in ADMIN_ITEMS
+        ],
         rx.spacer(),
         rx.text("Tenant", size="1", color_scheme="gray"),
         _tenant_switcher(),

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 PREFIX = "hub"
 TENANTS = f"{PREFIX}:tenants"  # set of tenants that have streams (global, outside any tenant's slot)
 HOOK_CHANGES = f"{PREFIX}:hooks:changed"  # pub/sub: a webhook route changed (payload: its token)
+WORK_CHANNEL = f"{PREFIX}:work"  # pub/sub: step messages were queued (wakes idle workers)
+# The fair-share state shared by every worker, in a slot of its own (runtime/coordinator/).
+FAIR = f"{PREFIX}:{{fair}}"
+FAIR_VTIME = f"{FAIR}:vtime"  # zset tenant -> virtual time: measured worker ms divided by the tenant's weight
+FAIR_CLOCK = f"{FAIR}:clock"  # the lowest virtual time of the tenants with work (only moves forward)
+FAIR_SEEN = f"{FAIR}:seen"  # zset tenant -> when it last had work (ms): tenants recently active
+FAIR_WORKERS = f"{FAIR}:workers"  # zset worker name -> until when it counts as alive (ms)
 STEP_GROUP = "workers"
 RECORDER_GROUP = "recorder"
 
@@ -21,8 +28,51 @@ class TenantKeys:
         return f"{PREFIX}:{{{self.tenant}}}"
 
     @property
-    def steps(self) -> str:
+    def legacy_steps(self) -> str:
+        """The one steps stream per tenant of hubs before per-flow queues; workers still drain it."""
         return f"{self.base}:steps"
+
+    def queue(self, flow_id: str) -> str:
+        """The stream of step messages of one flow (group "workers"): each flow waits in its own queue."""
+        return f"{self.base}:steps:{flow_id}"
+
+    @property
+    def queues(self) -> str:
+        """Set of the tenant's queue streams (a member always has its stream and group)."""
+        return f"{self.base}:queues"
+
+    @property
+    def ready(self) -> str:
+        """Set of the queues that may hold undelivered messages (a reader removes one it finds empty)."""
+        return f"{self.base}:ready"
+
+    @property
+    def queue_vtime(self) -> str:
+        """zset queue -> virtual time (measured worker ms): the fair share between the tenant's flows."""
+        return f"{self.base}:qvtime"
+
+    @property
+    def queue_clock(self) -> str:
+        return f"{self.base}:qclock"
+
+    @property
+    def queue_cost(self) -> str:
+        """hash queue -> recent wall ms per message (sizes batches and the charge taken up front)."""
+        return f"{self.base}:qcost"
+
+    @property
+    def leases(self) -> str:
+        """zset `<lease id>|<messages>` -> expiry (ms): the batches being processed, for concurrency quotas."""
+        return f"{self.base}:leases"
+
+    @property
+    def quota(self) -> str:
+        """hash of the tenant's quotas (weight, max_concurrent_steps, ...), written by the hub."""
+        return f"{self.base}:quota"
+
+    def usage(self, minute: int) -> str:
+        """hash of one minute's worker ms, steps and throttled counts (expires after an hour)."""
+        return f"{self.base}:usage:{minute}"
 
     @property
     def events(self) -> str:

@@ -7,9 +7,26 @@ leave a message acknowledged without its outputs, or outputs without the acknowl
 
 from __future__ import annotations
 
+from runtime.bus.keys import STEP_GROUP, WORK_CHANNEL
+
+# Shared by the scripts that queue step messages: a queue stream is created with its group the first time
+# (a member of the queues set always has both, so a message can never land in a stream no worker reads), and
+# is marked ready for the fair-share reader (runtime/coordinator/).
+ENQUEUE = f"""
+local function enqueue(queues, ready, q, payload)
+  if redis.call('SADD', queues, q) == 1 then
+    redis.pcall('XGROUP', 'CREATE', q, '{STEP_GROUP}', '0', 'MKSTREAM')
+  end
+  redis.call('SADD', ready, q)
+  return redis.call('XADD', q, '*', 'm', payload)
+end
+local function ring() redis.call('PUBLISH', '{WORK_CHANNEL}', '1') end
+"""
+
 # Commit a batch of processed messages of one tenant.
-# KEYS: 1 steps stream, 2 events stream, 3 delayed zset, 4 dead-letter stream, 5 backlog counter,
-#       6.. keys referenced by index from the ops (run hashes, bodies, snapshots, reply lists).
+# KEYS: 1 the flow's queue stream the messages came from, 2 events stream, 3 delayed zset, 4 dead-letter stream,
+#       5 backlog counter, 6 queues set, 7 ready set,
+#       8.. keys referenced by index from the ops (run hashes, bodies, snapshots, reply lists).
 # ARGV: 1 consumer group, 2 now (ms), 3 ops: JSON array of
 #   {id, rid, run, delta, add[], delay[[due, payload]], dead[], failed?, leaf?, ev[], bset[[k, v]], bdel?,
 #    snap[[k, field, value]], reply[[k, value]], agg[[k, index, value, count, envelope]]}
@@ -17,18 +34,25 @@ from __future__ import annotations
 # same commit); failed and leaf are counts.
 # An op is applied only if its XACK acknowledged something: a message already committed by another worker
 # (it was reclaimed while this one was still busy) changes nothing the second time.
-COMMIT = """
+COMMIT = (
+    ENQUEUE
+    + """
 local group = ARGV[1]
 local now = tonumber(ARGV[2])
 local ops = cjson.decode(ARGV[3])
 local events = {}
 local backlog = 0
 local applied = 0
+local queued = 0
 for _, op in ipairs(ops) do
   if redis.call('XACK', KEYS[1], group, op.id) == 1 then
     applied = applied + 1
-    if op.add then for _, payload in ipairs(op.add) do redis.call('XADD', KEYS[1], '*', 'm', payload) end end
-    if op.delay then for _, d in ipairs(op.delay) do redis.call('ZADD', KEYS[3], d[1], d[2]) end end
+    if op.add then
+      for _, payload in ipairs(op.add) do enqueue(KEYS[6], KEYS[7], KEYS[1], payload) end
+      queued = queued + #op.add
+    end
+    -- A delayed message names its queue: PROMOTE puts it back there.
+    if op.delay then for _, d in ipairs(op.delay) do redis.call('ZADD', KEYS[3], d[1], KEYS[1] .. '\\n' .. d[2]) end end
     if op.dead then for _, d in ipairs(op.dead) do redis.call('XADD', KEYS[4], '*', 'm', d) end end
     if op.bset then for _, b in ipairs(op.bset) do redis.call('SET', KEYS[b[1]], b[2]) end end
     if op.bdel then redis.call('DEL', KEYS[op.bdel]) end
@@ -57,7 +81,8 @@ for _, op in ipairs(ops) do
           for _, p in ipairs(parts) do values[#values + 1] = p[2] end
           local s, e = string.find(a[5], '"__hub_aggregate_parts__"', 1, true)
           local whole = string.sub(a[5], 1, s - 1) .. '[' .. table.concat(values, ',') .. ']' .. string.sub(a[5], e + 1)
-          redis.call('XADD', KEYS[1], '*', 'm', whole)
+          enqueue(KEYS[6], KEYS[7], KEYS[1], whole)
+          queued = queued + 1
           redis.call('DEL', key)
           emitted = emitted + 1
         end
@@ -87,14 +112,19 @@ for _, op in ipairs(ops) do
 end
 if backlog ~= 0 then redis.call('INCRBY', KEYS[5], backlog) end
 if #events > 0 then redis.call('XADD', KEYS[2], '*', 'e', '[' .. table.concat(events, ',') .. ']') end
+if queued > 0 then ring() end
 return applied
 """
+)
 
 # Start a run: refuse when the tenant's backlog is full, else enqueue its first message.
-# KEYS: 1 steps stream, 2 events stream, 3 run hash, 4 backlog counter, 5 body key, 6 dead-letter stream
+# KEYS: 1 the flow's queue stream, 2 events stream, 3 run hash, 4 backlog counter, 5 body key, 6 dead-letter
+#       stream, 7 queues set, 8 ready set
 # ARGV: 1 envelope, 2 run.started event (JSON), 3 backlog cap (0: none), 4 now (ms), 5 body ('' when inline),
 #       6 dead-letter id to remove ('' when not a replay)
-START = """
+START = (
+    ENQUEUE
+    + """
 local cap = tonumber(ARGV[3])
 if cap > 0 then
   local current = tonumber(redis.call('GET', KEYS[4]) or '0')
@@ -105,21 +135,33 @@ if ARGV[6] ~= '' and redis.call('XDEL', KEYS[6], ARGV[6]) == 0 then return redis
 if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) end
 redis.call('HSET', KEYS[3], 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', ARGV[4])
 redis.call('INCR', KEYS[4])
-local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
+local id = enqueue(KEYS[7], KEYS[8], KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'e', '[' .. ARGV[2] .. ']')
+ring()
 return id
 """
+)
 
-# Move delayed messages whose time has come onto the steps stream.
-# KEYS: 1 delayed zset, 2 steps stream. ARGV: 1 now (ms), 2 at most this many.
-PROMOTE = """
+# Move delayed messages whose time has come back onto their queues. A member is `<queue>\n<envelope>`; one
+# without a queue was delayed by a hub before per-flow queues and goes to the tenant's old steps stream.
+# KEYS: 1 delayed zset, 2 legacy steps stream, 3 queues set, 4 ready set. ARGV: 1 now (ms), 2 at most this many.
+PROMOTE = (
+    ENQUEUE
+    + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, payload in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', 'm', payload)
-  redis.call('ZREM', KEYS[1], payload)
+for _, member in ipairs(due) do
+  local cut = string.find(member, '\\n', 1, true)
+  if cut then
+    enqueue(KEYS[3], KEYS[4], string.sub(member, 1, cut - 1), string.sub(member, cut + 1))
+  else
+    enqueue(KEYS[3], KEYS[4], KEYS[2], member)
+  end
+  redis.call('ZREM', KEYS[1], member)
 end
+if #due > 0 then ring() end
 return #due
 """
+)
 
 # Accept webhook requests of one tenant (one call per tenant per router flush, many requests per call). Per
 # request: the route must still be live at the revision the router resolved (a rotated or revoked URL has no
@@ -127,8 +169,8 @@ return #due
 # the flow's and the tenant's rate limits (GCRA on the server's clock, so several routers share one limit) and
 # the tenant's backlog quota; then the run starts exactly as START does. A refused request writes nothing.
 # Records are variable so that the common request (async, no limits, small body) costs 2 keys and 4 arguments.
-# KEYS: 1 steps stream, 2 events stream, 3 backlog counter, then per request: its state key, its run hash, and
-#   as its flags say: body key (1), capture key (2), attachments key (4), flow rate key (8), tenant rate key (16)
+# KEYS: 1 queues set, 2 events stream, 3 backlog counter, 4 ready set, then per request: its state key, its run
+#   hash, its flow's queue stream, and as its flags say: body key (1), capture key (2), attachments key (4), flow rate key (8), tenant rate key (16)
 # ARGV: 1 backlog cap (0: none), 2 attachment lifetime (s), then per request: flags, expected revision,
 #   envelope, run.started event, and as its flags say: body (1), capture document (2), attachments (4),
 #   flow rate interval and tolerance in ms (8), tenant rate interval and tolerance (16), reply channel (32)
@@ -136,13 +178,16 @@ return #due
 INGRESS_BODY, INGRESS_CAPTURE, INGRESS_FILES, INGRESS_FLOW_RATE, INGRESS_TENANT_RATE, INGRESS_SYNC = (
     1, 2, 4, 8, 16, 32
 )  # fmt: skip
-INGRESS = """
+INGRESS = (
+    ENQUEUE
+    + """
 local cap = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local backlog = tonumber(redis.call('GET', KEYS[3]) or '0')
 local added = 0
+local refused_rate, refused_backlog = 0, 0
 local results = {}
 local events = {}
 local function gcra(key, interval, tolerance)
@@ -153,12 +198,12 @@ local function gcra(key, interval, tolerance)
   if wait > 0 then return nil, wait end
   return tat + interval, 0
 end
-local k, a = 4, 3
+local k, a = 5, 3
 while a <= #ARGV do
   local flags, rev, envelope, event = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   a = a + 4
-  local skey, runkey = KEYS[k], KEYS[k + 1]
-  k = k + 2
+  local skey, runkey, queue = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  k = k + 3
   local bkey, body, ckey, capture, akey, files, fkey, fint, ftol, tkey, tint, ttol, reply
   if bit.band(flags, 1) ~= 0 then bkey, body, k, a = KEYS[k], ARGV[a], k + 1, a + 1 end
   if bit.band(flags, 2) ~= 0 then ckey, capture, k, a = KEYS[k], ARGV[a], k + 1, a + 1 end
@@ -183,11 +228,13 @@ while a <= #ARGV do
       r = 'E:OFF'
     elseif cap > 0 and backlog + added >= cap then
       r = 'E:BACKLOG'
+      refused_backlog = refused_backlog + 1
     else
       local ftat, fwait = gcra(fkey, fint, ftol)
       local ttat, twait = gcra(tkey, tint, ttol)
       if not ftat or not ttat then
         r = 'E:RATE:' .. math.ceil(math.max(fwait, twait))
+        refused_rate = refused_rate + 1
       else
         if fkey then redis.call('SET', fkey, string.format('%.3f', ftat), 'PX', math.ceil(ftat - now) + 1000) end
         if tkey then redis.call('SET', tkey, string.format('%.3f', ttat), 'PX', math.ceil(ttat - now) + 1000) end
@@ -200,7 +247,7 @@ while a <= #ARGV do
           redis.call('SET', ckey, capture, 'EX', 3600)
           redis.call('SET', skey, rev .. ':0')
         end
-        r = redis.call('XADD', KEYS[1], '*', 'm', envelope)
+        r = enqueue(KEYS[1], KEYS[4], queue, envelope)
         events[#events + 1] = event
         added = added + 1
       end
@@ -211,6 +258,39 @@ end
 if added > 0 then
   redis.call('INCRBY', KEYS[3], added)
   redis.call('XADD', KEYS[2], '*', 'e', '[' .. table.concat(events, ',') .. ']')
+  ring()
+end
+if refused_rate + refused_backlog > 0 then
+  -- The tenant's usage bucket of this minute (TenantKeys.usage; same slot as the backlog key).
+  local usage = string.gsub(KEYS[3], ':backlog$', ':usage:' .. math.floor(now / 60000))
+  if refused_rate > 0 then redis.call('HINCRBY', usage, 'throttled:rate', refused_rate) end
+  if refused_backlog > 0 then redis.call('HINCRBY', usage, 'throttled:backlog', refused_backlog) end
+  redis.call('EXPIRE', usage, 3900)
 end
 return results
+"""
+)
+
+# Delete a queue stream that is empty (so nothing is undelivered or pending: trimming never removes a pending
+# entry) and was last written to before a given time, with its bookkeeping, in one step: a script writing to
+# the queue meanwhile would find it gone from the queues set and create it again with its group.
+# KEYS: 1 queue stream, 2 queues set, 3 ready set, 4 queue vtimes, 5 queue costs. ARGV: 1 group,
+#       2 written before (ms)
+RETIRE = """
+if redis.call('XLEN', KEYS[1]) > 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local ms = tonumber(string.match(info[i + 1], '^(%d+)-'))
+      if ms >= tonumber(ARGV[2]) then return 0 end
+    end
+  end
+  redis.call('DEL', KEYS[1])
+end
+redis.call('SREM', KEYS[2], KEYS[1])
+redis.call('SREM', KEYS[3], KEYS[1])
+redis.call('ZREM', KEYS[4], KEYS[1])
+redis.call('HDEL', KEYS[5], KEYS[1])
+return 1
 """

@@ -1,14 +1,14 @@
 """The streams bus: start runs, read step messages, commit their effects, delay, reclaim, trim, dead letters.
 
-One stream of step messages per tenant (so a scheduler can choose between tenants without touching the
-envelope), read by the consumer group "workers"; one events stream per tenant, read by the run recorder.
+One stream of step messages per flow (a queue: the fair-share reader in runtime/coordinator/ chooses between
+tenants and between a tenant's flows without touching an envelope), read by the consumer group "workers"; one
+events stream per tenant, read by the run recorder.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 from runtime.bus import keys
 from runtime.bus.envelope import Envelope
 from runtime.bus.keys import TenantKeys
-from runtime.bus.scripts import COMMIT, PROMOTE, START
+from runtime.bus.scripts import COMMIT, PROMOTE, RETIRE, START
 
 DEFAULT_INLINE_BODY_LIMIT = 64 * 1024
 DEFAULT_MAX_BACKLOG = 100_000
@@ -48,6 +48,14 @@ class Delivery:
     deliveries: int = 1
 
 
+def deliveries(queue: str, entries: list[Any]) -> list[Delivery]:
+    return [
+        Delivery(queue, entry_id.decode(), Envelope.decode(fields[b"m"]))
+        for entry_id, fields in entries
+        if fields  # an entry trimmed while pending comes back empty
+    ]
+
+
 @dataclass
 class DeadLetter:
     entry_id: str
@@ -70,14 +78,15 @@ def _dead_letter(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
 
 @dataclass
 class CommitBatch:
-    """The effects of processing a batch of one tenant's messages, built up and then committed at once."""
+    """The effects of processing a batch of messages of one queue (a flow's stream), committed at once."""
 
     tenant_keys: TenantKeys
+    queue: str
     ops: list[dict[str, Any]] = field(default_factory=list)
     extra_keys: list[str] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
 
-    FIXED = 5  # steps, events, delayed, dead, backlog
+    FIXED = 7  # queue, events, delayed, dead, backlog, queues, ready
 
     def key(self, name: str) -> int:
         """The 1-based KEYS index of a dynamic key, registering it on first use."""
@@ -104,6 +113,7 @@ class StreamsBus:
         self._commit = client.register_script(COMMIT)
         self._start = client.register_script(START)
         self._promote = client.register_script(PROMOTE)
+        self._retire = client.register_script(RETIRE)
         self._known_tenants: set[str] = set()
 
     # -- tenants -------------------------------------------------------------------------------------
@@ -111,13 +121,13 @@ class StreamsBus:
         tk = TenantKeys(tenant)
         if tenant in self._known_tenants:
             return tk
-        for stream, group in ((tk.steps, keys.STEP_GROUP), (tk.events, keys.RECORDER_GROUP)):
-            try:
-                # Id 0: messages added before the group existed are still delivered.
-                self.redis.xgroup_create(stream, group, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+        try:
+            # Id 0: events added before the group existed are still delivered. (Step queues get their group
+            # from the script that first writes to them.)
+            self.redis.xgroup_create(tk.events, keys.RECORDER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
         self.redis.sadd(keys.TENANTS, tenant)
         self._known_tenants.add(tenant)
         return tk
@@ -216,12 +226,14 @@ class StreamsBus:
         try:
             self._start(
                 keys=[
-                    tk.steps,
+                    tk.queue(flow_id),
                     tk.events,
                     tk.run(run_id),
                     tk.backlog,
                     envelope.body_ref or tk.body("-"),
                     tk.dead,
+                    tk.queues,
+                    tk.ready,
                 ],
                 args=[
                     envelope.encode(),
@@ -246,17 +258,17 @@ class StreamsBus:
         return run_id
 
     # -- reading --------------------------------------------------------------------------------------
-    def read(self, consumer: str, tenants: Iterable[str], count: int, block_ms: int | None) -> list[Delivery]:
-        streams = {TenantKeys(t).steps: ">" for t in tenants}
-        if not streams:
-            return []
-        reply = self.redis.xreadgroup(keys.STEP_GROUP, consumer, streams, count=count, block=block_ms)
-        return [
-            Delivery(stream.decode(), entry_id.decode(), Envelope.decode(fields[b"m"]))
-            for stream, entries in reply or []
-            for entry_id, fields in entries
-            if fields  # an entry trimmed while pending comes back empty
-        ]
+    def queues(self, tenant: str) -> list[str]:
+        """The tenant's queue streams (one per flow that has run)."""
+        return sorted(q.decode() for q in self.redis.smembers(TenantKeys(tenant).queues))
+
+    def read_queue(
+        self, consumer: str, queue: str, count: int, block_ms: int | None = None
+    ) -> list[Delivery]:
+        """New messages of one queue, outside the fair-share order (tests and tools; workers use the
+        coordinator)."""
+        reply = self.redis.xreadgroup(keys.STEP_GROUP, consumer, {queue: ">"}, count=count, block=block_ms)
+        return deliveries(queue, reply[0][1] if reply else [])
 
     def load_bodies(self, deliveries: list[Delivery]) -> None:
         """Fetch bodies stored aside, in one round trip."""
@@ -267,12 +279,12 @@ class StreamsBus:
         for delivery, raw in zip(aside, values, strict=True):
             delivery.envelope.body = orjson.loads(raw) if raw else {"data": None}
 
-    def reclaim(self, tenant: str, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
-        """Take over messages whose worker stopped answering (died, or hung) for longer than min_idle_ms."""
-        tk = TenantKeys(tenant)
+    def reclaim(self, queue: str, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
+        """Take over messages of a queue whose worker stopped answering (died, or hung) for longer than
+        min_idle_ms."""
         # Redis 6.2 answers [cursor, entries]; 7.x adds the ids of entries deleted meanwhile.
         entries = self.redis.xautoclaim(
-            tk.steps, keys.STEP_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+            queue, keys.STEP_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
         )[1]
         if not entries:
             return []
@@ -280,7 +292,7 @@ class StreamsBus:
         deliveries_by_id: dict[bytes, int] = {}
         if ids:
             for info in self.redis.xpending_range(
-                tk.steps, keys.STEP_GROUP, min=ids[0], max=ids[-1], count=len(ids) * 2, consumername=consumer
+                queue, keys.STEP_GROUP, min=ids[0], max=ids[-1], count=len(ids) * 2, consumername=consumer
             ):
                 deliveries_by_id[info["message_id"]] = info["times_delivered"]
         result = []
@@ -289,7 +301,7 @@ class StreamsBus:
                 continue
             result.append(
                 Delivery(
-                    tk.steps,
+                    queue,
                     entry_id.decode(),
                     Envelope.decode(fields[b"m"]),
                     deliveries=deliveries_by_id.get(entry_id, 2),
@@ -305,8 +317,8 @@ class StreamsBus:
         now = now_ms()
         calls = [
             (
-                [b.tenant_keys.steps, b.tenant_keys.events, b.tenant_keys.delayed, b.tenant_keys.dead,
-                 b.tenant_keys.backlog, *b.extra_keys],
+                [b.queue, b.tenant_keys.events, b.tenant_keys.delayed, b.tenant_keys.dead,
+                 b.tenant_keys.backlog, b.tenant_keys.queues, b.tenant_keys.ready, *b.extra_keys],
                 [keys.STEP_GROUP, now, orjson.dumps(b.ops)],
             )
             for b in batches
@@ -329,16 +341,37 @@ class StreamsBus:
 
     def promote_due(self, tenant: str, limit: int = 1000) -> int:
         tk = TenantKeys(tenant)
-        return int(self._promote(keys=[tk.delayed, tk.steps], args=[now_ms(), limit]))
+        return int(
+            self._promote(keys=[tk.delayed, tk.legacy_steps, tk.queues, tk.ready], args=[now_ms(), limit])
+        )
 
     # -- housekeeping ---------------------------------------------------------------------------------
-    def trim(self, tenant: str) -> None:
+    def trim(self, stream: str) -> None:
         """Remove entries every consumer group has acknowledged; never one still pending or undelivered."""
+        floor = self._acknowledged_floor(stream)
+        if floor is not None:
+            self.redis.xtrim(stream, minid=floor, approximate=False)
+
+    def adopt_legacy_queue(self, tenant: str) -> bool:
+        """A tenant's steps stream from before per-flow queues becomes one of its queues until it is drained."""
         tk = TenantKeys(tenant)
-        for stream in (tk.steps, tk.events):
-            floor = self._acknowledged_floor(stream)
-            if floor is not None:
-                self.redis.xtrim(stream, minid=floor, approximate=False)
+        if not self.redis.exists(tk.legacy_steps) or self.redis.sismember(tk.queues, tk.legacy_steps):
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(tk.queues, tk.legacy_steps)
+        pipe.sadd(tk.ready, tk.legacy_steps)
+        pipe.execute()
+        return True
+
+    def retire_queue(self, queue: str, idle_ms: int) -> bool:
+        """Delete a queue stream nobody wrote to for idle_ms that holds nothing undelivered or pending."""
+        tk = TenantKeys(keys.tenant_of_stream(queue))
+        return bool(
+            self._retire(
+                keys=[queue, tk.queues, tk.ready, tk.queue_vtime, tk.queue_cost],
+                args=[keys.STEP_GROUP, now_ms() - idle_ms],
+            )
+        )
 
     def _acknowledged_floor(self, stream: str) -> str | None:
         try:

@@ -67,7 +67,7 @@ def admission(
     reply_channel: str = "",
 ) -> Admission:
     tk = TenantKeys(route.tenant)
-    keys = [tk.hook_state(route.token), tk.run(run_id)]
+    keys = [tk.hook_state(route.token), tk.run(run_id), tk.queue(route.flow)]
     flags = 0
     extra: list[bytes] = []
     if body_aside:
@@ -176,11 +176,11 @@ class Ingress:
         fixed = self._fixed.get(tenant)
         if fixed is None:
             tk = TenantKeys(tenant)
-            fixed = b"".join(_bulk(k.encode()) for k in (tk.steps, tk.events, tk.backlog))
+            fixed = b"".join(_bulk(k.encode()) for k in (tk.queues, tk.events, tk.backlog, tk.ready))
             if len(self._fixed) > 10_000:
                 self._fixed.clear()
             self._fixed[tenant] = fixed
-        key_count = 3 + sum(a.key_count for a in items)
+        key_count = 4 + sum(a.key_count for a in items)
         arg_count = 2 + sum(a.arg_count for a in items)
         return b"".join(
             [

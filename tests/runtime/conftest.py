@@ -53,6 +53,12 @@ def flaky_component(redis) -> Any:
     )
 
 
+def queued(client: Any, tenant: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Every step message in the tenant's queues (all flows), oldest first."""
+    entries = [e for q in client.smembers(TenantKeys(tenant).queues) for e in client.xrange(q)]
+    return sorted(entries, key=lambda e: tuple(int(x) for x in e[0].split(b"-")))
+
+
 @dataclass
 class Harness:
     bus: StreamsBus

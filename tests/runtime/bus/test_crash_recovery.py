@@ -74,7 +74,7 @@ def test_kill_9_loses_nothing(redis, redis_url: str) -> None:
         for _ in range(100):
             victim.send_signal(signal.SIGSTOP)
             orphaned = redis.xpending_range(
-                tk.steps, keys.STEP_GROUP, min="-", max="+", count=1000, consumername="victim"
+                tk.queue("flow"), keys.STEP_GROUP, min="-", max="+", count=1000, consumername="victim"
             )
             if orphaned:
                 break
@@ -97,7 +97,7 @@ def test_kill_9_loses_nothing(redis, redis_url: str) -> None:
         assert recorded == set(started), f"{RUNS - len(recorded)} messages lost"
         # At least once: the sink may have seen a few messages twice (those in the victim's last batch).
         assert int(redis.get("test:sink:executions")) >= RUNS
-        assert redis.xpending(tk.steps, keys.STEP_GROUP)["pending"] == 0
+        assert redis.xpending(tk.queue("flow"), keys.STEP_GROUP)["pending"] == 0
         assert bus.backlog(tenant) == 0
         assert list(redis.scan_iter(match=tk.run("*"), count=1000)) == []
         assert bus.dead_letters(tenant) == []

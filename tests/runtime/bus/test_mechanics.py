@@ -26,7 +26,7 @@ def test_large_bodies_travel_by_reference_and_are_cleaned_up(harness) -> None:
     big = {"blob": "x" * 5000}
     run = harness.start(version, big)
     tk = TenantKeys(harness.tenant)
-    raw = harness.bus.redis.xrange(tk.steps)[-1][1][b"m"]
+    raw = harness.bus.redis.xrange(tk.queue("flow1"))[-1][1][b"m"]
     assert b"xxxx" not in raw and b'"br"' in raw  # the stream entry carries only the reference
     harness.drain(lambda: run in harness.finished())
     assert harness.finished()[run]["status"] == "succeeded"
@@ -39,10 +39,10 @@ def test_backlog_quota_pushes_back_and_writes_nothing(redis) -> None:
     for _ in range(3):
         bus.start_run("quota", "f", "v", "start", {"data": 1})
     tk = TenantKeys("quota")
-    length = redis.xlen(tk.steps)
+    length = redis.xlen(tk.queue("f"))
     with pytest.raises(BacklogFullError, match="backlog quota of 3 messages reached"):
         bus.start_run("quota", "f", "v", "start", {"data": 1}, run_id="refused")
-    assert redis.xlen(tk.steps) == length
+    assert redis.xlen(tk.queue("f")) == length
     assert not redis.exists(tk.run("refused"))
     assert bus.backlog("quota") == 3
 
@@ -53,11 +53,11 @@ def test_trim_keeps_pending_and_undelivered_entries(redis) -> None:
     for i in range(10):
         bus.start_run(tenant, "f", "v", "start", {"data": i})
     tk = TenantKeys(tenant)
-    delivered = bus.read("c1", [tenant], count=4, block_ms=None)
+    delivered = bus.read_queue("c1", tk.queue("f"), 4)
     # Acknowledge the first two only: two stay pending, six were never delivered.
-    redis.xack(tk.steps, keys.STEP_GROUP, delivered[0].entry_id, delivered[1].entry_id)
-    bus.trim(tenant)
-    remaining = [e[0].decode() for e in redis.xrange(tk.steps)]
+    redis.xack(tk.queue("f"), keys.STEP_GROUP, delivered[0].entry_id, delivered[1].entry_id)
+    bus.trim(tk.queue("f"))
+    remaining = [e[0].decode() for e in redis.xrange(tk.queue("f"))]
     assert delivered[0].entry_id not in remaining and delivered[1].entry_id not in remaining
     assert delivered[2].entry_id in remaining and delivered[3].entry_id in remaining
     assert len(remaining) == 8
@@ -69,9 +69,10 @@ def test_a_message_committed_twice_takes_effect_once(harness) -> None:
     run = harness.start(version, {"x": 1})
     slow = harness.worker("slow", visibility_timeout_ms=10)
     fast = harness.worker("fast", visibility_timeout_ms=10)
-    deliveries = harness.bus.read("slow", [harness.tenant], 10, None)
+    queue = TenantKeys(harness.tenant).queue("flow1")
+    deliveries = harness.bus.read_queue("slow", queue, 10)
     time.sleep(0.02)
-    reclaimed = harness.bus.reclaim(harness.tenant, "fast", min_idle_ms=10)
+    reclaimed = harness.bus.reclaim(queue, "fast", min_idle_ms=10)
     assert [d.entry_id for d in reclaimed] == [d.entry_id for d in deliveries]
     fast.process(reclaimed)
     slow.process(deliveries)
@@ -122,10 +123,9 @@ def test_poison_message_that_kills_workers_is_dead_lettered(harness) -> None:
     run = harness.start(version, {})
     worker = harness.worker("w", visibility_timeout_ms=1)
     # Simulate workers that took the message and died each time (never committing).
+    queue = TenantKeys(harness.tenant).queue("flow1")
     for i in range(15):
-        harness.bus.read(f"dead-{i}", [harness.tenant], 1, None) or harness.bus.reclaim(
-            harness.tenant, f"dead-{i}", 0
-        )
+        harness.bus.read_queue(f"dead-{i}", queue, 1) or harness.bus.reclaim(queue, f"dead-{i}", 0)
         time.sleep(0.002)
     harness.workers = [worker]
     harness.drain(lambda: run in harness.finished())
@@ -140,7 +140,7 @@ def test_trim_survives_pending_entries_acknowledged_meanwhile(redis, monkeypatch
     bus.start_run("race", "f", "v", "start", {"data": 1})
     real = redis.xinfo_groups
     monkeypatch.setattr(redis, "xinfo_groups", lambda stream: [{**g, "pending": 1} for g in real(stream)])
-    bus.trim("race")  # must not raise
+    bus.trim(TenantKeys("race").queue("f"))  # must not raise
 
 
 def test_a_change_inside_a_nested_snapshot_value_is_kept() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from runtime.bus.keys import TenantKeys
 from runtime.router.routes import Route, new_token
-from tests.runtime.conftest import node
+from tests.runtime.conftest import node, queued
 from tests.runtime.router.conftest import WEBHOOK, Hooks
 
 
@@ -20,7 +20,7 @@ def first_message(hooks: Hooks, run_id: str) -> dict:
 
 
 def trigger_body(hooks: Hooks) -> dict:
-    [(_, fields)] = hooks.harness.bus.redis.xrange(TenantKeys(hooks.harness.tenant).steps)
+    [(_, fields)] = queued(hooks.harness.bus.redis, hooks.harness.tenant)
     return orjson.loads(fields[b"m"])
 
 
@@ -82,7 +82,7 @@ def test_form_text_and_binary_bodies(hooks: Hooks) -> None:
     )
     binary = bytes(range(256)) * 4
     hooks.client.post(hooks.url(route), content=binary, headers={"content-type": "image/png"})
-    bodies = [orjson.loads(f[b"m"])["b"] for _, f in redis.xrange(tk.steps)]
+    bodies = [orjson.loads(f[b"m"])["b"] for _, f in queued(redis, tk.tenant)]
     assert bodies[0]["data"]["body"] == {"name": "Ada", "tags": ["a", "b"]}
     assert bodies[1]["data"]["body"] == "héllo"
     assert bodies[2]["data"]["body"] is None
@@ -128,7 +128,7 @@ def test_malformed_json_is_400_and_starts_nothing(hooks: Hooks) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request" and "JSON" in response.json()["message"]
-    assert hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps) == 0
+    assert len(queued(hooks.harness.bus.redis, hooks.harness.tenant)) == 0
 
 
 def test_unknown_tokens_are_404(hooks: Hooks) -> None:
@@ -171,7 +171,7 @@ def test_flow_rate_limit_429_with_retry_after(hooks: Hooks) -> None:
     response = hooks.client.post(hooks.url(route), json={})
     assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
     # Refused requests wrote nothing.
-    assert hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps) == 3
+    assert len(queued(hooks.harness.bus.redis, hooks.harness.tenant)) == 3
 
 
 def test_tenant_rate_limit_spans_the_tenants_flows(hooks: Hooks) -> None:
@@ -189,7 +189,7 @@ def test_backlog_quota_is_503_and_writes_nothing(hooks: Hooks) -> None:
     hooks.harness.bus.redis.set(tk.backlog, 1000)
     response = hooks.client.post(hooks.url(route), json={})
     assert response.status_code == 503 and response.json()["error"] == "backlog_full"
-    assert hooks.harness.bus.redis.xlen(tk.steps) == 0
+    assert len(queued(hooks.harness.bus.redis, tk.tenant)) == 0
 
 
 def test_rejections_are_counted_in_metrics(hooks: Hooks) -> None:
@@ -228,7 +228,7 @@ def test_a_new_version_is_used_by_the_next_request(hooks: Hooks) -> None:
     hooks.registry.redis.set(f"hub:hook:{route.token}", route.to_document())
     assert hooks.client.post(hooks.url(route), json={}).status_code == 202
     redis = hooks.harness.bus.redis
-    versions = [orjson.loads(f[b"m"])["v"] for _, f in redis.xrange(TenantKeys(route.tenant).steps)]
+    versions = [orjson.loads(f[b"m"])["v"] for _, f in queued(redis, route.tenant)]
     assert versions[-1] == new_version
 
 
@@ -263,7 +263,7 @@ def test_redis_forgetting_the_ingress_script_costs_nothing(hooks: Hooks) -> None
     assert hooks.client.post(hooks.url(route), json={}).status_code == 202
     hooks.harness.bus.redis.script_flush()
     assert hooks.client.post(hooks.url(route), json={}).status_code == 202
-    assert hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps) == 2
+    assert len(queued(hooks.harness.bus.redis, hooks.harness.tenant)) == 2
 
 
 def test_a_multipart_part_in_an_unknown_charset_is_400(hooks: Hooks) -> None:

@@ -11,6 +11,7 @@ from runtime.bus.keys import TenantKeys
 from runtime.router.app import basic_header
 from runtime.router.protection import signature
 from runtime.router.routes import HookAuth
+from tests.runtime.conftest import queued
 from tests.runtime.router.conftest import Hooks
 
 BODY = orjson.dumps({"event": "paid", "amount": 12})
@@ -29,7 +30,7 @@ def post(hooks: Hooks, route, headers: dict[str, str], body: bytes = BODY):
 
 
 def accepted(hooks: Hooks) -> int:
-    return hooks.harness.bus.redis.xlen(TenantKeys(hooks.harness.tenant).steps)
+    return len(queued(hooks.harness.bus.redis, hooks.harness.tenant))
 
 
 def test_hmac_valid_signature_is_accepted(hooks: Hooks) -> None:
@@ -104,7 +105,7 @@ def test_basic_auth(hooks: Hooks) -> None:
     assert post(hooks, route, {"Authorization": "Basic !!!"}).status_code == 401
     assert post(hooks, route, {"Authorization": basic_header("shop", "pw")}).status_code == 202
     # The caller's credentials do not reach the run's data.
-    [(_, fields)] = hooks.harness.bus.redis.xrange(TenantKeys(hooks.harness.tenant).steps)
+    [(_, fields)] = queued(hooks.harness.bus.redis, hooks.harness.tenant)
     assert "authorization" not in orjson.loads(fields[b"m"])["b"]["data"]["headers"]
 
 
@@ -114,7 +115,7 @@ def test_header_token(hooks: Hooks) -> None:
     assert post(hooks, route, {}).status_code == 401
     assert post(hooks, route, {"X-Api-Key": "tok-12"}).status_code == 401
     assert post(hooks, route, {"X-Api-Key": "tok-123"}).status_code == 202
-    [(_, fields)] = hooks.harness.bus.redis.xrange(TenantKeys(hooks.harness.tenant).steps)
+    [(_, fields)] = queued(hooks.harness.bus.redis, hooks.harness.tenant)
     assert "x-api-key" not in orjson.loads(fields[b"m"])["b"]["data"]["headers"]
 
 

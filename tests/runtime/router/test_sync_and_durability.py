@@ -15,7 +15,7 @@ from runtime.bus.streams import StreamsBus
 from runtime.components.builtin import builtin_registry
 from runtime.router.app import RouterConfig, WebhookRouter
 from runtime.router.routes import Route, RouteRegistry, new_token
-from tests.runtime.conftest import Harness, node
+from tests.runtime.conftest import Harness, node, queued
 from tests.runtime.router.conftest import WEBHOOK, Hooks
 from tests.runtime.router.server import running, serve
 
@@ -161,7 +161,7 @@ def test_a_redis_outage_is_503_never_202_and_leaves_nothing_half_written(tmp_pat
             assert status == 202
         tk = TenantKeys(harness.tenant)
         client = redis_lib.Redis.from_url(url)
-        entries = client.xrange(tk.steps)
+        entries = queued(client, tk.tenant)
         assert len(entries) == 2  # the one before and the one after the outage, nothing from during it
         assert int(client.get(tk.backlog)) == 2
         client.close()

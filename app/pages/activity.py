@@ -1,0 +1,123 @@
+"""Activity (hub administrators): each tenant's queue, running steps, worker time and throttled requests."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from app.context import get_context
+from app.errors import HubError
+from app.services.activity import activity
+from app.state.auth import AuthState
+from app.templates.layout import page_layout
+
+ROUTE = "/activity"
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms / 1000:,.1f} s"
+
+
+def _throttled(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "0"
+    return ", ".join(f"{count:,} {reason}" for reason, count in sorted(counts.items()))
+
+
+class ActivityState(AuthState):
+    workers: int = 0
+    rows: list[dict[str, str]] = []
+    error: str = ""
+
+    @rx.event
+    def load(self):
+        redirect = self.require_login()
+        if redirect is not None:
+            return redirect
+        self.refresh()
+        return None
+
+    @rx.event
+    def refresh(self) -> None:
+        ctx = get_context()
+        try:
+            self.workers, found = activity(ctx.db, ctx.redis, is_superuser=self.is_superuser)
+        except HubError as exc:
+            self.error, self.rows = str(exc), []
+            return
+        self.error = ""
+        self.rows = [
+            {
+                "name": row.name,
+                "weight": str(row.weight),
+                "backlog": f"{row.figures.backlog:,}",
+                "running": f"{row.figures.running:,}",
+                "minute": _seconds(row.figures.usage.worker_ms_minute),
+                "hour": _seconds(row.figures.usage.worker_ms_hour),
+                "steps": f"{row.figures.usage.steps_minute:,}",
+                "throttled": _throttled(row.figures.usage.throttled_hour),
+                "dead": f"{row.figures.dead:,}",
+            }
+            for row in found
+        ]
+
+
+COLUMNS = (
+    ("name", "Tenant"),
+    ("weight", "Weight"),
+    ("backlog", "Queued"),
+    ("running", "Running"),
+    ("minute", "Worker time, last minute"),
+    ("hour", "Worker time, last hour"),
+    ("steps", "Steps, last minute"),
+    ("throttled", "Throttled, last hour"),
+    ("dead", "Dead letters"),
+)
+
+
+def _table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(label) for _, label in COLUMNS])),
+        rx.table.body(
+            rx.foreach(
+                ActivityState.rows,
+                lambda row: rx.table.row(
+                    *[rx.table.cell(row[key], data_testid=f"activity-{key}") for key, _ in COLUMNS],
+                    data_testid="activity-row",
+                ),
+            )
+        ),
+        variant="surface",
+        width="100%",
+        data_testid="activity-table",
+    )
+
+
+def activity_page() -> rx.Component:
+    return page_layout(
+        ROUTE,
+        "Activity",
+        "What every tenant is doing now: its queue, its running steps and the worker time it used.",
+        rx.cond(
+            ActivityState.error != "",
+            rx.callout(ActivityState.error, icon="shield_alert", color_scheme="red", data_testid="activity-error"),
+            rx.vstack(
+                rx.hstack(
+                    rx.text(ActivityState.workers, " workers running", data_testid="activity-workers"),
+                    rx.spacer(),
+                    rx.button(rx.icon("refresh-cw", size=16), "Refresh", variant="soft",
+                              on_click=ActivityState.refresh, data_testid="activity-refresh"),
+                    width="100%",
+                    align="center",
+                ),
+                _table(),
+                rx.text(
+                    "Worker time is shared between busy tenants by their weight. Throttled: webhook requests "
+                    "refused by a tenant's rate limit or backlog quota. The same figures are at /metrics for "
+                    "Prometheus.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                width="100%",
+            ),
+        ),
+    )  # fmt: skip

@@ -1,0 +1,48 @@
+"""What every tenant is doing now (hub administrators): the coordinator's figures with the tenants' names and
+weights, for the admin page and /metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+import sqlalchemy as sa
+
+from app.errors import PermissionDeniedError
+from app.runtime_ids import runtime_id
+from app.storage.db import Database
+from app.storage.models import Tenant
+from app.storage.scoping import system_session
+from runtime.coordinator import report
+from runtime.coordinator.report import Report, TenantFigures
+
+
+@dataclass(frozen=True)
+class TenantActivity:
+    name: str
+    slug: str
+    weight: int
+    figures: TenantFigures
+
+
+def _tenants(db: Database) -> dict[str, Tenant]:
+    with system_session(db.sessions) as session:
+        return {runtime_id(t.id): t for t in session.scalars(sa.select(Tenant).order_by(Tenant.name))}
+
+
+def activity(db: Database, client: redis.Redis, *, is_superuser: bool) -> tuple[int, list[TenantActivity]]:
+    """(workers alive, each tenant's figures), busiest first."""
+    if not is_superuser:
+        raise PermissionDeniedError("Only hub administrators see every tenant's activity.")
+    tenants = _tenants(db)
+    data = report.report(client, tenants)
+    rows = [TenantActivity(tenants[f.tenant].name, tenants[f.tenant].slug, tenants[f.tenant].weight, f)
+            for f in data.tenants]  # fmt: skip
+    rows.sort(key=lambda r: (-r.figures.usage.worker_ms_minute, -r.figures.backlog, r.name))
+    return data.workers, rows
+
+
+def metrics(db: Database, client: redis.Redis) -> bytes:
+    tenants = _tenants(db)
+    data: Report = report.report(client, tenants)
+    return report.exposition(data, {tenant_id: t.slug for tenant_id, t in tenants.items()})

@@ -1,0 +1,72 @@
+"""The admin's view of every tenant and the same figures for Prometheus."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.api.metrics import allowed
+from app.errors import PermissionDeniedError
+from app.runtime_ids import runtime_id
+from app.services import activity
+from runtime.bus.keys import TenantKeys
+from runtime.coordinator import usage
+from tests.app.hub_runtime import HubRuntime
+
+LOG_FLOW = ([{"id": "start", "component": "manual", "function": "start"},
+             {"id": "log", "component": "log", "function": "log"}],
+            [{"source": "start", "target": "log"}])  # fmt: skip
+
+
+def test_each_tenants_queue_and_worker_time_are_shown(hub: HubRuntime) -> None:
+    idle = hub.new_tenant("Idle")
+    flow_id = hub.flow(*LOG_FLOW)
+    runs = [hub.start(flow_id, {"n": i}) for i in range(3)]
+    workers, rows = activity.activity(hub.db, hub.bus.redis, is_superuser=True)
+    busy = next(r for r in rows if r.figures.tenant == runtime_id(hub.tenant_id))
+    assert busy.figures.backlog == 3 and busy.figures.usage.steps_minute == 0
+    hub.drive(lambda: all(hub.finished(run) for run in runs))
+    workers, rows = activity.activity(hub.db, hub.bus.redis, is_superuser=True)
+    busy = next(r for r in rows if r.figures.tenant == runtime_id(hub.tenant_id))
+    assert busy.figures.backlog == 0
+    assert busy.figures.usage.steps_minute >= 3 and busy.figures.usage.worker_ms_minute > 0
+    assert rows[0] is busy  # busiest first
+    assert any(r.figures.tenant == runtime_id(idle) for r in rows)
+    assert workers >= 1
+
+
+def test_only_hub_administrators_see_every_tenant(hub: HubRuntime) -> None:
+    with pytest.raises(PermissionDeniedError, match="Only hub administrators"):
+        activity.activity(hub.db, hub.bus.redis, is_superuser=False)
+
+
+def test_prometheus_text_names_tenants_by_slug(hub: HubRuntime) -> None:
+    tenant = runtime_id(hub.tenant_id)
+    hub.bus.ensure_tenant(tenant)
+    pipe = hub.bus.redis.pipeline()
+    usage.record(pipe, tenant, 1500.0, 7)
+    usage.record_throttled(pipe, tenant, "rate", 4)
+    pipe.set(TenantKeys(tenant).backlog, 12)
+    pipe.execute()
+    text = activity.metrics(hub.db, hub.bus.redis).decode()
+    slug = text.split('hub_tenant_backlog{tenant="', 1)[1].split('"', 1)[0]
+    assert slug.startswith("acme")
+    assert f'hub_tenant_backlog{{tenant="{slug}"}} 12' in text
+    assert f'hub_tenant_worker_seconds_last_hour{{tenant="{slug}"}} 1.5' in text
+    assert f'hub_tenant_throttled_last_hour{{tenant="{slug}",reason="rate"}} 4' in text
+    assert "# TYPE hub_workers gauge" in text
+
+
+@pytest.mark.parametrize(
+    ("client", "headers", "token", "expected"),
+    [
+        (("127.0.0.1", 5000), [], "", True),
+        (("::1", 5000), [], "", True),
+        (("10.0.0.8", 5000), [], "", False),  # not on this machine, and no token configured
+        (("10.0.0.8", 5000), [(b"authorization", b"Bearer s3cret")], "s3cret", True),
+        (("127.0.0.1", 5000), [(b"authorization", b"Bearer wrong")], "s3cret", False),
+        (("127.0.0.1", 5000), [], "s3cret", False),  # with a token, loopback needs it too
+        (None, [], "", False),
+    ],
+)
+def test_who_may_read_the_metrics(client, headers, token, expected) -> None:
+    assert allowed({"client": client, "headers": headers}, token) is expected
