@@ -11,6 +11,7 @@ messages a worker takes next, in runtime/coordinator/ (fair share between tenant
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -241,24 +242,21 @@ class Worker:
             batch.add(self._process_one(delivery, target, batch, snapshot, executed.get(delivery.entry_id)))
             used[delivery.entry_id] = used.get(delivery.entry_id, 0.0) + time.perf_counter() - begun
             done += 1
-        self.stats.committed += self.bus.commit(list(batches.values()))
+        settle = None
+        if taken is not None:  # charged in the commit's round trip
+            used_ms, wall_ms = sum(used.values()) * 1000, (time.perf_counter() - started) * 1000
+            quota = self._quota(taken.tenant)
+            settle = functools.partial(self.fair.settle, taken=taken, quota=quota, used_ms=used_ms,
+                                       wall_ms=wall_ms, done=done)  # fmt: skip
+        self.stats.committed += self.bus.commit(list(batches.values()), settle)
         self.stats.processed += done
         self.stats.failed, self.stats.dead = self.processor.failed, self.processor.dead_count
-        self._charge(deliveries, used, taken, time.perf_counter() - started, done)
+        if taken is None:
+            self._charge(deliveries, used)
         return done
 
-    def _charge(
-        self,
-        deliveries: list[Delivery],
-        used: dict[str, float],
-        taken: Taken | None,
-        wall_s: float,
-        done: int,
-    ) -> None:
-        if taken is not None:
-            used_ms = sum(used.values()) * 1000
-            self.fair.settle(taken, self._quota(taken.tenant), used_ms, wall_s * 1000, done)
-            return
+    def _charge(self, deliveries: list[Delivery], used: dict[str, float]) -> None:
+        """Charge work done outside fair share's choice (messages taken over from a dead worker)."""
         by_queue: dict[tuple[str, str], float] = {}
         for delivery in deliveries:
             key = (delivery.envelope.tenant, delivery.stream)

@@ -13,11 +13,15 @@ from runtime.bus.keys import STEP_GROUP, WORK_CHANNEL
 # (a member of the queues set always has both, so a message can never land in a stream no worker reads), and
 # is marked ready for the fair-share reader (runtime/coordinator/).
 ENQUEUE = f"""
+local known = {{}}  -- queues this call made sure of already
 local function enqueue(queues, ready, q, payload)
-  if redis.call('SADD', queues, q) == 1 then
-    redis.pcall('XGROUP', 'CREATE', q, '{STEP_GROUP}', '0', 'MKSTREAM')
+  if not known[q] then
+    if redis.call('SADD', queues, q) == 1 then
+      redis.pcall('XGROUP', 'CREATE', q, '{STEP_GROUP}', '0', 'MKSTREAM')
+    end
+    redis.call('SADD', ready, q)
+    known[q] = true
   end
-  redis.call('SADD', ready, q)
   return redis.call('XADD', q, '*', 'm', payload)
 end
 local function ring() redis.call('PUBLISH', '{WORK_CHANNEL}', '1') end

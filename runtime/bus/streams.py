@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -310,8 +311,10 @@ class StreamsBus:
         return result
 
     # -- committing -----------------------------------------------------------------------------------
-    def commit(self, batches: list[CommitBatch]) -> int:
-        """Apply every batch (one script call per tenant, all in one round trip). Returns ops applied."""
+    def commit(self, batches: list[CommitBatch], also: Callable[[Any], None] | None = None) -> int:
+        """Apply every batch (one script call per queue, all in one round trip). Returns ops applied.
+
+        `also` adds commands of its own to the same round trip (after the commits)."""
         if not batches:
             return 0
         now = now_ms()
@@ -323,15 +326,21 @@ class StreamsBus:
             )
             for b in batches
         ]  # fmt: skip
-        if len(calls) == 1:
+        if len(calls) == 1 and also is None:
             return int(self._commit(keys=calls[0][0], args=calls[0][1]))
         # EVALSHA by hand: a pipeline given Script objects asks SCRIPT EXISTS first, a round trip per commit
         # (measured: a third of a worker's time under synchronous webhook load).
         pipe = self.redis.pipeline(transaction=False)
         for call_keys, call_args in calls:
             pipe.evalsha(self._commit.sha, len(call_keys), *call_keys, *call_args)
+        if also is not None:
+            also(pipe)
         applied = 0
-        for (call_keys, call_args), result in zip(calls, pipe.execute(raise_on_error=False), strict=True):
+        results = pipe.execute(raise_on_error=False)
+        for result in results[len(calls) :]:
+            if isinstance(result, Exception):
+                raise result
+        for (call_keys, call_args), result in zip(calls, results[: len(calls)], strict=True):
             if isinstance(result, NoScriptError):  # nothing ran: Redis restarted or flushed its scripts
                 result = self._commit(keys=call_keys, args=call_args)
             elif isinstance(result, Exception):

@@ -47,8 +47,9 @@ class Taken:
     queue: str
     deliveries: list[Delivery]
     lease: str
-    charged_ms: float  # charged up front
+    charged_ms: float  # charged up front to the queue
     cost_ms: float  # the queue's cost per message then
+    charged_tenant: bool = True  # whether the tenant was charged up front too (not when it alone had work)
 
 
 @dataclass
@@ -92,21 +93,28 @@ class FairQueue:
         if not tenants:
             return TakeResult()
         now = _now_ms()
-        pipe = self.redis.pipeline(transaction=False)
-        for tenant in tenants:
-            pipe.scard(TenantKeys(tenant).ready)
-        pipe.zrangebyscore(keys.FAIR_SEEN, now - self.config.active_window_ms, "+inf")
-        *counts, seen = pipe.execute()
-        with_work = [t for t, n in zip(tenants, counts, strict=True) if n]
+        recent = now - self.config.active_window_ms
+        if len(tenants) == 1:  # nothing to choose between: straight to the tenant's queues
+            with_work, seen = list(tenants), []
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for tenant in tenants:
+                pipe.scard(TenantKeys(tenant).ready)
+            pipe.zrangebyscore(keys.FAIR_SEEN, recent, "+inf")
+            *counts, seen = pipe.execute()
+            with_work = [t for t, n in zip(tenants, counts, strict=True) if n]
         if not with_work:
             return TakeResult()
-        ordered = [
-            t.decode()
-            for t in self._order(
-                keys=[keys.FAIR_VTIME, keys.FAIR_CLOCK, keys.FAIR_SEEN],
-                args=[now, self.config.credit_ms, *with_work],
-            )
-        ]
+        if len(with_work) == 1:
+            ordered = with_work
+        else:
+            ordered = [
+                t.decode()
+                for t in self._order(
+                    keys=[keys.FAIR_VTIME, keys.FAIR_CLOCK, keys.FAIR_SEEN],
+                    args=[now, self.config.credit_ms, recent, *with_work],
+                )
+            ]
         active = set(with_work) | {t.decode() for t in seen}
         result = TakeResult()
         for tenant in ordered:
@@ -120,7 +128,11 @@ class FairQueue:
                 consumer, tenant, quota, room, self.slot_cap(tenant, active, quotas, slots)
             )
             if isinstance(taken, Taken):
-                self.redis.zincrby(keys.FAIR_VTIME, taken.charged_ms / quota.weight, tenant)
+                if len(with_work) > 1:
+                    # Charged now, so that other workers choosing meanwhile see it: no herd on one tenant.
+                    self.redis.zincrby(keys.FAIR_VTIME, taken.charged_ms / quota.weight, tenant)
+                else:
+                    taken.charged_tenant = False
                 result.taken = taken
                 return result
             if taken == "capped":
@@ -173,21 +185,28 @@ class FairQueue:
         )
 
     # -- settling -------------------------------------------------------------------------------------
-    def settle(self, taken: Taken, quota: TenantQuota, used_ms: float, wall_ms: float, done: int) -> None:
-        """Charge what the batch really used, learn its cost per message (from the `done` processed; the
-        rest went back to the queue), and release its lease."""
+    def settle(
+        self,
+        pipe: redis.client.Pipeline,
+        taken: Taken,
+        quota: TenantQuota,
+        used_ms: float,
+        wall_ms: float,
+        done: int,
+    ) -> None:
+        """Add to `pipe` (the worker's commit): charge what the batch really used, learn its cost per message
+        (from the `done` processed; the rest went back to the queue), release its lease."""
         tk = TenantKeys(taken.tenant)
-        correction = used_ms - taken.charged_ms
         per_message = wall_ms / max(1, done)
         # A recent average: a flow whose steps got slower gets smaller batches within a few batches.
         cost = 0.7 * taken.cost_ms + 0.3 * per_message if taken.cost_ms else per_message
-        pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(tk.leases, taken.lease)
-        pipe.zincrby(tk.queue_vtime, correction, taken.queue)
+        pipe.zincrby(tk.queue_vtime, used_ms - taken.charged_ms, taken.queue)
         pipe.hset(tk.queue_cost, taken.queue, f"{cost:.3f}")
-        pipe.zincrby(keys.FAIR_VTIME, correction / quota.weight, taken.tenant)
+        tenant_charge = used_ms - taken.charged_ms if taken.charged_tenant else used_ms
+        pipe.zincrby(keys.FAIR_VTIME, tenant_charge / quota.weight, taken.tenant)
+        pipe.zadd(keys.FAIR_SEEN, {taken.tenant: _now_ms()})
         usage.record(pipe, taken.tenant, used_ms, done)
-        pipe.execute()
 
     def charge(self, tenant: str, queue: str, quota: TenantQuota, used_ms: float) -> None:
         """Charge work done outside `take` (messages taken over from a dead worker)."""

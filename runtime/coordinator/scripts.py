@@ -7,14 +7,24 @@ from __future__ import annotations
 
 from runtime.bus.keys import STEP_GROUP
 
-# Order the tenants that have work, lowest virtual time first.
-# KEYS: 1 tenants' vtimes zset, 2 clock, 3 seen zset. ARGV: 1 now (ms), 2 credit, 3.. tenants with work.
+# Order the tenants that have work, lowest virtual time first. The clock moves up to the lowest virtual time of
+# the tenants that were busy already (seen since `recent`): a tenant coming back from idle must not hold it back.
+# KEYS: 1 tenants' vtimes zset, 2 clock, 3 seen zset. ARGV: 1 now (ms), 2 credit, 3 recent (ms), 4.. tenants.
 ORDER = """
-local now, credit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, credit, recent = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local clock = tonumber(redis.call('GET', KEYS[2]) or '0')
+local low
+for i = 4, #ARGV do
+  local s, seen = redis.call('ZSCORE', KEYS[1], ARGV[i]), redis.call('ZSCORE', KEYS[3], ARGV[i])
+  if s and seen and tonumber(seen) >= recent and (not low or tonumber(s) < low) then low = tonumber(s) end
+end
+if low and low > clock then
+  clock = low
+  redis.call('SET', KEYS[2], string.format('%.3f', clock))
+end
 local floor = clock - credit
 local order = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local t = ARGV[i]
   local s = redis.call('ZSCORE', KEYS[1], t)
   local vt = s and tonumber(s) or floor
@@ -26,7 +36,6 @@ for i = 3, #ARGV do
   order[#order + 1] = {vt, t}
 end
 table.sort(order, function(x, y) return x[1] < y[1] end)
-if #order > 0 and order[1][1] > clock then redis.call('SET', KEYS[2], string.format('%.3f', order[1][1])) end
 local names = {}
 for i, e in ipairs(order) do names[i] = e[2] end
 return names
