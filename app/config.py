@@ -65,6 +65,9 @@ class HubSettings(BaseSettings):
     webhook_tenant_rps: float = Field(default=0, ge=0, le=1_000_000)
     # Messages a tenant may have waiting before new work is refused (503/429); a tenant's quota overrides it.
     tenant_max_backlog: int = Field(default=100_000, ge=1)
+    # Step loops per `hub worker` process, sharing its executors: each counts as one worker in the fair share
+    # (a flooding tenant keeps at most all of them but one while another tenant is active).
+    worker_slots: int = Field(default=4, ge=1, le=64)
     # Default quotas of a tenant (0: no limit); Settings overrides them per tenant. Steps executing at once
     # across all workers, warm runners per worker, and outbound HTTP requests per second of its steps.
     tenant_max_concurrent_steps: int = Field(default=0, ge=0, le=100_000)

@@ -100,11 +100,8 @@ def worker() -> None:
     import socket
     import threading
 
-    from rq import Queue, SimpleWorker
-
     from runtime.bus.streams import StreamsBus
     from runtime.components.builtin import builtin_registry
-    from runtime.control import CONTROL_QUEUE
     from runtime.net.egress import EgressPolicy
     from runtime.worker import Worker as StepWorker
     from runtime.worker import WorkerConfig
@@ -114,6 +111,7 @@ def worker() -> None:
     name = f"{socket.gethostname()}-{os.getpid()}"
     egress = EgressPolicy.parse(config.egress_allow)
     from app.control.context import ControlContext, serving
+    from app.control.worker import ControlWorker
     from app.executors import image_check, step_executors
     from app.keyring import load_key_ring
     from app.oauth.tokens import TokenKeeper
@@ -138,18 +136,24 @@ def worker() -> None:
         image_check(config),
         QuotaDefaults.from_settings(config),
     )
-    defaults = QuotaDefaults.from_settings(config)
-    steps = StepWorker(
-        StreamsBus(connection),
-        builtin_registry(),
-        WorkerConfig(name=name, egress=egress, default_quota=TenantQuota(**vars(defaults))),
-        executors=executors,
-        credentials=credentials,
-    )
+    defaults = TenantQuota(**vars(QuotaDefaults.from_settings(config)))
+    registry = builtin_registry()
+    # Several step loops (slots) share the executors; each takes its own batches by fair share, so a tenant
+    # flooding one slot with slow steps leaves the others to the rest.
+    slots = [
+        StepWorker(
+            StreamsBus(connection),
+            registry,
+            WorkerConfig(name=f"{name}-{i}", egress=egress, default_quota=defaults, manages_executors=i == 0),
+            executors=executors,
+            credentials=credentials,
+        )
+        for i in range(config.worker_slots)
+    ]
     stop = threading.Event()
     crashed = threading.Event()
 
-    def run_steps() -> None:
+    def run_steps(steps: StepWorker) -> None:
         try:
             steps.run(stop)
         except Exception:
@@ -164,7 +168,7 @@ def worker() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: early_stop.set())
 
-    class ControlWorker(SimpleWorker):
+    class StoppableControlWorker(ControlWorker):
         def _install_signal_handlers(self) -> None:
             super()._install_signal_handlers()
             if early_stop.is_set():
@@ -172,19 +176,20 @@ def worker() -> None:
                 # try block that would catch it. The flag is what its loop checks before each dequeue.
                 self._stop_requested = True
 
-    thread = threading.Thread(target=run_steps, name="step-worker")
-    thread.start()
+    threads = [
+        threading.Thread(target=run_steps, args=(s,), name=f"step-slot-{i}") for i, s in enumerate(slots)
+    ]
+    for thread in threads:
+        thread.start()
     try:
         # rq owns the main thread (it installs the SIGTERM/SIGINT handlers); SimpleWorker, because forking
-        # beside a running thread is unsafe. When rq returns, the step
-        # worker finishes its current batch and stops too.
+        # beside running threads is unsafe. When rq returns, the step slots finish their batches and stop too.
         with serving(control):
-            ControlWorker([Queue(CONTROL_QUEUE, connection=connection)], connection=connection).work(
-                logging_level=config.log_level
-            )
+            StoppableControlWorker(connection).work(logging_level=config.log_level)
     finally:
         stop.set()
-        thread.join(30)
+        for thread in threads:
+            thread.join(30)
         for executor in executors.values():  # warm runners and containers go with the worker
             close = getattr(executor, "close", None)
             if close is not None:

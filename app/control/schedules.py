@@ -4,7 +4,8 @@ A flow whose trigger polls (its function's descriptor says `"type": "polling"`) 
 its trigger node's settings (`settings.schedule`; the built-in Schedule trigger's `cron` field works too). The
 schedule is one rq-scheduler cron job per flow (`hub-poll-<flow>`): the activation job adds it, the
 deactivation job removes it, and adding it again replaces it, so activating twice never makes two. Each tick
-is an rq job on the control queue (`poll_tick`) that starts a run of the flow's published version, unless the
+is an rq job (`poll_tick`) on the tenant's own tick queue, which control workers take in turn with the other
+tenants' (app/control/worker.py: a tenant with a thousand flows due at once delays nobody else's). It starts a run of the flow's published version, unless the
 run the previous tick started is still in flight: then the tick is skipped and counted, as the seed asks ("if
 an execution of a flow takes longer than its scheduling interval, the following executions must be skipped").
 
@@ -31,7 +32,7 @@ from app.storage.models import FlowStatus
 from app.storage.scoping import tenant_session
 from runtime.bus.keys import TenantKeys
 from runtime.bus.streams import BacklogFullError
-from runtime.control import CONTROL_QUEUE
+from runtime.control import CONTROL_QUEUE, TICK_QUEUES, tick_queue
 from runtime.flows.compiler import ExecutionPlan
 
 log = logging.getLogger("hub.schedules")
@@ -90,12 +91,14 @@ def schedule_of(plan: ExecutionPlan) -> Schedule | None:
 
 def add(connection: redis.Redis, tenant_id: uuid.UUID, flow_id: uuid.UUID, schedule: Schedule) -> None:
     """Add or replace the flow's cron job (one per flow, whatever happens twice)."""
+    queue = tick_queue(runtime_id(tenant_id))
+    connection.sadd(TICK_QUEUES, queue)  # before the first tick: control workers listen to it from now on
     Scheduler(queue_name=CONTROL_QUEUE, connection=connection).cron(
         schedule.cron,
         func=poll_tick,
         args=[str(tenant_id), str(flow_id)],
         id=f"{JOB_PREFIX}{flow_id}",
-        queue_name=CONTROL_QUEUE,
+        queue_name=queue,
         result_ttl=60,
         description=f"poll flow {flow_id} ({schedule.cron})",
     )

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from app.control.context import ControlContext, NoControlContext, serving
 from app.control.flow_jobs import converge_flow, enqueue_converge
+from app.control.worker import ControlWorker
 from app.errors import ValidationError
 from app.services import catalog, flows, webhooks
 from app.services.catalog import TenantCatalog
@@ -60,9 +61,7 @@ def control(hub: HubRuntime, executor: ProcessExecutor) -> ControlContext:
 def run_jobs(hub: HubRuntime, ctx: ControlContext) -> None:
     """What `hub worker` does with its control queue, until the queue is empty."""
     with serving(ctx):
-        SimpleWorker([Queue(CONTROL_QUEUE, connection=hub.bus.redis)], connection=hub.bus.redis).work(
-            burst=True, with_scheduler=False
-        )
+        ControlWorker(hub.bus.redis).work(burst=True, with_scheduler=False)
 
 
 def probe_flow(

@@ -6,6 +6,7 @@ words, Sunday is 0 or 7, ticks align to the wall clock."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import orjson
@@ -16,6 +17,7 @@ from rq_scheduler import Scheduler
 from app.control import schedules
 from app.control.context import ControlContext, serving
 from app.control.flow_jobs import enqueue_converge
+from app.control.worker import ControlWorker
 from app.errors import ValidationError
 from app.services import flows
 from app.services.catalog import TenantCatalog
@@ -23,7 +25,7 @@ from app.services.webhooks import NO_DEFAULTS
 from app.storage.models import Flow
 from app.storage.scoping import tenant_session
 from runtime.bus.keys import TenantKeys
-from runtime.control import CONTROL_QUEUE
+from runtime.control import CONTROL_QUEUE, tick_queue
 from runtime.steps.executor import InlineExecutor
 from tests.app.control.test_flow_jobs import run_jobs
 from tests.app.hub_runtime import HubRuntime
@@ -35,7 +37,13 @@ def control(hub: HubRuntime) -> ControlContext:
     )
 
 
-def polling_flow(hub: HubRuntime, cron: str | None = "*/15 * * * *", trigger: str = "schedule") -> uuid.UUID:
+def polling_flow(
+    hub: HubRuntime,
+    cron: str | None = "*/15 * * * *",
+    trigger: str = "schedule",
+    tenant_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    tenant_id = tenant_id or hub.tenant_id
     start = {
         "id": "start",
         "component": "schedule",
@@ -47,16 +55,17 @@ def polling_flow(hub: HubRuntime, cron: str | None = "*/15 * * * *", trigger: st
                  "fields": {"url": "https://example.com/items", "id": "id"}}  # fmt: skip
     nodes = [start, {"id": "log", "component": "log", "function": "log"}]
     flow = flows.create_flow(
-        hub.db, hub.tenant_id, "poller", {"nodes": nodes, "edges": [{"source": "start", "target": "log"}]}
+        hub.db, tenant_id, "poller", {"nodes": nodes, "edges": [{"source": "start", "target": "log"}]}
     )
-    flows.publish_flow(hub.db, hub.bus, TenantCatalog(hub.db, hub.tenant_id), hub.tenant_id, flow.id)
+    flows.publish_flow(hub.db, hub.bus, TenantCatalog(hub.db, tenant_id), tenant_id, flow.id)
     return flow.id
 
 
-def activate(hub: HubRuntime, flow_id: uuid.UUID) -> str:
-    flows.request_activation(hub.db, hub.tenant_id, flow_id, enqueue=enqueue_converge(hub.bus.redis))
+def activate(hub: HubRuntime, flow_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> str:
+    tenant_id = tenant_id or hub.tenant_id
+    flows.request_activation(hub.db, tenant_id, flow_id, enqueue=enqueue_converge(hub.bus.redis))
     run_jobs(hub, control(hub))
-    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+    with tenant_session(hub.db.sessions, tenant_id) as session:
         flow = session.get(Flow, flow_id)
         return f"{flow.status}: {flow.status_reason or ''}"
 
@@ -143,7 +152,7 @@ def test_ticks_missed_while_the_scheduler_was_down_come_as_one(hub: HubRuntime) 
     Scheduler(
         queue_name=CONTROL_QUEUE, connection=hub.bus.redis
     ).enqueue_jobs()  # what it does when it is back
-    queued = Queue(CONTROL_QUEUE, connection=hub.bus.redis).jobs
+    queued = Queue(tick_queue(hub.tenant_id.hex), connection=hub.bus.redis).jobs
     assert [job.id for job in queued] == [f"hub-poll-{flow_id}"]
     assert schedules.scheduled(hub.bus.redis, flow_id) > dt.datetime.now(dt.UTC)  # and the next is on time
     run_jobs(hub, control(hub))
@@ -159,3 +168,29 @@ def test_a_tick_of_a_flow_deactivated_meanwhile_removes_the_schedule(hub: HubRun
     with serving(control(hub)):
         assert schedules.poll_tick(str(hub.tenant_id), str(flow_id)) == "inactive"
     assert poll_jobs(hub) == []
+
+
+def test_a_tenant_with_a_flood_of_ticks_does_not_delay_another_tenants_tick(hub: HubRuntime) -> None:
+    """Each tenant's ticks wait in its own rq queue; control workers take the queues in turn."""
+    flooding = polling_flow(hub)
+    assert activate(hub, flooding).startswith("active")
+    other_tenant = hub.new_tenant("Other")
+    while other_tenant.hex < hub.tenant_id.hex:  # the flood's queue comes first in the worker's list
+        other_tenant = hub.new_tenant("Other")
+    other = polling_flow(hub, tenant_id=other_tenant)
+    assert activate(hub, other, other_tenant).startswith("active")
+    flood = Queue(tick_queue(hub.tenant_id.hex), connection=hub.bus.redis)
+    for _ in range(300):  # a thousand flows of one tenant due at once, say
+        flood.enqueue(schedules.poll_tick, str(hub.tenant_id), str(flooding))
+    due = time.time()
+    Queue(tick_queue(other_tenant.hex), connection=hub.bus.redis).enqueue(
+        schedules.poll_tick, str(other_tenant), str(other)
+    )
+    with serving(control(hub)):
+        ControlWorker(hub.bus.redis).work(burst=True, with_scheduler=False, max_jobs=3)
+    events = hub.bus.redis.xrange(TenantKeys(other_tenant.hex).events)
+    started = [e for _, f in events for e in orjson.loads(f[b"e"]) if e["t"] == "run.started"]
+    assert len(started) == 1, "the other tenant's tick waited behind the flood"
+    lateness_ms = started[0]["ts"] - due * 1000
+    assert lateness_ms < 1000, f"the tick started its run {lateness_ms:.0f} ms late"
+    assert flood.count >= 297  # the flood is still waiting: the other tenant did not wait for it
