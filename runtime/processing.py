@@ -59,6 +59,7 @@ class Effects:
     ev: list[str] = field(default_factory=list)
     leaves: int = 0
     failed: int = 0
+    crashes: int = 0  # runners that died on this message, and messages that crashed their workers
     kept_bodies: set[str] = field(default_factory=set)
     budget: int = 0  # fused steps still allowed
 
@@ -79,6 +80,8 @@ class Effects:
             op["leaf"] = self.leaves
         if self.failed:
             op["failed"] = self.failed
+        if self.crashes:
+            op["crash"] = self.crashes
         # The delivered message's body, stored aside, goes with it, unless a retry of it still needs it.
         if env.body_ref and env.body_ref not in self.kept_bodies:
             op["bdel"] = self.batch.key(env.body_ref)
@@ -332,6 +335,8 @@ class MessageProcessor:
         self, env: Envelope, step: PlanStep, result: StepResult, started: int, effects: Effects
     ) -> None:
         self.failed += 1
+        if result.crashed:
+            effects.crashes += 1
         rebound = result.rebound_delay_s is not None
         allowed = max(step.retry.max_attempts, REBOUND_LIMIT) if rebound else step.retry.max_attempts
         if (result.retryable or rebound) and env.attempt < allowed:

@@ -109,6 +109,7 @@ class Worker:
         )
         self._tenants: list[str] = []
         self._quotas: dict[str, TenantQuota] = {}
+        self._penalties: dict[str, str] = {}  # queue -> penalty of the bad-citizen watch
         self._slots = 1
         self.fair = FairQueue(self.bus.redis, self.config.fairness)
         self._quota_store = QuotaStore(self.bus.redis)
@@ -165,6 +166,7 @@ class Worker:
         messages; now and then trim streams and retire idle queues."""
         self._tenants = self.bus.tenants()
         self._quotas = self._quota_store.read(self._tenants, self.config.default_quota)
+        self._penalties = self.fair.penalties(self._tenants)
         self._slots = self.fair.announce(self.config.name)
         maintenance = time.monotonic() >= self._next_maintenance
         if maintenance:
@@ -246,8 +248,9 @@ class Worker:
         if taken is not None:  # charged in the commit's round trip
             used_ms, wall_ms = sum(used.values()) * 1000, (time.perf_counter() - started) * 1000
             quota = self._quota(taken.tenant)
+            penalty = self._penalties.get(taken.queue)
             settle = functools.partial(self.fair.settle, taken=taken, quota=quota, used_ms=used_ms,
-                                       wall_ms=wall_ms, done=done)  # fmt: skip
+                                       wall_ms=wall_ms, done=done, penalty=penalty)  # fmt: skip
         self.stats.committed += self.bus.commit(list(batches.values()), settle)
         self.stats.processed += done
         self.stats.failed, self.stats.dead = self.processor.failed, self.processor.dead_count
@@ -362,6 +365,7 @@ class Worker:
                 f"delivered {delivery.deliveries} times without finishing: the worker running it crashed or hung "
                 "each time"
             )
+            effects.crashes += 1
             self.processor.dead(env, error, step, now_ms(), None, effects)
         else:
             self.processor.run(env, plan, step, snapshot, effects, executed)

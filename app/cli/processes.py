@@ -231,12 +231,14 @@ def scheduler() -> None:
     """Run the scheduler that enqueues periodic jobs (polling ticks, retention)."""
     from rq_scheduler import Scheduler
 
+    from app.control.citizens import install as install_watch
     from app.control.reaper import install as install_reaper
     from runtime.control import CONTROL_QUEUE
 
     config = settings()
     scheduler = Scheduler(queue_name=CONTROL_QUEUE, connection=_redis(config), interval=5)
     install_reaper(scheduler)  # flows left starting/stopping, schedules Redis lost: handed back every minute
+    install_watch(scheduler)  # flows that keep hitting their limits or crashing: escalated every minute
     scheduler.run()
 
 

@@ -20,6 +20,7 @@ from rq import Queue
 
 from app.control import schedules
 from app.control.context import ControlContext, current
+from app.control.standing import pardon
 from app.errors import FlowInvalidError, HubError, NotFoundError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import flows, webhooks
@@ -170,6 +171,7 @@ def _activate(
     )
     if flow.status == FlowStatus.ACTIVE.value:  # not if a deactivation was asked for meanwhile
         _schedule(ctx, tenant_id, flow_id, compiled[0])
+        pardon(ctx.bus.redis, tenant_id, flow_id)  # activated again: its record starts clean
 
 
 def _deactivate(

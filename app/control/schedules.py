@@ -31,7 +31,7 @@ from app.runtime_ids import runtime_id
 from app.storage.models import FlowStatus
 from app.storage.scoping import tenant_session
 from runtime.bus.keys import TenantKeys
-from runtime.bus.streams import BacklogFullError
+from runtime.bus.streams import BacklogFullError, ConcurrencyLimitError
 from runtime.control import CONTROL_QUEUE, TICK_QUEUES, tick_queue
 from runtime.flows.compiler import ExecutionPlan
 
@@ -149,6 +149,10 @@ def poll_tick(tenant: str, flow: str) -> str:
     try:
         ctx.bus.start_run(rt_tenant, runtime_id(flow_id), runtime_id(version.id), plan.entry,
                           {"data": {"tick": now}}, run_id=run_id, trigger="schedule")  # fmt: skip
+    except ConcurrencyLimitError:  # the flow skips runs beyond its limit of runs at once
+        ctx.bus.redis.hincrby(state, "skipped", 1)
+        log.info("flow %s: tick skipped, the flow is at its concurrency limit", flow_id)
+        return "skipped"
     except BacklogFullError:
         ctx.bus.redis.hincrby(state, "refused", 1)
         log.warning("flow %s: tick refused, the tenant's backlog is full", flow_id)

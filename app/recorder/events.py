@@ -112,6 +112,8 @@ class EventFolder:
         elif kind == "run.finished":
             change.status = str(event.get("status") or RunStatus.FAILED.value)
             change.finished_at = from_ms(event["ts"])
+            if event.get("error") and change.error is None:  # a run refused by its flow's concurrency limit
+                change.error = str(event["error"])
         elif kind in ("step.finished", "step.failed"):
             self._step(tenant_id, run_id, change, event)
         else:

@@ -168,6 +168,9 @@ def publish_flow(
                 document,
                 _imported(components, plan),
             )
+            limit = plan.graph.concurrency
+            bus.set_flow_limit(runtime_id(tenant_id), runtime_id(flow.id), limit and limit.limit,
+                               limit.when_exceeded if limit else "queue")  # fmt: skip
             # A statement, not an attribute change: publishing leaves the draft alone, so it must not bump the
             # draft's lock version under an editor who still has it open.
             session.execute(

@@ -13,7 +13,7 @@ from app.services.plans import current_plan
 from app.storage.db import Database
 from app.storage.models import Flow, FlowVersion
 from app.storage.scoping import tenant_session
-from runtime.bus.streams import BacklogFullError, DeadLetterGoneError, StreamsBus
+from runtime.bus.streams import BacklogFullError, ConcurrencyLimitError, DeadLetterGoneError, StreamsBus
 from runtime.components.spec import ComponentResolver
 
 BACKPRESSURE_RETRY_S = 5
@@ -64,6 +64,8 @@ def start_manual_run(
         )
     except BacklogFullError as exc:
         raise _backpressure(exc) from None
+    except ConcurrencyLimitError as exc:
+        raise BackpressureError(f"The flow is busy: {exc}. Try again when a run has finished.", 1) from None
     return run_id
 
 
@@ -119,6 +121,8 @@ def replay_dead_letter(
         raise NotFoundError("This dead letter was replayed or discarded meanwhile.") from None
     except BacklogFullError as exc:
         raise _backpressure(exc) from None
+    except ConcurrencyLimitError as exc:
+        raise BackpressureError(f"The flow is busy: {exc}. Try again when a run has finished.", 1) from None
     return database_id(run)
 
 

@@ -159,6 +159,7 @@ def _route(
     version_id: str,
     step: str,
     defaults: RouteDefaults,
+    limited: bool = False,
 ) -> Route:
     tenant_rps = float(tenant.webhook_rps) if tenant.webhook_rps is not None else defaults.tenant_rps
     return Route(
@@ -176,6 +177,7 @@ def _route(
         tenant_rps=tenant_rps,
         tenant_burst=max(1, int(tenant_rps)),
         max_backlog=tenant.max_backlog or defaults.tenant_max_backlog,
+        limited=limited,
         auth=HookAuth(
             type=settings.auth,
             secret=settings.credential_id,
@@ -203,7 +205,7 @@ def _sync_production(
     if not hooks:
         return None
     problem = None
-    version_id, step = "", ""
+    version_id, step, limited = "", "", False
     if flow.current_version_id is None:
         problem = "the flow has no published version yet"
     else:
@@ -218,9 +220,10 @@ def _sync_production(
         if plan is not None:
             problem = _entry_problem(plan)
             version_id, step = runtime_id(version.id), plan.entry
+            limited = plan.graph.concurrency is not None
     accepting = flow.status == FlowStatus.ACTIVE.value and problem is None
     for hook in hooks:
-        registry.put(_route(hook, tenant, settings, version_id, step, defaults), accepting=accepting)
+        registry.put(_route(hook, tenant, settings, version_id, step, defaults, limited), accepting=accepting)
     return problem
 
 

@@ -70,6 +70,17 @@ class TenantKeys:
         """hash of the tenant's quotas (weight, max_concurrent_steps, ...), written by the hub."""
         return f"{self.base}:quota"
 
+    @property
+    def penalties(self) -> str:
+        """hash queue -> `low` (its time counts 4x) or `throttle` (one message a second): set by the hub's
+        bad-citizen watch for flows that keep hitting their limits or crashing their runners."""
+        return f"{self.base}:penalty"
+
+    @property
+    def throttled_until(self) -> str:
+        """hash queue -> when a throttled queue may give its next message (ms)."""
+        return f"{self.base}:throttle"
+
     def usage(self, minute: int) -> str:
         """hash of one minute's worker ms, steps and throttled counts (expires after an hour)."""
         return f"{self.base}:usage:{minute}"
@@ -138,6 +149,18 @@ class TenantKeys:
     def warm(self) -> str:
         """Hash flow id -> the runners its synchronous webhook needs warm on every worker (runtime/executors/warm.py)."""
         return f"{self.base}:warm"
+
+    def flow_limit(self, flow_id: str) -> str:
+        """hash `limit`, `mode` (queue | skip | fail): the flow's runs in flight at most (set at publish)."""
+        return f"{self.base}:flowlimit:{flow_id}"
+
+    def flow_running(self, flow_id: str) -> str:
+        """Counter of the flow's runs in flight that count against its limit."""
+        return f"{self.base}:flowrunning:{flow_id}"
+
+    def flow_waiting(self, flow_id: str) -> str:
+        """List of `<queue>\n<envelope>`: first messages of runs waiting for a place under the flow's limit."""
+        return f"{self.base}:flowwaiting:{flow_id}"
 
     def rate(self, scope: str) -> str:
         """GCRA state (the theoretical arrival time) of a webhook rate limit: `tenant` or `flow:<id>`."""

@@ -27,6 +27,25 @@ end
 local function ring() redis.call('PUBLISH', '{WORK_CHANNEL}', '1') end
 """
 
+# A flow's concurrency limit, checked when a run starts (START, INGRESS). Returns 'free' (the flow has no
+# limit), 'go' (counted as running), 'wait' (queued until a run of the flow finishes), 'skip' or 'fail'.
+ADMIT = """
+local function admit(limits, running)
+  local v = redis.call('HMGET', limits, 'limit', 'mode')
+  local limit = tonumber(v[1])
+  if not limit then return 'free' end
+  if tonumber(redis.call('GET', running) or '0') < limit then
+    redis.call('INCR', running)
+    return 'go'
+  end
+  if v[2] == 'skip' or v[2] == 'fail' then return v[2] end
+  return 'wait'
+end
+local function limit_reached(limits)
+  return 'the flow is at its limit of ' .. (redis.call('HGET', limits, 'limit') or '?') .. ' runs at once'
+end
+"""
+
 # Commit a batch of processed messages of one tenant.
 # KEYS: 1 the flow's queue stream the messages came from, 2 events stream, 3 delayed zset, 4 dead-letter stream,
 #       5 backlog counter, 6 queues set, 7 ready set,
@@ -48,6 +67,7 @@ local events = {}
 local backlog = 0
 local applied = 0
 local queued = 0
+local crashes = 0
 for _, op in ipairs(ops) do
   if redis.call('XACK', KEYS[1], group, op.id) == 1 then
     applied = applied + 1
@@ -93,6 +113,7 @@ for _, op in ipairs(ops) do
       end
     end
     if op.ev then for _, e in ipairs(op.ev) do events[#events + 1] = e end end
+    if op.crash then crashes = crashes + op.crash end
     backlog = backlog + op.delta + emitted
     local runkey = KEYS[op.run]
     if op.failed then redis.call('HINCRBY', runkey, 'failed', op.failed) end
@@ -110,6 +131,18 @@ for _, op in ipairs(ops) do
                                           started = started, failed = failed})
       local rt = redis.call('HGET', runkey, 'rt')
       if rt then redis.call('PUBLISH', rt, op.rid .. ' F ' .. status) end
+      -- Under the flow's concurrency limit, the place goes to the next waiting run, or is given back.
+      local running, waiting = redis.call('HGET', runkey, 'cc'), redis.call('HGET', runkey, 'cw')
+      if running then
+        local nxt = redis.call('LPOP', waiting)
+        if nxt then
+          local cut = string.find(nxt, '\\n', 1, true)
+          enqueue(KEYS[6], KEYS[7], string.sub(nxt, 1, cut - 1), string.sub(nxt, cut + 1))
+          queued = queued + 1
+        else
+          redis.call('DECR', running)
+        end
+      end
       redis.call('DEL', runkey)
     end
   end
@@ -117,17 +150,26 @@ end
 if backlog ~= 0 then redis.call('INCRBY', KEYS[5], backlog) end
 if #events > 0 then redis.call('XADD', KEYS[2], '*', 'e', '[' .. table.concat(events, ',') .. ']') end
 if queued > 0 then ring() end
+if crashes > 0 then
+  -- Counted against the flow (its queue) for the bad-citizen watch, in the tenant's usage bucket (usage.py).
+  local usage = string.gsub(KEYS[5], ':backlog$', ':usage:' .. math.floor(now / 60000))
+  redis.call('HINCRBY', usage, 'strike:crash:' .. KEYS[1], crashes)
+  redis.call('EXPIRE', usage, 3900)
+end
 return applied
 """
 )
 
-# Start a run: refuse when the tenant's backlog is full, else enqueue its first message.
+# Start a run: refuse when the tenant's backlog is full, else enqueue its first message (or, at the flow's
+# concurrency limit: keep it waiting, refuse it (SKIPPED), or record the run as failed at once).
 # KEYS: 1 the flow's queue stream, 2 events stream, 3 run hash, 4 backlog counter, 5 body key, 6 dead-letter
-#       stream, 7 queues set, 8 ready set
+#       stream, 7 queues set, 8 ready set, 9 the flow's limit hash, 10 its running counter, 11 its waiting list
 # ARGV: 1 envelope, 2 run.started event (JSON), 3 backlog cap (0: none), 4 now (ms), 5 body ('' when inline),
-#       6 dead-letter id to remove ('' when not a replay)
+#       6 dead-letter id to remove ('' when not a replay), 7 run id
+# Returns the stream entry id, 'WAITING' or 'FAILED'.
 START = (
     ENQUEUE
+    + ADMIT
     + """
 local cap = tonumber(ARGV[3])
 if cap > 0 then
@@ -135,12 +177,25 @@ if cap > 0 then
   if current >= cap then return redis.error_reply('BACKLOG') end
 end
 -- A replay consumes its dead letter: of two replays of the same one, only the first starts a run.
+local decision = admit(KEYS[9], KEYS[10])
+if decision == 'skip' then return redis.error_reply('SKIPPED ' .. limit_reached(KEYS[9])) end
 if ARGV[6] ~= '' and redis.call('XDEL', KEYS[6], ARGV[6]) == 0 then return redis.error_reply('GONE') end
+if decision == 'fail' then
+  local finished = cjson.encode({t = 'run.finished', run = ARGV[7], status = 'failed', ts = tonumber(ARGV[4]),
+                                 started = tonumber(ARGV[4]), failed = 1, error = limit_reached(KEYS[9])})
+  redis.call('XADD', KEYS[2], '*', 'e', '[' .. ARGV[2] .. ',' .. finished .. ']')
+  return 'FAILED'
+end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) end
 redis.call('HSET', KEYS[3], 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', ARGV[4])
+if decision ~= 'free' then redis.call('HSET', KEYS[3], 'cc', KEYS[10], 'cw', KEYS[11]) end
 redis.call('INCR', KEYS[4])
-local id = enqueue(KEYS[7], KEYS[8], KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'e', '[' .. ARGV[2] .. ']')
+if decision == 'wait' then
+  redis.call('RPUSH', KEYS[11], KEYS[1] .. '\\n' .. ARGV[1])
+  return 'WAITING'
+end
+local id = enqueue(KEYS[7], KEYS[8], KEYS[1], ARGV[1])
 ring()
 return id
 """
@@ -182,16 +237,23 @@ return #due
 INGRESS_BODY, INGRESS_CAPTURE, INGRESS_FILES, INGRESS_FLOW_RATE, INGRESS_TENANT_RATE, INGRESS_SYNC = (
     1, 2, 4, 8, 16, 32
 )  # fmt: skip
+# The flow has a concurrency limit: keys its limit hash, running counter and waiting list; argument the run id.
+# Beyond the limit a request gets E:LIMIT:<reason> (skip), E:LIMITFAIL:<reason> (the run is recorded as failed) or
+# waits (the result is then W:<run id>).
+INGRESS_LIMITED = 64
 INGRESS = (
     ENQUEUE
+    + ADMIT
     + """
 local cap = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local backlog = tonumber(redis.call('GET', KEYS[3]) or '0')
-local added = 0
+local added, waited = 0, 0
 local refused_rate, refused_backlog = 0, 0
+local strikes = {}  -- queue -> requests refused by a quota or limit (the bad-citizen watch reads them)
+local function strike(q) strikes[q] = (strikes[q] or 0) + 1 end
 local results = {}
 local events = {}
 local function gcra(key, interval, tolerance)
@@ -219,6 +281,10 @@ while a <= #ARGV do
     tkey, tint, ttol, k, a = KEYS[k], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), k + 1, a + 2
   end
   if bit.band(flags, 32) ~= 0 then reply, a = ARGV[a], a + 1 end
+  local lkey, lrun, lwait, run_id
+  if bit.band(flags, 64) ~= 0 then
+    lkey, lrun, lwait, run_id, k, a = KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], k + 3, a + 1
+  end
   local r
   local state = redis.call('GET', skey)
   local srev, flag
@@ -230,15 +296,33 @@ while a <= #ARGV do
       r = 'E:STALE'
     elseif flag == '0' or (flag ~= '1' and tonumber(flag) < now) then
       r = 'E:OFF'
-    elseif cap > 0 and backlog + added >= cap then
+    elseif cap > 0 and backlog + added + waited >= cap then
       r = 'E:BACKLOG'
       refused_backlog = refused_backlog + 1
+      strike(queue)
     else
       local ftat, fwait = gcra(fkey, fint, ftol)
       local ttat, twait = gcra(tkey, tint, ttol)
+      local decision = 'free'
       if not ftat or not ttat then
         r = 'E:RATE:' .. math.ceil(math.max(fwait, twait))
         refused_rate = refused_rate + 1
+        strike(queue)
+      elseif lkey then
+        decision = admit(lkey, lrun)
+      end
+      if r then
+        -- refused by a rate limit
+      elseif decision == 'skip' then
+        r = 'E:LIMIT:' .. limit_reached(lkey)
+        strike(queue)
+      elseif decision == 'fail' then
+        local finished = cjson.encode({t = 'run.finished', run = run_id, status = 'failed', ts = math.floor(now),
+                                       started = math.floor(now), failed = 1, error = limit_reached(lkey)})
+        events[#events + 1] = event
+        events[#events + 1] = finished
+        r = 'E:LIMITFAIL:' .. limit_reached(lkey)
+        strike(queue)
       else
         if fkey then redis.call('SET', fkey, string.format('%.3f', ftat), 'PX', math.ceil(ftat - now) + 1000) end
         if tkey then redis.call('SET', tkey, string.format('%.3f', ttat), 'PX', math.ceil(ttat - now) + 1000) end
@@ -246,29 +330,35 @@ while a <= #ARGV do
         if akey then redis.call('SET', akey, files, 'EX', keep) end
         redis.call('HSET', runkey, 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', math.floor(now))
         if reply then redis.call('HSET', runkey, 'rt', reply) end
+        if decision ~= 'free' then redis.call('HSET', runkey, 'cc', lrun, 'cw', lwait) end
         if ckey then
           -- A test URL captures one request per listening window.
           redis.call('SET', ckey, capture, 'EX', 3600)
           redis.call('SET', skey, rev .. ':0')
         end
-        r = enqueue(KEYS[1], KEYS[4], queue, envelope)
+        if decision == 'wait' then
+          redis.call('RPUSH', lwait, queue .. '\\n' .. envelope)
+          r = 'W:' .. run_id
+          waited = waited + 1  -- in the backlog like an accepted request, without a queue entry yet
+        else
+          r = enqueue(KEYS[1], KEYS[4], queue, envelope)
+          added = added + 1
+        end
         events[#events + 1] = event
-        added = added + 1
       end
     end
   end
   results[#results + 1] = r
 end
-if added > 0 then
-  redis.call('INCRBY', KEYS[3], added)
-  redis.call('XADD', KEYS[2], '*', 'e', '[' .. table.concat(events, ',') .. ']')
-  ring()
-end
-if refused_rate + refused_backlog > 0 then
+if added + waited > 0 then redis.call('INCRBY', KEYS[3], added + waited) end
+if #events > 0 then redis.call('XADD', KEYS[2], '*', 'e', '[' .. table.concat(events, ',') .. ']') end
+if added > 0 then ring() end
+if next(strikes) then
   -- The tenant's usage bucket of this minute (TenantKeys.usage; same slot as the backlog key).
   local usage = string.gsub(KEYS[3], ':backlog$', ':usage:' .. math.floor(now / 60000))
   if refused_rate > 0 then redis.call('HINCRBY', usage, 'throttled:rate', refused_rate) end
   if refused_backlog > 0 then redis.call('HINCRBY', usage, 'throttled:backlog', refused_backlog) end
+  for q, n in pairs(strikes) do redis.call('HINCRBY', usage, 'strike:quota:' .. q, n) end
   redis.call('EXPIRE', usage, 3900)
 end
 return results
@@ -298,3 +388,23 @@ redis.call('ZREM', KEYS[4], KEYS[1])
 redis.call('HDEL', KEYS[5], KEYS[1])
 return 1
 """
+
+# A flow's concurrency limit was lifted: the runs waiting for a place start now (each counted as running, so
+# that the place it takes is given back when it finishes, as for any run started under the limit).
+# KEYS: 1 waiting list, 2 running counter, 3 queues set, 4 ready set.
+RELEASE_WAITING = (
+    ENQUEUE
+    + """
+local moved = 0
+while true do
+  local nxt = redis.call('LPOP', KEYS[1])
+  if not nxt then break end
+  local cut = string.find(nxt, '\\n', 1, true)
+  enqueue(KEYS[3], KEYS[4], string.sub(nxt, 1, cut - 1), string.sub(nxt, cut + 1))
+  redis.call('INCR', KEYS[2])
+  moved = moved + 1
+end
+if moved > 0 then ring() end
+return moved
+"""
+)

@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 from runtime.bus import keys
 from runtime.bus.envelope import Envelope
 from runtime.bus.keys import TenantKeys
-from runtime.bus.scripts import COMMIT, PROMOTE, RETIRE, START
+from runtime.bus.scripts import COMMIT, PROMOTE, RELEASE_WAITING, RETIRE, START
 
 DEFAULT_INLINE_BODY_LIMIT = 64 * 1024
 DEFAULT_MAX_BACKLOG = 100_000
@@ -33,6 +33,10 @@ class DeadLetterGoneError(KeyError):
 class BacklogFullError(Exception):
     """The tenant's backlog is at its quota: the caller should answer 429/503 and try later. Nothing was
     written."""
+
+
+class ConcurrencyLimitError(Exception):
+    """The flow is at its limit of runs at once and skips new runs when so: nothing was written."""
 
 
 def now_ms() -> int:
@@ -115,6 +119,7 @@ class StreamsBus:
         self._start = client.register_script(START)
         self._promote = client.register_script(PROMOTE)
         self._retire = client.register_script(RETIRE)
+        self._release = client.register_script(RELEASE_WAITING)
         self._known_tenants: set[str] = set()
 
     # -- tenants -------------------------------------------------------------------------------------
@@ -137,6 +142,17 @@ class StreamsBus:
         return sorted(t.decode() for t in self.redis.smembers(keys.TENANTS))
 
     # -- flow versions ----------------------------------------------------------------------------------
+    def set_flow_limit(self, tenant: str, flow_id: str, limit: int | None, mode: str = "queue") -> None:
+        """The flow's runs in flight at most (None: no limit) and what happens to a run beyond it: `queue` (it
+        waits for a place), `skip` (not started) or `fail` (recorded as failed). Without a limit, runs that
+        were waiting start at once."""
+        tk = TenantKeys(tenant)
+        if limit:
+            self.redis.hset(tk.flow_limit(flow_id), mapping={"limit": limit, "mode": mode})
+            return
+        self.redis.delete(tk.flow_limit(flow_id))
+        self._release(keys=[tk.flow_waiting(flow_id), tk.flow_running(flow_id), tk.queues, tk.ready])
+
     def publish_version(
         self,
         tenant: str,
@@ -235,6 +251,9 @@ class StreamsBus:
                     tk.dead,
                     tk.queues,
                     tk.ready,
+                    tk.flow_limit(flow_id),
+                    tk.flow_running(flow_id),
+                    tk.flow_waiting(flow_id),
                 ],
                 args=[
                     envelope.encode(),
@@ -243,6 +262,7 @@ class StreamsBus:
                     created,
                     stored,
                     replay_dead_id or "",
+                    run_id,
                 ],
                 client=pipeline,
             )
@@ -251,6 +271,8 @@ class StreamsBus:
                 raise BacklogFullError(
                     f"tenant {tenant}: backlog quota of {self.max_backlog} messages reached"
                 ) from None
+            if str(exc).startswith("SKIPPED"):
+                raise ConcurrencyLimitError(f"run not started: {str(exc).removeprefix('SKIPPED ')}") from None
             if "GONE" in str(exc):
                 raise DeadLetterGoneError(
                     f"dead letter {replay_dead_id} was replayed or discarded already"

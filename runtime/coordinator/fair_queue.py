@@ -28,6 +28,8 @@ from runtime.bus.streams import Delivery, deliveries
 from runtime.coordinator import scripts, usage
 from runtime.coordinator.quotas import TenantQuota
 
+LOW_PRIORITY_FACTOR = 4.0
+
 
 @dataclass(frozen=True)
 class FairnessConfig:
@@ -154,7 +156,15 @@ class FairQueue:
         now = _now_ms()
         lease = f"{self._lease_prefix}-{next(self._leases)}"
         reply = self._take(
-            keys=[tk.ready, tk.queue_vtime, tk.queue_clock, tk.queue_cost, tk.leases],
+            keys=[
+                tk.ready,
+                tk.queue_vtime,
+                tk.queue_clock,
+                tk.queue_cost,
+                tk.leases,
+                tk.penalties,
+                tk.throttled_until,
+            ],
             args=[
                 consumer,
                 now,
@@ -193,20 +203,30 @@ class FairQueue:
         used_ms: float,
         wall_ms: float,
         done: int,
+        penalty: str | None = None,
     ) -> None:
         """Add to `pipe` (the worker's commit): charge what the batch really used, learn its cost per message
-        (from the `done` processed; the rest went back to the queue), release its lease."""
+        (from the `done` processed; the rest went back to the queue), release its lease. A flow under the `low`
+        penalty is charged four times its time against the tenant's other flows."""
         tk = TenantKeys(taken.tenant)
         per_message = wall_ms / max(1, done)
         # A recent average: a flow whose steps got slower gets smaller batches within a few batches.
         cost = 0.7 * taken.cost_ms + 0.3 * per_message if taken.cost_ms else per_message
         pipe.zrem(tk.leases, taken.lease)
-        pipe.zincrby(tk.queue_vtime, used_ms - taken.charged_ms, taken.queue)
+        factor = LOW_PRIORITY_FACTOR if penalty == "low" else 1.0
+        pipe.zincrby(tk.queue_vtime, used_ms * factor - taken.charged_ms, taken.queue)
         pipe.hset(tk.queue_cost, taken.queue, f"{cost:.3f}")
         tenant_charge = used_ms - taken.charged_ms if taken.charged_tenant else used_ms
         pipe.zincrby(keys.FAIR_VTIME, tenant_charge / quota.weight, taken.tenant)
         pipe.zadd(keys.FAIR_SEEN, {taken.tenant: _now_ms()})
         usage.record(pipe, taken.tenant, used_ms, done)
+
+    def penalties(self, tenants: Sequence[str]) -> dict[str, str]:
+        """queue -> penalty, of all these tenants."""
+        pipe = self.redis.pipeline(transaction=False)
+        for tenant in tenants:
+            pipe.hgetall(TenantKeys(tenant).penalties)
+        return {q.decode(): p.decode() for found in pipe.execute() for q, p in found.items()}
 
     def charge(self, tenant: str, queue: str, quota: TenantQuota, used_ms: float) -> None:
         """Charge work done outside `take` (messages taken over from a dead worker)."""

@@ -45,7 +45,8 @@ return names
 # tenant's concurrency quota and its share of the workers. The batch is sized so that it takes about a quantum
 # of wall time, is leased (the lease expires with the visibility timeout, so a dead worker's lease goes too)
 # and charged up front at its expected cost, corrected when the worker settles it.
-# KEYS: 1 ready set, 2 queue vtimes, 3 queue clock, 4 queue costs, 5 leases.
+# A queue under the `throttle` penalty gives one message a second at most.
+# KEYS: 1 ready set, 2 queue vtimes, 3 queue clock, 4 queue costs, 5 leases, 6 penalties, 7 throttled until.
 # ARGV: 1 consumer, 2 now (ms), 3 lease expiry (ms), 4 lease id, 5 most messages, 6 quantum (ms), 7 step cap
 #       (0: none), 8 slot cap (0: none), 9 credit (ms), 10 cost of a message never measured (ms).
 # Returns {} (no work), {'CAP', why} or {queue, charge, cost per message, {entries}}.
@@ -82,7 +83,17 @@ for _, e in ipairs(order) do
   local q = e[2]
   local cost = tonumber(redis.call('HGET', KEYS[4], q) or ARGV[10])
   local n = math.max(1, math.min(room, math.floor(tonumber(ARGV[6]) / math.max(cost, 0.001))))
-  local got = redis.call('XREADGROUP', 'GROUP', '{STEP_GROUP}', ARGV[1], 'COUNT', n, 'STREAMS', q, '>')
+  local got, wait = false, false
+  if redis.call('HGET', KEYS[6], q) == 'throttle' then
+    if tonumber(redis.call('HGET', KEYS[7], q) or '0') <= now then
+      got = redis.call('XREADGROUP', 'GROUP', '{STEP_GROUP}', ARGV[1], 'COUNT', 1, 'STREAMS', q, '>')
+      redis.call('HSET', KEYS[7], q, now + 1000)
+    else
+      wait = true  -- not its turn yet: it stays ready
+    end
+  else
+    got = redis.call('XREADGROUP', 'GROUP', '{STEP_GROUP}', ARGV[1], 'COUNT', n, 'STREAMS', q, '>')
+  end
   if got and got[1] and #got[1][2] > 0 then
     local entries = got[1][2]
     redis.call('ZADD', KEYS[5], tonumber(ARGV[3]), ARGV[4] .. '|' .. #entries)
@@ -90,7 +101,7 @@ for _, e in ipairs(order) do
     redis.call('ZINCRBY', KEYS[2], charge, q)
     return {{q, string.format('%.3f', charge), string.format('%.3f', cost), entries}}
   end
-  redis.call('SREM', KEYS[1], q)
+  if not wait then redis.call('SREM', KEYS[1], q) end
 end
 return {{}}
 """

@@ -467,6 +467,7 @@ class ProcessExecutor:
         except RunnerGone as exc:
             result.error = f"the component's runner failed: {exc}"
             result.retryable = "cannot be loaded" not in str(exc)
+            result.crashed = True
             result.logs = [("error", line) for line in runner.take_stderr(wait_s=0.05)]
             result.duration_ms = (time.perf_counter() - started) * 1000
             return result

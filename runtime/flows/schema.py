@@ -62,12 +62,23 @@ class Trigger(BaseModel):
     cron: str | None = None
 
 
+class Concurrency(BaseModel):
+    """At most `limit` runs of the flow in flight; a run beyond it waits for a place (`queue`), is not started
+    (`skip`: a webhook caller gets 429, a polling tick counts as skipped) or is recorded as failed (`fail`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(ge=1, le=10_000)
+    when_exceeded: Literal["queue", "skip", "fail"] = "queue"
+
+
 class FlowGraph(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     nodes: list[Node] = Field(default_factory=list)
     edges: list[Edge] = Field(default_factory=list)
     trigger: Trigger = Trigger()
+    concurrency: Concurrency | None = None
 
     def node(self, node_id: str) -> Node | None:
         return next((n for n in self.nodes if n.id == node_id), None)

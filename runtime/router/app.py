@@ -468,6 +468,10 @@ def _refusal_for(result: str, route: Route) -> Refusal:
             "this tenant has too much work waiting; retry later",
             [(b"retry-after", b"5")],
         )
+    if result.startswith("E:LIMIT:"):
+        return Refusal(429, "concurrency_limit", f"{result[8:]}; retry later", [(b"retry-after", b"1")])
+    if result.startswith("E:LIMITFAIL:"):
+        return Refusal(429, "concurrency_limit", f"the run failed: {result[12:]}", [(b"retry-after", b"1")])
     if result.startswith("E:RATE:"):
         wait_s = max(1, -(-int(result[7:]) // 1000))
         return Refusal(

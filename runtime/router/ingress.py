@@ -93,6 +93,10 @@ def admission(
     if reply_channel:
         flags |= scripts.INGRESS_SYNC
         extra.append(reply_channel.encode())
+    if route.limited:
+        flags |= scripts.INGRESS_LIMITED
+        keys.extend((tk.flow_limit(route.flow), tk.flow_running(route.flow), tk.flow_waiting(route.flow)))
+        extra.append(run_id.encode())
     args = [b"%d" % flags, b"%d" % route.rev, envelope, event, *extra]
     return Admission(
         route.tenant,

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 REASONS = (
     "not_found", "inactive", "method", "too_large", "unauthorized", "bad_request",
-    "rate_limited", "backlog_full", "unavailable", "timeout",
+    "rate_limited", "backlog_full", "concurrency_limit", "unavailable", "timeout",
 )  # fmt: skip
 
 

@@ -72,6 +72,7 @@ class Route:
     tenant_rps: float = 0.0
     tenant_burst: int = 0
     max_backlog: int = 0  # the tenant's backlog quota; 0: the router's default
+    limited: bool = False  # the flow has a concurrency limit (its limit hash is checked with each request)
     auth: HookAuth = field(default_factory=HookAuth)
     # Resolved secret values (filled in by the router, never serialised), and when to try again after a failure.
     secret_values: dict[str, str] | None = None

@@ -15,6 +15,7 @@ from app.services import accounts, quotas
 from app.services.quotas import QuotaDefaults
 from app.storage.models import AuditEvent
 from app.storage.scoping import system_session
+from runtime.bus.keys import TenantKeys
 from runtime.coordinator import usage
 from runtime.coordinator.quotas import QuotaStore, TenantQuota
 from tests.app.services.test_webhooks import Site, site  # noqa: F401 - the fixture
@@ -101,6 +102,9 @@ def test_a_webhook_rate_quota_reaches_the_router_at_once(site: Site) -> None:  #
     # Counted for the admin page and /metrics, by the ingress script itself.
     seen = usage.read(site.hub.bus.redis, [runtime_id(site.hub.tenant_id)])[runtime_id(site.hub.tenant_id)]
     assert seen.throttled_hour == {"rate": 2}
+    tk = TenantKeys(runtime_id(site.hub.tenant_id))
+    bucket = site.hub.bus.redis.hgetall(tk.usage(usage.minute()))
+    assert int(bucket[f"strike:quota:{tk.queue(runtime_id(flow_id))}".encode()]) == 2  # for the watch
 
 
 def test_publish_all_writes_every_tenant(hub) -> None:

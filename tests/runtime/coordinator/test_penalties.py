@@ -1,0 +1,53 @@
+"""What the bad-citizen watch's penalties do to a flow's queue, and the strikes the runtime counts for it."""
+
+from __future__ import annotations
+
+import time
+
+from runtime.bus.keys import TenantKeys
+from runtime.coordinator import usage
+from tests.runtime.conftest import START, node
+from tests.runtime.coordinator.conftest import jain
+
+
+def test_a_throttled_flow_gets_one_message_a_second(lab, workers) -> None:
+    lab.flow("t", "slow", step_ms=1)
+    lab.flow("t", "other", step_ms=1)
+    tk = TenantKeys("t")
+    lab.redis.hset(tk.penalties, tk.queue("slow"), "throttle")
+    lab.send("t", "slow", 20)
+    lab.send("t", "other", 20)
+    workers(2)
+    time.sleep(2.5)
+    assert len(lab.latencies("t", "other")) == 20  # the tenant's other flow is not held back
+    assert 2 <= len(lab.latencies("t", "slow")) <= 4
+
+
+def test_a_flow_on_low_priority_gets_a_quarter_of_its_share(lab, workers) -> None:
+    lab.flow("t", "low", step_ms=10)
+    lab.flow("t", "normal", step_ms=10)
+    tk = TenantKeys("t")
+    lab.redis.hset(tk.penalties, tk.queue("low"), "low")
+    lab.send("t", "low", 3_000)
+    lab.send("t", "normal", 3_000)
+    workers(2)
+    began = time.time()
+    time.sleep(3.0)
+    window = (began + 1.0, time.time())  # the workers read penalties within their first housekeeping
+    low, normal = lab.work_ms("t", *window, flow="low"), lab.work_ms("t", *window, flow="normal")
+    assert 3.0 <= normal / low <= 5.5, f"normal/low {normal / low:.2f}"
+    assert jain([low * 4, normal]) >= 0.95
+
+
+def test_a_message_that_crashes_its_workers_counts_against_its_flow(harness) -> None:
+    version = harness.publish([START, node("log", "log", "log")], [{"source": "start", "target": "log"}])
+    run = harness.start(version, {})
+    queue = TenantKeys(harness.tenant).queue("flow1")
+    worker = harness.worker("w", visibility_timeout_ms=1)
+    for i in range(15):  # workers that took the message and died each time
+        harness.bus.read_queue(f"dead-{i}", queue, 1) or harness.bus.reclaim(queue, f"dead-{i}", 0)
+        time.sleep(0.002)
+    harness.workers = [worker]
+    harness.drain(lambda: run in harness.finished())
+    bucket = harness.bus.redis.hgetall(TenantKeys(harness.tenant).usage(usage.minute()))
+    assert int(bucket[f"strike:crash:{queue}".encode()]) == 1
