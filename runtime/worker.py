@@ -185,6 +185,11 @@ class Worker:
                 self.bus.trim(TenantKeys(tenant).events)
         if not self.config.manages_executors:
             return processed
+        limits = {t: q.max_warm_runners for t, q in self._quotas.items() if q.max_warm_runners}
+        for executor in self.executors.values():
+            set_limits = getattr(executor, "set_tenant_limits", None)
+            if set_limits is not None:
+                set_limits(limits)
         if time.monotonic() >= self._next_warm:
             self.keep_warm()
             self._next_warm = time.monotonic() + self.config.warm_interval_s

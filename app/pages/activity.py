@@ -6,7 +6,7 @@ import reflex as rx
 
 from app.context import get_context
 from app.errors import HubError
-from app.services.activity import activity
+from app.services.activity import activity, held_back
 from app.state.auth import AuthState
 from app.templates.layout import page_layout
 
@@ -26,6 +26,7 @@ def _throttled(counts: dict[str, int] | None) -> str:
 class ActivityState(AuthState):
     workers: int = 0
     rows: list[dict[str, str]] = []
+    held: list[dict[str, str]] = []
     error: str = ""
 
     @rx.event
@@ -45,6 +46,11 @@ class ActivityState(AuthState):
             self.error, self.rows = str(exc), []
             return
         self.error = ""
+        self.held = [
+            {"tenant": h.tenant, "flow": h.flow, "level": h.standing.label, "reason": h.standing.reason,
+             "since": h.standing.since.replace("T", " ").replace("+00:00", " UTC")}
+            for h in held_back(ctx.db, ctx.redis, is_superuser=self.is_superuser)
+        ]  # fmt: skip
         self.rows = [
             {
                 "name": row.name,
@@ -92,6 +98,33 @@ def _table() -> rx.Component:
     )
 
 
+def _held_back() -> rx.Component:
+    return rx.cond(
+        ActivityState.held.length() > 0,
+        rx.vstack(
+            rx.text("Flows held back by the hub", weight="medium", padding_top="8px"),
+            rx.foreach(
+                ActivityState.held,
+                lambda h: rx.callout(
+                    rx.text(rx.text.strong(h["tenant"], " / ", h["flow"]), ": ", h["level"], " since ", h["since"],
+                            " (", h["reason"], ")"),
+                    icon="shield_alert",
+                    color_scheme=rx.cond(h["level"] == "suspended", "red", "orange"),
+                    width="100%",
+                    data_testid="held-back",
+                ),
+            ),
+            rx.text(
+                "Flows that keep hitting their limits or crashing their runners go to low priority, then are "
+                "throttled, then suspended; calm minutes bring them back (a suspended flow waits for its owners).",
+                size="2",
+                color_scheme="gray",
+            ),
+            width="100%",
+        ),
+    )  # fmt: skip
+
+
 def activity_page() -> rx.Component:
     return page_layout(
         ROUTE,
@@ -110,6 +143,7 @@ def activity_page() -> rx.Component:
                     align="center",
                 ),
                 _table(),
+                _held_back(),
                 rx.text(
                     "Worker time is shared between busy tenants by their weight. Throttled: webhook requests "
                     "refused by a tenant's rate limit or backlog quota. The same figures are at /metrics for "

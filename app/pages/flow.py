@@ -153,6 +153,16 @@ def flow_page() -> rx.Component:
                 rx.heading(WebhookState.flow_name, size="5", data_testid="flow-name"),
                 _status(),
                 _status_reason(),
+                rx.cond(
+                    WebhookState.standing != "",
+                    rx.callout(
+                        WebhookState.standing,
+                        icon="shield_alert",
+                        color_scheme="orange",
+                        width="100%",
+                        data_testid="flow-standing",
+                    ),
+                ),
                 _schedule(),
                 rx.cond(
                     (WebhookState.error != "") & ~WebhookState.can_edit,

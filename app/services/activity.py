@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import redis
 import sqlalchemy as sa
 
+from app.control.standing import Standing, standings
 from app.errors import PermissionDeniedError
-from app.runtime_ids import runtime_id
+from app.runtime_ids import database_id, runtime_id
 from app.storage.db import Database
-from app.storage.models import Tenant
+from app.storage.models import Flow, Tenant
 from app.storage.scoping import system_session
 from runtime.coordinator import report
 from runtime.coordinator.report import Report, TenantFigures
@@ -40,6 +41,30 @@ def activity(db: Database, client: redis.Redis, *, is_superuser: bool) -> tuple[
             for f in data.tenants]  # fmt: skip
     rows.sort(key=lambda r: (-r.figures.usage.worker_ms_minute, -r.figures.backlog, r.name))
     return data.workers, rows
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    tenant: str
+    flow: str
+    standing: Standing
+
+
+def held_back(db: Database, client: redis.Redis, *, is_superuser: bool) -> list[HeldBack]:
+    """Flows the bad-citizen watch put on low priority, throttled or suspended, worst first."""
+    if not is_superuser:
+        raise PermissionDeniedError("Only hub administrators see every tenant's activity.")
+    tenants = _tenants(db)
+    found = [(t, flow, s) for t in tenants for flow, s in standings(client, t).items()]
+    if not found:
+        return []
+    with system_session(db.sessions) as session:
+        ids = [database_id(flow) for _, flow, _ in found]
+        names = dict(session.execute(sa.select(Flow.id, Flow.name).where(Flow.id.in_(ids))).all())
+    rows = [
+        HeldBack(tenants[t].name, names.get(database_id(flow), "(deleted flow)"), s) for t, flow, s in found
+    ]
+    return sorted(rows, key=lambda r: (-r.standing.level, r.tenant, r.flow))
 
 
 def metrics(db: Database, client: redis.Redis) -> bytes:

@@ -14,7 +14,9 @@ import reflex as rx
 
 from app.context import HubContext, get_context
 from app.control import schedules
+from app.control.citizens import CALM_MINUTES
 from app.control.flow_jobs import enqueue_converge
+from app.control.standing import Standing, standing_of
 from app.errors import HubError
 from app.services import flows, webhooks
 from app.services.plans import current_plan
@@ -30,6 +32,21 @@ WATCH_S = 300  # how long the page follows a starting or stopping flow before it
 SECRET_INPUTS = {"basic": ("username", "password"), "header": ("token",), "hmac": ("secret",)}
 
 
+def _standing_text(standing: Standing) -> str:
+    if standing.level == 0:
+        return ""
+    since = standing.since.replace("T", " ").replace("+00:00", " UTC")
+    if standing.label == "suspended":
+        return (
+            f"Suspended by the hub since {since}: {standing.reason}. Fix the cause, then activate it again."
+        )
+    what = {"low priority": "has a lower priority", "throttled": "is throttled to one message a second"}
+    return (
+        f"This flow {what[standing.label]} since {since}: {standing.reason}. It is relieved after "
+        f"{CALM_MINUTES} calm minutes."
+    )
+
+
 class WebhookState(AuthState):
     current_flow_id: str = ""
     flow_name: str = ""
@@ -39,6 +56,7 @@ class WebhookState(AuthState):
     schedule_words: str = ""
     next_ticks: list[str] = []
     ticks_skipped: int = 0
+    standing: str = ""  # what the bad-citizen watch did to the flow, and why ("" when nothing)
     version_number: int = 0
     production_url: str = ""
     test_url: str = ""
@@ -77,6 +95,7 @@ class WebhookState(AuthState):
             version = session.get(FlowVersion, flow.current_version_id) if flow.current_version_id else None
             self.version_number = version.number if version else 0
         self._refresh_schedule(ctx, tenant_id, flow_id)
+        self.standing = _standing_text(standing_of(ctx.redis, tenant_id, flow_id))
         view = webhooks.webhooks_of(ctx.db, ctx.bus, tenant_id, flow_id, ctx.routes)
         self.production_url = view.production.url if view.production else ""
         self.test_url = view.test.url if view.test else ""

@@ -271,6 +271,11 @@ class ProcessExecutor:
         # Kept warm (keep_warm): how many of each, exempt from the idle stop.
         self._pinned: dict[tuple[str, str], int] = {}
         self._retry_at: dict[tuple[str, str], float] = {}  # pinned runners that failed to start: not before
+        self._tenant_limits: dict[str, int] = {}  # tenant -> its quota of runners here (max_warm_runners)
+
+    def set_tenant_limits(self, limits: dict[str, int]) -> None:
+        """Tenants' own quotas of runners in this worker (the others keep max_tenant_runners)."""
+        self._tenant_limits = dict(limits)
 
     @contextlib.contextmanager
     def lease(
@@ -322,14 +327,15 @@ class ProcessExecutor:
         return runner
 
     def _may_start(self, key: tuple[str, str], instances: int) -> bool:
-        """Under the lock. The first instance of a component always may (quotas of warm runners are the
-        coordinator's); more within the per-component and per-tenant limits."""
+        """Under the lock. The first instance of a component always may (a step must be able to run at all);
+        more within the per-component limit and the tenant's quota of runners."""
         here = len(self._pools.get(key, ())) + self._starting.get(key, 0)
         if here == 0:
             return True
         tenant = sum(len(p) for k, p in self._pools.items() if k[0] == key[0])
         tenant += sum(n for k, n in self._starting.items() if k[0] == key[0])
-        return here < max(self.max_instances, instances) and tenant < self.max_tenant_runners
+        quota = self._tenant_limits.get(key[0], self.max_tenant_runners)
+        return here < max(self.max_instances, instances) and tenant < quota
 
     def warm_up(
         self,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import orjson
 import pytest
 
 from app.api.metrics import allowed
@@ -70,3 +73,20 @@ def test_prometheus_text_names_tenants_by_slug(hub: HubRuntime) -> None:
 )
 def test_who_may_read_the_metrics(client, headers, token, expected) -> None:
     assert allowed({"client": client, "headers": headers}, token) is expected
+
+
+def test_flows_held_back_by_the_watch_are_listed_worst_first(hub: HubRuntime) -> None:
+    from app.control.standing import Standing, standing_key
+
+    calm = hub.flow(*LOG_FLOW)
+    bad = hub.flow(*LOG_FLOW)
+    tenant = runtime_id(hub.tenant_id)
+    hub.bus.ensure_tenant(tenant)
+    for flow_id, level in ((calm, 1), (bad, 3)):
+        doc = Standing(level=level, reason="too many refused requests", since="2026-11-29T10:00:00+00:00")
+        hub.bus.redis.hset(standing_key(tenant), runtime_id(flow_id), orjson.dumps(dataclasses.asdict(doc)))
+    rows = activity.held_back(hub.db, hub.bus.redis, is_superuser=True)
+    assert [r.standing.label for r in rows] == ["suspended", "low priority"]
+    assert rows[0].flow == "test flow" and rows[0].tenant.startswith("Acme")
+    with pytest.raises(PermissionDeniedError):
+        activity.held_back(hub.db, hub.bus.redis, is_superuser=False)

@@ -294,6 +294,29 @@ def test_instances_stay_within_the_tenants_limit() -> None:
         executor.close()
 
 
+def test_a_tenants_own_quota_of_runners_replaces_the_workers_default() -> None:
+    import threading
+
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(), max_instances=8, max_tenant_runners=8)
+    executor.set_tenant_limits({"t1": 1})  # what the worker reads from the tenant's quota (max_warm_runners)
+    try:
+        results = []
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(executor.execute(invocation("slow", {"seconds": 0.3})))
+            )
+            for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(results) == 3 and all(r.ok for r in results), [r.error for r in results]
+        assert len({r.outputs[0].data["pid"] for r in results}) == 1  # one runner served all three in turn
+    finally:
+        executor.close()
+
+
 def test_asking_for_more_instances_than_the_tenant_may_have_starts_what_it_may_and_does_not_hang() -> None:
     """A regression: warm_up held its first instances while it waited for one the tenant's limit forbade."""
     import threading
