@@ -163,7 +163,8 @@ return applied
 # Start a run: refuse when the tenant's backlog is full, else enqueue its first message (or, at the flow's
 # concurrency limit: keep it waiting, refuse it (SKIPPED), or record the run as failed at once).
 # KEYS: 1 the flow's queue stream, 2 events stream, 3 run hash, 4 backlog counter, 5 body key, 6 dead-letter
-#       stream, 7 queues set, 8 ready set, 9 the flow's limit hash, 10 its running counter, 11 its waiting list
+#       stream, 7 queues set, 8 ready set, 9 the flow's limit hash, 10 its running counter, 11 its waiting list,
+#       12 the tenant's quota hash (its own max_backlog, when the hub wrote one, replaces the cap)
 # ARGV: 1 envelope, 2 run.started event (JSON), 3 backlog cap (0: none), 4 now (ms), 5 body ('' when inline),
 #       6 dead-letter id to remove ('' when not a replay), 7 run id
 # Returns the stream entry id, 'WAITING' or 'FAILED'.
@@ -171,10 +172,11 @@ START = (
     ENQUEUE
     + ADMIT
     + """
-local cap = tonumber(ARGV[3])
+local cap = tonumber(redis.call('HGET', KEYS[12], 'max_backlog') or '0')
+if cap <= 0 then cap = tonumber(ARGV[3]) end
 if cap > 0 then
   local current = tonumber(redis.call('GET', KEYS[4]) or '0')
-  if current >= cap then return redis.error_reply('BACKLOG') end
+  if current >= cap then return redis.error_reply('BACKLOG ' .. cap) end
 end
 -- A replay consumes its dead letter: of two replays of the same one, only the first starts a run.
 local decision = admit(KEYS[9], KEYS[10])

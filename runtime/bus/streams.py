@@ -254,6 +254,7 @@ class StreamsBus:
                     tk.flow_limit(flow_id),
                     tk.flow_running(flow_id),
                     tk.flow_waiting(flow_id),
+                    tk.quota,
                 ],
                 args=[
                     envelope.encode(),
@@ -267,10 +268,9 @@ class StreamsBus:
                 client=pipeline,
             )
         except redis.ResponseError as exc:
-            if "BACKLOG" in str(exc):
-                raise BacklogFullError(
-                    f"tenant {tenant}: backlog quota of {self.max_backlog} messages reached"
-                ) from None
+            if str(exc).startswith("BACKLOG"):
+                cap = str(exc).removeprefix("BACKLOG").strip()
+                raise BacklogFullError(f"tenant {tenant}: backlog quota of {cap} messages reached") from None
             if str(exc).startswith("SKIPPED"):
                 raise ConcurrencyLimitError(f"run not started: {str(exc).removeprefix('SKIPPED ')}") from None
             if "GONE" in str(exc):

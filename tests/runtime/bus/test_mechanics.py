@@ -173,3 +173,14 @@ def test_a_commit_for_several_tenants_survives_redis_forgetting_its_scripts(harn
     while not all(run in h.finished() for h, run in runs) and time.monotonic() < deadline:
         worker.run_once()
     assert [h.finished()[run]["status"] for h, run in runs] == ["succeeded", "succeeded"]
+
+
+def test_a_tenants_own_backlog_quota_applies_to_every_run_start(redis) -> None:
+    from runtime.coordinator.quotas import QuotaStore, TenantQuota
+
+    bus = StreamsBus(redis, max_backlog=100)
+    QuotaStore(redis).write("own", TenantQuota(max_backlog=2))
+    for _ in range(2):
+        bus.start_run("own", "f", "v", "start", {"data": 1})
+    with pytest.raises(BacklogFullError, match="backlog quota of 2 messages reached"):
+        bus.start_run("own", "f", "v", "start", {"data": 1})
