@@ -12,7 +12,6 @@ WORK_CHANNEL = f"{PREFIX}:work"  # pub/sub: step messages were queued (wakes idl
 # The fair-share state shared by every worker, in a slot of its own (runtime/coordinator/).
 FAIR = f"{PREFIX}:{{fair}}"
 FAIR_VTIME = f"{FAIR}:vtime"  # zset tenant -> virtual time: measured worker ms divided by the tenant's weight
-FAIR_CLOCK = f"{FAIR}:clock"  # the lowest virtual time of the tenants with work (only moves forward)
 FAIR_SEEN = f"{FAIR}:seen"  # zset tenant -> when it last had work (ms): tenants recently active
 FAIR_WORKERS = f"{FAIR}:workers"  # zset worker name -> until when it counts as alive (ms)
 STEP_GROUP = "workers"
@@ -50,10 +49,6 @@ class TenantKeys:
     def queue_vtime(self) -> str:
         """zset queue -> virtual time (measured worker ms): the fair share between the tenant's flows."""
         return f"{self.base}:qvtime"
-
-    @property
-    def queue_clock(self) -> str:
-        return f"{self.base}:qclock"
 
     @property
     def queue_cost(self) -> str:

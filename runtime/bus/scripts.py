@@ -215,6 +215,9 @@ for _, member in ipairs(due) do
   if cut then
     enqueue(KEYS[3], KEYS[4], string.sub(member, 1, cut - 1), string.sub(member, cut + 1))
   else
+    redis.pcall('XGROUP', 'CREATE', KEYS[2], '"""
+    + STEP_GROUP
+    + """', '0', 'MKSTREAM')  -- it may have been retired
     enqueue(KEYS[3], KEYS[4], KEYS[2], member)
   end
   redis.call('ZREM', KEYS[1], member)
@@ -410,3 +413,13 @@ if moved > 0 then ring() end
 return moved
 """
 )
+
+# Make a tenant's steps stream from before per-flow queues one of its queues, unless it is one already (atomic
+# with RETIRE, so it never adds a stream that is gone).
+# KEYS: 1 the old steps stream, 2 queues set, 3 ready set.
+ADOPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SISMEMBER', KEYS[2], KEYS[1]) == 1 then return 0 end
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('SADD', KEYS[3], KEYS[1])
+return 1
+"""

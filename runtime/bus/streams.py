@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 from runtime.bus import keys
 from runtime.bus.envelope import Envelope
 from runtime.bus.keys import TenantKeys
-from runtime.bus.scripts import COMMIT, PROMOTE, RELEASE_WAITING, RETIRE, START
+from runtime.bus.scripts import ADOPT, COMMIT, PROMOTE, RELEASE_WAITING, RETIRE, START
 
 DEFAULT_INLINE_BODY_LIMIT = 64 * 1024
 DEFAULT_MAX_BACKLOG = 100_000
@@ -120,6 +120,7 @@ class StreamsBus:
         self._promote = client.register_script(PROMOTE)
         self._retire = client.register_script(RETIRE)
         self._release = client.register_script(RELEASE_WAITING)
+        self._adopt = client.register_script(ADOPT)
         self._known_tenants: set[str] = set()
 
     # -- tenants -------------------------------------------------------------------------------------
@@ -306,9 +307,14 @@ class StreamsBus:
         """Take over messages of a queue whose worker stopped answering (died, or hung) for longer than
         min_idle_ms."""
         # Redis 6.2 answers [cursor, entries]; 7.x adds the ids of entries deleted meanwhile.
-        entries = self.redis.xautoclaim(
-            queue, keys.STEP_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
-        )[1]
+        try:
+            entries = self.redis.xautoclaim(
+                queue, keys.STEP_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+            )[1]
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):  # retired since the queues were listed: nothing pending there
+                return []
+            raise
         if not entries:
             return []
         ids = [entry_id for entry_id, fields in entries if fields]
@@ -386,13 +392,9 @@ class StreamsBus:
     def adopt_legacy_queue(self, tenant: str) -> bool:
         """A tenant's steps stream from before per-flow queues becomes one of its queues until it is drained."""
         tk = TenantKeys(tenant)
-        if not self.redis.exists(tk.legacy_steps) or self.redis.sismember(tk.queues, tk.legacy_steps):
+        if not self.redis.exists(tk.legacy_steps):
             return False
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(tk.queues, tk.legacy_steps)
-        pipe.sadd(tk.ready, tk.legacy_steps)
-        pipe.execute()
-        return True
+        return bool(self._adopt(keys=[tk.legacy_steps, tk.queues, tk.ready]))
 
     def retire_queue(self, queue: str, idle_ms: int) -> bool:
         """Delete a queue stream nobody wrote to for idle_ms that holds nothing undelivered or pending."""

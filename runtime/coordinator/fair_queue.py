@@ -34,7 +34,7 @@ LOW_PRIORITY_FACTOR = 4.0
 @dataclass(frozen=True)
 class FairnessConfig:
     quantum_ms: float = 50.0  # a batch should take about this long, so the next choice comes soon
-    credit_ms: float = 2_000.0  # the most virtual time an idle tenant or flow may be behind the clock
+    credit_ms: float = 2_000.0  # the most virtual time one with work may be behind the one furthest ahead
     active_window_ms: int = 10_000  # a tenant with work this recently keeps a slot in reserve
     lease_ms: int = 60_000  # a batch's lease expires with the visibility timeout
     default_cost_ms: float = 1.0  # expected cost of a message of a queue never measured
@@ -113,8 +113,7 @@ class FairQueue:
             ordered = [
                 t.decode()
                 for t in self._order(
-                    keys=[keys.FAIR_VTIME, keys.FAIR_CLOCK, keys.FAIR_SEEN],
-                    args=[now, self.config.credit_ms, recent, *with_work],
+                    keys=[keys.FAIR_VTIME, keys.FAIR_SEEN], args=[now, self.config.credit_ms, *with_work]
                 )
             ]
         active = set(with_work) | {t.decode() for t in seen}
@@ -159,7 +158,6 @@ class FairQueue:
             keys=[
                 tk.ready,
                 tk.queue_vtime,
-                tk.queue_clock,
                 tk.queue_cost,
                 tk.leases,
                 tk.penalties,

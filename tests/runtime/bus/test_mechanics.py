@@ -184,3 +184,16 @@ def test_a_tenants_own_backlog_quota_applies_to_every_run_start(redis) -> None:
         bus.start_run("own", "f", "v", "start", {"data": 1})
     with pytest.raises(BacklogFullError, match="backlog quota of 2 messages reached"):
         bus.start_run("own", "f", "v", "start", {"data": 1})
+
+
+def test_a_queue_retired_meanwhile_is_no_error(redis) -> None:
+    """Another worker may retire an idle queue between this one listing the queues and reading one."""
+    from runtime.coordinator.fair_queue import FairQueue
+
+    bus = StreamsBus(redis)
+    tk = TenantKeys("gone")
+    queue = tk.queue("f")
+    assert bus.reclaim(queue, "w", 0) == []  # no stream, no group: nothing pending there
+    redis.sadd(tk.ready, queue)  # a mark left behind
+    result = FairQueue(redis).take("w", ["gone"], {}, 10, 1)
+    assert result.taken is None and not redis.sismember(tk.ready, queue)

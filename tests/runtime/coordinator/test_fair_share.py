@@ -114,3 +114,20 @@ def test_the_concurrency_quota_is_never_exceeded(lab, workers) -> None:
     done = len(lab.latencies("capped"))
     # Two at a time at 20 ms each: about 100 a second, not the 200 four workers would do.
     assert 120 <= done <= 220, done
+
+
+def test_a_tenant_with_a_light_load_banks_no_credit_for_a_later_flood(lab, workers) -> None:
+    """B had a little work all along while A flooded: when B floods too, the split is fair at once, not B's
+    for as long as A had been working."""
+    lab.flow("a", "f", step_ms=10)
+    lab.flow("b", "light", step_ms=2)
+    lab.flow("b", "flood", step_ms=10)
+    lab.send("a", "f", 20_000)
+    workers(WORKERS, FairnessConfig(credit_ms=200))
+    steady(lab, "b", "light", every_s=0.02, duration_s=3.0)
+    lab.send("b", "flood", 20_000)
+    arrived = time.time()
+    time.sleep(2.0)
+    window = (arrived + 0.3, time.time())
+    used = [lab.work_ms("a", *window), lab.work_ms("b", *window)]
+    assert jain(used) >= 0.95, f"worker ms a/b after b flooded: {used[0]:.0f}/{used[1]:.0f}"
