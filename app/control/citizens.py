@@ -1,13 +1,17 @@
 """The bad-citizen watch: an rq-scheduler interval job, every minute (installed by `hub scheduler`).
 
-A flow has a bad minute when, in the last full minute, at least QUOTA_STRIKES of its requests were refused by
-a quota or limit (webhook rate, backlog, its concurrency limit) or at least CRASH_STRIKES of its steps
-crashed their runner (or their worker). The runtime counts both in the tenant's usage buckets
-(runtime/coordinator/usage.py). Each bad minute takes the flow one step further:
+A flow has a bad minute when, in the last full minute, at least CRASH_STRIKES of its steps crashed their
+runner (or their worker), or at least QUOTA_STRIKES of its requests were refused by the tenant's quotas
+(webhook rate, backlog). The runtime counts both in the tenant's usage buckets (runtime/coordinator/usage.py).
+Each bad minute takes the flow one step further:
 
 1. low priority: its worker time counts four times against the tenant's other flows;
 2. throttled: its queue gives one message a second;
 3. suspended: the flow is deactivated with the reason on its page.
+
+Refused requests take a flow to low priority at most: whoever knows a webhook URL can cause them, and must not
+be able to get a flow throttled or suspended that way. Refusals by the flow's own concurrency limit (skip) are
+what its owners asked for and are not counted.
 
 Every step is in the audit log and on the Activity page (hub administrators). After CALM_MINUTES minutes
 without a bad one a flow steps back down, except from suspended: a person activates it again, which clears
@@ -50,22 +54,24 @@ class Strikes:
     quota: int = 0
     crash: int = 0
 
-    def bad(self) -> str | None:
-        """Why this minute was bad, or None."""
+    def bad(self) -> tuple[str, int] | None:
+        """Why this minute was bad and the highest level it may take the flow to, or None."""
         if self.crash >= CRASH_STRIKES:
-            return f"{self.crash} steps crashed their runner in a minute"
+            return f"{self.crash} steps crashed their runner in a minute", 3
         if self.quota >= QUOTA_STRIKES:
-            return f"{self.quota} requests in a minute were refused by its quotas or limits"
+            return f"{self.quota} requests in a minute were refused by the tenant's quotas", 1
         return None
 
 
 def judge(standing: Standing, strikes: Strikes, at: str) -> Standing:
     """The flow's standing after one more minute (the policy; no I/O)."""
-    why = strikes.bad()
+    bad = strikes.bad()
     if standing.level >= 3:
         return standing  # suspended stays so until someone activates the flow again
-    if why is not None:
-        return Standing(level=standing.level + 1, calm=0, reason=why, since=at)
+    if bad is not None and standing.level < bad[1]:
+        return Standing(level=standing.level + 1, calm=0, reason=bad[0], since=at)
+    if bad is not None:
+        return dataclasses.replace(standing, calm=0)  # as far as this kind of strike goes: held there
     if standing.level == 0:
         return standing
     calm = standing.calm + 1

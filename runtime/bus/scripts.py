@@ -319,15 +319,13 @@ while a <= #ARGV do
       if r then
         -- refused by a rate limit
       elseif decision == 'skip' then
-        r = 'E:LIMIT:' .. limit_reached(lkey)
-        strike(queue)
+        r = 'E:LIMIT:' .. limit_reached(lkey)  -- the flow's own choice: no strike against it
       elseif decision == 'fail' then
         local finished = cjson.encode({t = 'run.finished', run = run_id, status = 'failed', ts = math.floor(now),
                                        started = math.floor(now), failed = 1, error = limit_reached(lkey)})
         events[#events + 1] = event
         events[#events + 1] = finished
         r = 'E:LIMITFAIL:' .. limit_reached(lkey)
-        strike(queue)
       else
         if fkey then redis.call('SET', fkey, string.format('%.3f', ftat), 'PX', math.ceil(ftat - now) + 1000) end
         if tkey then redis.call('SET', tkey, string.format('%.3f', ttat), 'PX', math.ceil(ttat - now) + 1000) end

@@ -17,21 +17,24 @@ from tests.app.control.test_flow_jobs import run_jobs
 from tests.app.control.test_schedules import activate, control, polling_flow
 from tests.app.hub_runtime import HubRuntime
 
-BAD = Strikes(quota=citizens.QUOTA_STRIKES)
+CRASHING = Strikes(crash=citizens.CRASH_STRIKES)
+REFUSED = Strikes(quota=citizens.QUOTA_STRIKES)
 
 
 def test_each_bad_minute_is_one_step_further_and_calm_minutes_step_back() -> None:
     standing = Standing()
     levels = []
     for _ in range(3):
-        standing = judge(standing, BAD, "t")
+        standing = judge(standing, CRASHING, "t")
         levels.append(standing.label)
     assert levels == ["low priority", "throttled", "suspended"]
-    assert "requests in a minute were refused" in standing.reason
+    assert "crashed their runner" in standing.reason
     assert judge(standing, Strikes(), "t") == standing  # suspended stays until someone activates the flow
 
-    low = judge(Standing(), Strikes(crash=citizens.CRASH_STRIKES), "t")
-    assert low.label == "low priority" and "crashed their runner" in low.reason
+    low = judge(Standing(), REFUSED, "t")
+    assert low.label == "low priority" and "refused by the tenant's quotas" in low.reason
+    # Anyone with the URL can cause refusals: they never take a flow further than low priority.
+    assert judge(judge(low, REFUSED, "t"), REFUSED, "t").level == 1
     for _ in range(citizens.CALM_MINUTES - 1):
         low = judge(low, Strikes(), "t")
     assert low.level == 1
@@ -39,12 +42,12 @@ def test_each_bad_minute_is_one_step_further_and_calm_minutes_step_back() -> Non
     assert judge(Standing(), Strikes(quota=citizens.QUOTA_STRIKES - 1, crash=1), "t") == Standing()
 
 
-def _strike(hub: HubRuntime, flow_id, minute: int, count: int = 25) -> None:
-    tk = hub.bus.ensure_tenant(hub.tenant_id.hex)  # a tenant whose requests were refused has streams
-    hub.bus.redis.hincrby(tk.usage(minute), f"strike:quota:{tk.queue(flow_id.hex)}", count)
+def _strike(hub: HubRuntime, flow_id, minute: int, kind: str = "crash", count: int = 5) -> None:
+    tk = hub.bus.ensure_tenant(hub.tenant_id.hex)  # a tenant whose steps ran has streams
+    hub.bus.redis.hincrby(tk.usage(minute), f"strike:{kind}:{tk.queue(flow_id.hex)}", count)
 
 
-def test_a_flow_that_keeps_hitting_its_limits_is_escalated_audited_and_suspended(hub: HubRuntime) -> None:
+def test_a_flow_that_keeps_crashing_its_runners_is_escalated_audited_and_suspended(hub: HubRuntime) -> None:
     flow_id = polling_flow(hub)
     assert activate(hub, flow_id).startswith("active")
     ctx = control(hub)
@@ -63,7 +66,7 @@ def test_a_flow_that_keeps_hitting_its_limits_is_escalated_audited_and_suspended
     with tenant_session(hub.db.sessions, hub.tenant_id) as session:
         assert session.get(Flow, flow_id).status == "inactive"
     standing = standing_of(hub.bus.redis, hub.tenant_id, flow_id)
-    assert standing.label == "suspended" and "refused by its quotas" in standing.reason
+    assert standing.label == "suspended" and "crashed their runner" in standing.reason
     with system_session(hub.db.sessions) as session:
         actions = session.scalars(
             sa.select(AuditEvent.action).where(AuditEvent.target_id == str(flow_id)).order_by(AuditEvent.id)
@@ -79,7 +82,7 @@ def test_a_calm_flow_is_relieved(hub: HubRuntime) -> None:
     flow_id = polling_flow(hub)
     tk = TenantKeys(hub.tenant_id.hex)
     with serving(control(hub)):
-        _strike(hub, flow_id, 2000)
+        _strike(hub, flow_id, 2000, "quota", 25)
         citizens.watch(at_minute=2000)
         for m in range(2001, 2001 + citizens.CALM_MINUTES):
             citizens.watch(at_minute=m)
