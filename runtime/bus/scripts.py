@@ -28,21 +28,33 @@ local function ring() redis.call('PUBLISH', '{WORK_CHANNEL}', '1') end
 """
 
 # A flow's concurrency limit, checked when a run starts (START, INGRESS). Returns 'free' (the flow has no
-# limit), 'go' (counted as running), 'wait' (queued until a run of the flow finishes), 'skip' or 'fail'.
+# limit), 'go' (the caller counts it as running), 'wait' (queued until a run of the flow finishes), 'skip' or
+# 'fail'. It writes nothing: a start refused for another reason afterwards must not hold a place.
 ADMIT = """
 local function admit(limits, running)
   local v = redis.call('HMGET', limits, 'limit', 'mode')
   local limit = tonumber(v[1])
   if not limit then return 'free' end
-  if tonumber(redis.call('GET', running) or '0') < limit then
-    redis.call('INCR', running)
-    return 'go'
-  end
+  if tonumber(redis.call('GET', running) or '0') < limit then return 'go' end
   if v[2] == 'skip' or v[2] == 'fail' then return v[2] end
   return 'wait'
 end
 local function limit_reached(limits)
   return 'the flow is at its limit of ' .. (redis.call('HGET', limits, 'limit') or '?') .. ' runs at once'
+end
+-- Start waiting runs while the flow is under its limit as it is now (no limit: all of them). Returns how many.
+local function release(limits, running, waiting, queues, ready)
+  local limit = tonumber(redis.call('HGET', limits, 'limit') or '0')
+  local n = 0
+  while limit == 0 or tonumber(redis.call('GET', running) or '0') < limit do
+    local nxt = redis.call('LPOP', waiting)
+    if not nxt then break end
+    local cut = string.find(nxt, '\\n', 1, true)
+    enqueue(queues, ready, string.sub(nxt, 1, cut - 1), string.sub(nxt, cut + 1))
+    redis.call('INCR', running)
+    n = n + 1
+  end
+  return n
 end
 """
 
@@ -59,6 +71,7 @@ end
 # (it was reclaimed while this one was still busy) changes nothing the second time.
 COMMIT = (
     ENQUEUE
+    + ADMIT
     + """
 local group = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -131,17 +144,12 @@ for _, op in ipairs(ops) do
                                           started = started, failed = failed})
       local rt = redis.call('HGET', runkey, 'rt')
       if rt then redis.call('PUBLISH', rt, op.rid .. ' F ' .. status) end
-      -- Under the flow's concurrency limit, the place goes to the next waiting run, or is given back.
-      local running, waiting = redis.call('HGET', runkey, 'cc'), redis.call('HGET', runkey, 'cw')
-      if running then
-        local nxt = redis.call('LPOP', waiting)
-        if nxt then
-          local cut = string.find(nxt, '\\n', 1, true)
-          enqueue(KEYS[6], KEYS[7], string.sub(nxt, 1, cut - 1), string.sub(nxt, cut + 1))
-          queued = queued + 1
-        else
-          redis.call('DECR', running)
-        end
+      -- Under the flow's concurrency limit, its place is given back and waiting runs start while the flow is
+      -- under its limit as it is now (it may have been changed meanwhile).
+      local limits, running = redis.call('HGET', runkey, 'cl'), redis.call('HGET', runkey, 'cc')
+      if limits and running then
+        redis.call('DECR', running)
+        queued = queued + release(limits, running, redis.call('HGET', runkey, 'cw'), KEYS[6], KEYS[7])
       end
       redis.call('DEL', runkey)
     end
@@ -178,10 +186,11 @@ if cap > 0 then
   local current = tonumber(redis.call('GET', KEYS[4]) or '0')
   if current >= cap then return redis.error_reply('BACKLOG ' .. cap) end
 end
--- A replay consumes its dead letter: of two replays of the same one, only the first starts a run.
 local decision = admit(KEYS[9], KEYS[10])
 if decision == 'skip' then return redis.error_reply('SKIPPED ' .. limit_reached(KEYS[9])) end
+-- A replay consumes its dead letter: of two replays of the same one, only the first starts a run.
 if ARGV[6] ~= '' and redis.call('XDEL', KEYS[6], ARGV[6]) == 0 then return redis.error_reply('GONE') end
+if decision == 'go' then redis.call('INCR', KEYS[10]) end
 if decision == 'fail' then
   local finished = cjson.encode({t = 'run.finished', run = ARGV[7], status = 'failed', ts = tonumber(ARGV[4]),
                                  started = tonumber(ARGV[4]), failed = 1, error = limit_reached(KEYS[9])})
@@ -190,7 +199,7 @@ if decision == 'fail' then
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) end
 redis.call('HSET', KEYS[3], 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', ARGV[4])
-if decision ~= 'free' then redis.call('HSET', KEYS[3], 'cc', KEYS[10], 'cw', KEYS[11]) end
+if decision ~= 'free' then redis.call('HSET', KEYS[3], 'cl', KEYS[9], 'cc', KEYS[10], 'cw', KEYS[11]) end
 redis.call('INCR', KEYS[4])
 redis.call('XADD', KEYS[2], '*', 'e', '[' .. ARGV[2] .. ']')
 if decision == 'wait' then
@@ -315,6 +324,7 @@ while a <= #ARGV do
         strike(queue)
       elseif lkey then
         decision = admit(lkey, lrun)
+        if decision == 'go' then redis.call('INCR', lrun) end
       end
       if r then
         -- refused by a rate limit
@@ -333,7 +343,7 @@ while a <= #ARGV do
         if akey then redis.call('SET', akey, files, 'EX', keep) end
         redis.call('HSET', runkey, 'inflight', 1, 'failed', 0, 'leaves', 0, 'started', math.floor(now))
         if reply then redis.call('HSET', runkey, 'rt', reply) end
-        if decision ~= 'free' then redis.call('HSET', runkey, 'cc', lrun, 'cw', lwait) end
+        if decision ~= 'free' then redis.call('HSET', runkey, 'cl', lkey, 'cc', lrun, 'cw', lwait) end
         if ckey then
           -- A test URL captures one request per listening window.
           redis.call('SET', ckey, capture, 'EX', 3600)
@@ -392,21 +402,14 @@ redis.call('HDEL', KEYS[5], KEYS[1])
 return 1
 """
 
-# A flow's concurrency limit was lifted: the runs waiting for a place start now (each counted as running, so
-# that the place it takes is given back when it finishes, as for any run started under the limit).
-# KEYS: 1 waiting list, 2 running counter, 3 queues set, 4 ready set.
+# A flow's concurrency limit was changed or lifted: waiting runs start while the flow is under its new limit
+# (all of them without one).
+# KEYS: 1 the flow's limit hash, 2 running counter, 3 waiting list, 4 queues set, 5 ready set.
 RELEASE_WAITING = (
     ENQUEUE
+    + ADMIT
     + """
-local moved = 0
-while true do
-  local nxt = redis.call('LPOP', KEYS[1])
-  if not nxt then break end
-  local cut = string.find(nxt, '\\n', 1, true)
-  enqueue(KEYS[3], KEYS[4], string.sub(nxt, 1, cut - 1), string.sub(nxt, cut + 1))
-  redis.call('INCR', KEYS[2])
-  moved = moved + 1
-end
+local moved = release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 if moved > 0 then ring() end
 return moved
 """

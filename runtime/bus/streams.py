@@ -145,14 +145,22 @@ class StreamsBus:
     # -- flow versions ----------------------------------------------------------------------------------
     def set_flow_limit(self, tenant: str, flow_id: str, limit: int | None, mode: str = "queue") -> None:
         """The flow's runs in flight at most (None: no limit) and what happens to a run beyond it: `queue` (it
-        waits for a place), `skip` (not started) or `fail` (recorded as failed). Without a limit, runs that
-        were waiting start at once."""
+        waits for a place), `skip` (not started) or `fail` (recorded as failed). Runs that were waiting start
+        as far as the new limit allows (all of them without one)."""
         tk = TenantKeys(tenant)
         if limit:
             self.redis.hset(tk.flow_limit(flow_id), mapping={"limit": limit, "mode": mode})
-            return
-        self.redis.delete(tk.flow_limit(flow_id))
-        self._release(keys=[tk.flow_waiting(flow_id), tk.flow_running(flow_id), tk.queues, tk.ready])
+        else:
+            self.redis.delete(tk.flow_limit(flow_id))
+        self._release(
+            keys=[
+                tk.flow_limit(flow_id),
+                tk.flow_running(flow_id),
+                tk.flow_waiting(flow_id),
+                tk.queues,
+                tk.ready,
+            ]
+        )
 
     def publish_version(
         self,

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from runtime.bus.keys import TenantKeys
-from runtime.bus.streams import ConcurrencyLimitError
+from runtime.bus.streams import ConcurrencyLimitError, DeadLetterGoneError
 
 
 def _finished(lab, tenant: str) -> dict[str, dict]:
@@ -68,3 +68,41 @@ def test_lifting_the_limit_starts_the_waiting_runs(lab, workers) -> None:
         time.sleep(0.02)
     assert len(_finished(lab, "t")) == 5
     assert int(lab.redis.get(TenantKeys("t").flow_running("f"))) == 0
+
+
+def test_a_changed_limit_applies_to_the_runs_waiting(lab, workers) -> None:
+    lab.flow("t", "f", step_ms=100)
+    lab.bus.set_flow_limit("t", "f", 1, "queue")
+    lab.send("t", "f", 12)
+    lab.bus.set_flow_limit("t", "f", 3, "queue")  # raised: two more start at once
+    tk = TenantKeys("t")
+    assert int(lab.redis.get(tk.flow_running("f"))) == 3
+    assert lab.redis.llen(tk.flow_waiting("f")) == 9
+    workers(4)
+    lab.bus.set_flow_limit("t", "f", 1, "queue")
+    lowered = time.time()  # lowered: the runs in flight finish, then one at a time
+    deadline = time.monotonic() + 20
+    while len(_finished(lab, "t")) < 12 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(_finished(lab, "t")) == 12
+    assert lab.peak["t"] == 3
+    late = sorted((e for e in lab.executions if e.begun > lowered + 0.15), key=lambda e: e.begun)
+    assert len(late) >= 3, [
+        (round(e.begun - lowered, 3), round(e.ended - lowered, 3)) for e in lab.executions
+    ]
+    assert all(a.ended <= b.begun + 0.005 for a, b in zip(late, late[1:], strict=False)), (
+        "more than one at a time"
+    )
+    assert int(lab.redis.get(tk.flow_running("f"))) == 0
+
+
+def test_a_replay_refused_as_gone_holds_no_place(lab) -> None:
+    """Of two replays of one dead letter the second is refused: it must not keep a place of the flow."""
+    lab.flow("t", "f", step_ms=1)
+    lab.bus.set_flow_limit("t", "f", 1, "queue")
+    tk = TenantKeys("t")
+    with pytest.raises(DeadLetterGoneError):
+        lab.bus.start_run(
+            "t", "f", lab.versions[("t", "f")], "work", {"data": {"sent": 0}}, replay_dead_id="1-1"
+        )
+    assert int(lab.redis.get(tk.flow_running("f")) or 0) == 0
