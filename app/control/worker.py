@@ -32,8 +32,15 @@ class ControlWorker(SimpleWorker):
         return super().work(*args, **kwargs)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
-        self._refresh_queues()
-        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        """rq waits inside this call until a job comes; here it gives up after REFRESH_S (as if idle for that
+        long), the list of queues is read again and the wait goes on. `max_idle_time` is not supported."""
+        while True:
+            self._refresh_queues()
+            if timeout is None:  # burst: one look
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            result = super().dequeue_job_and_maintain_ttl(timeout, REFRESH_S)
+            if result is not None or self._stop_requested:
+                return result
 
     def _refresh_queues(self) -> None:
         names = {CONTROL_QUEUE, *(n.decode() for n in self.connection.smembers(TICK_QUEUES))}

@@ -194,3 +194,40 @@ def test_a_tenant_with_a_flood_of_ticks_does_not_delay_another_tenants_tick(hub:
     lateness_ms = started[0]["ts"] - due * 1000
     assert lateness_ms < 1000, f"the tick started its run {lateness_ms:.0f} ms late"
     assert flood.count >= 297  # the flood is still waiting: the other tenant did not wait for it
+
+
+def _note_tick(key: str) -> None:
+    from rq import get_current_job
+
+    get_current_job().connection.set(key, "done")
+
+
+def test_an_idle_control_worker_hears_a_new_tenants_tick_queue(hub: HubRuntime, monkeypatch) -> None:
+    import threading
+
+    from app.control import worker as control_worker
+
+    monkeypatch.setattr(control_worker, "REFRESH_S", 1)
+
+    class Quiet(ControlWorker):
+        def _install_signal_handlers(self) -> None:  # signals belong to the main thread, not this test's
+            pass
+
+    from rq.timeouts import TimerDeathPenalty
+
+    worker = Quiet(hub.bus.redis)
+    worker.death_penalty_class = TimerDeathPenalty  # job time limits by timer: signals need the main thread
+    thread = threading.Thread(target=worker.work, kwargs={"with_scheduler": False}, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # idle, waiting on the queues it knew
+        queue = tick_queue("newtenant")
+        hub.bus.redis.sadd("hub:tick-queues", queue)
+        Queue(queue, connection=hub.bus.redis).enqueue(_note_tick, "test:tick:heard")
+        deadline = time.monotonic() + 10
+        while not hub.bus.redis.get("test:tick:heard") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hub.bus.redis.get("test:tick:heard") == b"done"
+    finally:
+        worker._stop_requested = True
+        thread.join(10)
