@@ -153,7 +153,14 @@ class Worker:
             self.config.name, self._tenants, self._quotas, self.config.batch_size, self._slots
         )
         if choice.taken is not None:
-            return processed + self.process(choice.taken.deliveries, choice.taken)
+            try:
+                return processed + self.process(choice.taken.deliveries, choice.taken)
+            except Exception:
+                # Nothing was committed: the messages come back after the visibility timeout; the lease and
+                # the charge taken up front go now, not a minute later.
+                with contextlib.suppress(redis.RedisError):
+                    self.fair.release(choice.taken, self._quota(choice.taken.tenant))
+                raise
         wait = min(self.config.block_ms / 1000, max(0.0, self._next_housekeeping - time.monotonic()))
         if choice.capped:
             # Work held back by a quota is freed by another worker's settle, which rings no bell.
@@ -172,6 +179,8 @@ class Worker:
         if maintenance:
             self._next_maintenance = time.monotonic() + self.config.maintenance_interval_s
         processed = 0
+        if not self.config.manages_executors:
+            return processed  # the process's first slot does the rest for all of them
         for tenant in self._tenants:
             self.bus.promote_due(tenant)
             if maintenance:
@@ -183,8 +192,6 @@ class Worker:
                     self.bus.retire_queue(queue, int(self.config.queue_idle_s * 1000))
             if maintenance:
                 self.bus.trim(TenantKeys(tenant).events)
-        if not self.config.manages_executors:
-            return processed
         limits = {t: q.max_warm_runners for t, q in self._quotas.items() if q.max_warm_runners}
         for executor in self.executors.values():
             set_limits = getattr(executor, "set_tenant_limits", None)

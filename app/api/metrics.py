@@ -1,7 +1,9 @@
 """`/metrics` on the hub's own port: the coordinator's per-tenant figures in Prometheus format.
 
 Tenant names are not for everyone: with HUB_METRICS_TOKEN set, a scraper sends `Authorization: Bearer <token>`;
-without it, only clients on this machine (loopback) are answered."""
+without it, only clients on this machine (loopback) are answered, and never a request that came through a
+proxy (it says so in a Forwarded or X-Forwarded-For header): behind a proxy on the same host every caller
+would look local."""
 
 from __future__ import annotations
 
@@ -16,10 +18,16 @@ from runtime.router.app import ASGIApp, Receive, Scope, Send
 PATH = "/metrics"
 
 
+PROXY_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
 def allowed(scope: Scope, token: str) -> bool:
+    headers = dict(scope.get("headers") or [])
     if token:
-        given = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        given = headers.get(b"authorization", b"").decode("latin-1")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    if any(name in headers for name in PROXY_HEADERS):
+        return False
     client = scope.get("client")
     try:
         return client is not None and ipaddress.ip_address(client[0]).is_loopback

@@ -88,10 +88,12 @@ def strikes(client: redis.Redis, tenant: str, at_minute: int) -> dict[str, Strik
     found: dict[str, Strikes] = {}
     for field, value in client.hgetall(TenantKeys(tenant).usage(at_minute)).items():
         name = field.decode()
-        if not name.startswith("strike:"):
-            continue
+        if not name.startswith("strike:") or ":steps:" not in name:
+            continue  # the old steps stream of a tenant has no flow to hold it against
         _, kind, queue = name.split(":", 2)
         flow = queue.rsplit(":steps:", 1)[-1]
+        if kind not in ("quota", "crash"):
+            continue
         old = found.get(flow, Strikes())
         found[flow] = dataclasses.replace(old, **{kind: getattr(old, kind) + int(value)})
     return found
@@ -122,7 +124,11 @@ def watch(at_minute: int | None = None) -> dict[str, int]:
             new = judge(old, seen.get(flow, Strikes()), at)
             if new == old:
                 continue
-            _apply(ctx, tenant, flow, old, new)
+            try:
+                _apply(ctx, tenant, flow, old, new)
+            except Exception:  # one flow's trouble must not leave the others of this minute unjudged
+                log.exception("the watch could not judge flow %s of tenant %s", flow, tenant)
+                continue
             if new.level != old.level:
                 changed[new.label] = changed.get(new.label, 0) + 1
     return changed

@@ -31,20 +31,20 @@ class ActivityState(AuthState):
 
     @rx.event
     def load(self):
+        return self.refresh()
+
+    @rx.event
+    def refresh(self):
+        # The session again, not the flags of when the page loaded: the session may be gone, the admin demoted.
         redirect = self.require_login()
         if redirect is not None:
             return redirect
-        self.refresh()
-        return None
-
-    @rx.event
-    def refresh(self) -> None:
         ctx = get_context()
         try:
             self.workers, found = activity(ctx.db, ctx.redis, is_superuser=self.is_superuser)
         except HubError as exc:
-            self.error, self.rows = str(exc), []
-            return
+            self.error, self.rows, self.held = str(exc), [], []
+            return None
         self.error = ""
         self.held = [
             {"tenant": h.tenant, "flow": h.flow, "level": h.standing.label, "reason": h.standing.reason,
@@ -65,6 +65,7 @@ class ActivityState(AuthState):
             }
             for row in found
         ]
+        return None
 
 
 COLUMNS = (

@@ -48,7 +48,11 @@ class SettingsState(AuthState):
         ]
 
     @rx.event
-    def save_quotas(self, form: dict[str, str]) -> None:
+    def save_quotas(self, form: dict[str, str]):
+        # The session again, not the flags of when the page loaded: the session may be gone, the admin demoted.
+        redirect = self.require_login()
+        if redirect is not None:
+            return redirect
         self.quota_error, self.quota_saved = "", False
         ctx = get_context()
         try:
@@ -66,9 +70,10 @@ class SettingsState(AuthState):
             )
         except HubError as exc:
             self.quota_error = str(exc)
-            return
+            return None
         self._load_quotas()
         self.quota_saved = True
+        return None
 
     @rx.event
     def load(self):

@@ -3,6 +3,7 @@ workers and routers read them (runtime/coordinator/quotas.py)."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ LABELS = {
     "max_warm_runners": "Warm runners per worker",
     "max_backlog": "Messages waiting (backlog)",
     "webhook_rps": "Webhook requests per second",
-    "outbound_rps": "Outbound HTTP requests per second",
+    "outbound_rps": "Outbound HTTP requests per second (not enforced yet)",
 }
 
 
@@ -55,7 +56,7 @@ class QuotaDefaults:
             max_concurrent_steps=settings.tenant_max_concurrent_steps,
             max_warm_runners=settings.tenant_max_runners,
             max_backlog=settings.tenant_max_backlog,
-            webhook_rps=int(settings.webhook_tenant_rps),
+            webhook_rps=math.ceil(settings.webhook_tenant_rps),  # quotas are whole numbers
             outbound_rps=settings.tenant_outbound_rps,
         )
 

@@ -219,6 +219,16 @@ class FairQueue:
         pipe.zadd(keys.FAIR_SEEN, {taken.tenant: _now_ms()})
         usage.record(pipe, taken.tenant, used_ms, done)
 
+    def release(self, taken: Taken, quota: TenantQuota) -> None:
+        """A batch that could not be processed: its lease goes and what was charged up front is given back."""
+        tk = TenantKeys(taken.tenant)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(tk.leases, taken.lease)
+        pipe.zincrby(tk.queue_vtime, -taken.charged_ms, taken.queue)
+        if taken.charged_tenant:
+            pipe.zincrby(keys.FAIR_VTIME, -taken.charged_ms / quota.weight, taken.tenant)
+        pipe.execute()
+
     def penalties(self, tenants: Sequence[str]) -> dict[str, str]:
         """queue -> penalty, of all these tenants."""
         pipe = self.redis.pipeline(transaction=False)

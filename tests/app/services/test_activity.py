@@ -68,6 +68,8 @@ def test_prometheus_text_names_tenants_by_slug(hub: HubRuntime) -> None:
         (("10.0.0.8", 5000), [(b"authorization", b"Bearer s3cret")], "s3cret", True),
         (("127.0.0.1", 5000), [(b"authorization", b"Bearer wrong")], "s3cret", False),
         (("127.0.0.1", 5000), [], "s3cret", False),  # with a token, loopback needs it too
+        (("127.0.0.1", 5000), [(b"x-forwarded-for", b"203.0.113.9")], "", False),  # through a local proxy
+        (("127.0.0.1", 5000), [(b"forwarded", b"for=203.0.113.9")], "", False),
         (None, [], "", False),
     ],
 )

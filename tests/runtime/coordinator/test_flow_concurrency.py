@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import orjson
@@ -90,9 +91,7 @@ def test_a_changed_limit_applies_to_the_runs_waiting(lab, workers) -> None:
     assert len(late) >= 3, [
         (round(e.begun - lowered, 3), round(e.ended - lowered, 3)) for e in lab.executions
     ]
-    assert all(a.ended <= b.begun + 0.005 for a, b in zip(late, late[1:], strict=False)), (
-        "more than one at a time"
-    )
+    assert all(a.ended <= b.begun + 0.005 for a, b in itertools.pairwise(late)), "more than one at a time"
     assert int(lab.redis.get(tk.flow_running("f"))) == 0
 
 

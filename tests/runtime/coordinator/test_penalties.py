@@ -51,3 +51,24 @@ def test_a_message_that_crashes_its_workers_counts_against_its_flow(harness) -> 
     harness.drain(lambda: run in harness.finished())
     bucket = harness.bus.redis.hgetall(TenantKeys(harness.tenant).usage(usage.minute()))
     assert int(bucket[f"strike:crash:{queue}".encode()]) == 1
+
+
+def test_a_batch_that_fails_before_its_commit_gives_its_lease_and_charge_back(harness, monkeypatch) -> None:
+    import pytest
+    import redis
+
+    version = harness.publish([START, node("log", "log", "log")], [{"source": "start", "target": "log"}])
+    harness.start(version, {})
+    worker = harness.worker("w")
+    worker.housekeeping()
+
+    def lost(*args, **kwargs):
+        raise redis.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(worker.bus, "commit", lost)
+    tk = TenantKeys(harness.tenant)
+    with pytest.raises(redis.ConnectionError):
+        worker.run_once()
+    assert harness.bus.redis.zcard(tk.leases) == 0
+    # Where the take put the new queue (the credit below the lead) before charging it: the charge is back.
+    assert harness.bus.redis.zscore(tk.queue_vtime, tk.queue("flow1")) == -worker.config.fairness.credit_ms
