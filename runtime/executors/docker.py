@@ -27,6 +27,9 @@ from runtime.executors.process import LineProtocol, ProcessExecutor, RunnerGone
 
 log = logging.getLogger("hub.executor.docker")
 STDOUT, STDERR = 1, 2
+# How long a request's stderr may lag behind its answer. Runners in older images write no end mark: they cost
+# this once, after their first answer, and are not waited for again.
+STDERR_GRACE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,11 @@ class ContainerRunner(LineProtocol):
             pass
         while self.alive() and self._ready(0) and self._pump(0):
             pass
+        # The engine may deliver a request's stderr after its answer: wait (briefly) for the runner's mark.
+        if self.stderr_ends or self.answers == 1:
+            late = time.monotonic() + STDERR_GRACE_S
+            while self.stderr_ends < self.answers and self.alive() and time.monotonic() < late:
+                self._pump(max(0.0, late - time.monotonic()))
         return self._taken_stderr()
 
     def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -169,6 +177,7 @@ class ContainerRunner(LineProtocol):
             if not self._pump(min(left, 0.05)):
                 raise RunnerGone(self._exit_reason())
         line, _, self._stdout = self._stdout.partition(b"\n")
+        self.answers += 1
         return self._answer(line)
 
     def _exit_reason(self) -> str:

@@ -36,10 +36,12 @@ from runtime.executors.sandbox import (
 )
 from runtime.steps.executor import StepInvocation, StepResult
 from runtime.steps.message import Message
+from runtime.steps.runner import END_OF_STDERR as END_OF_STDERR_TEXT
 
 log = logging.getLogger("hub.executor.process")
 STDERR_LINES = 200  # kept per execution, for its log
 MAX_LINE = 2000
+END_OF_STDERR = END_OF_STDERR_TEXT.encode()
 MAX_ANSWER = 64 * 2**20  # a step's answer (its outputs) larger than this is refused
 
 
@@ -70,6 +72,9 @@ class LineProtocol:
         self._next_id = 0
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._stderr_partial = b""
+        # Marks the runner wrote after each request's stderr (runners in older images write none).
+        self.stderr_ends = 0
+        self.answers = 0
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """One request, one answer, one caller at a time; everything (writing the request too) within
@@ -114,7 +119,11 @@ class LineProtocol:
     def _add_stderr(self, chunk: bytes) -> None:
         *lines, partial = (self._stderr_partial + chunk).split(b"\n")
         self._stderr_partial = partial[:MAX_LINE]  # a line without end is cut, not kept growing
-        self._stderr.extend(line.decode(errors="replace")[:MAX_LINE] for line in lines)
+        for line in lines:
+            if line == END_OF_STDERR:  # the runner's mark: what it printed for a request is all here
+                self.stderr_ends += 1
+            else:
+                self._stderr.append(line.decode(errors="replace")[:MAX_LINE])
 
     def _taken_stderr(self) -> list[str]:
         lines = list(self._stderr)

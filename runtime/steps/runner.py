@@ -33,6 +33,10 @@ from runtime.steps.context import StepContext
 from runtime.steps.executor import InlineExecutor, StepInvocation
 from runtime.steps.message import Message
 
+END_OF_STDERR = (
+    "\x1e"  # a line of its own on stderr before each answer (runtime/executors/process.py reads it)
+)
+
 
 def handle(component: LoadedComponent, request: dict[str, Any]) -> dict[str, Any]:
     request_id = request.get("id")
@@ -118,7 +122,11 @@ def _answer(component: LoadedComponent, line: bytes) -> bytes:
 def serve(component: LoadedComponent, requests: BinaryIO, answers: BinaryIO) -> None:
     for line in requests:
         if line.strip():
-            answers.write(_answer(component, line) + b"\n")
+            answer = _answer(component, line)
+            # The end of this request's stderr: a container engine may deliver stderr after the answer.
+            sys.stderr.write(END_OF_STDERR + "\n")
+            sys.stderr.flush()
+            answers.write(answer + b"\n")
             answers.flush()
 
 

@@ -192,6 +192,7 @@ async function main() {
     } catch (err) {
       answer = failure(request.id, errorText(err));
     }
+    process.stderr.write('\x1e\n'); // end of this request's console output (a container may reorder stdout and stderr)
     answerOut(safeLine(answer, request.id));
   }
   process.exit(0); // input ended: leftover timers and sockets must not keep the runner alive
