@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +151,12 @@ class MessageProcessor:
         self.credentials = credentials
         self.failed = 0
         self.dead_count = 0
+        # tenant -> what its steps ask before each outbound HTTP request (its rate quota); set by the worker.
+        self.pacers: Mapping[str, Callable[[], None]] = {}
+
+    def _egress_of(self, tenant: str) -> EgressPolicy:
+        pace = self.pacers.get(tenant)
+        return self.egress if pace is None else dataclasses.replace(self.egress, pace=pace)
 
     def effects(self, batch: CommitBatch) -> Effects:
         return Effects(batch, budget=self.fuse_limit)
@@ -247,7 +254,7 @@ class MessageProcessor:
             snapshot=dict(snapshot),
             credential=credential,
             test_mode=env.test,
-            egress=self.egress,
+            egress=self._egress_of(env.tenant),
         )
         invocation = StepInvocation(
             component=step.component.name,

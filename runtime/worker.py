@@ -30,6 +30,7 @@ from runtime.bus.streams import CommitBatch, Delivery, StreamsBus, now_ms
 from runtime.components.spec import ComponentResolver
 from runtime.coordinator.doorbell import Doorbell
 from runtime.coordinator.fair_queue import FairnessConfig, FairQueue, Taken
+from runtime.coordinator.outbound import OutboundPacer
 from runtime.coordinator.quotas import QuotaStore, TenantQuota
 from runtime.executors.warm import WarmSet
 from runtime.flows.compiler import ExecutionPlan, FlowValidationError, PlanStep
@@ -174,6 +175,7 @@ class Worker:
         self._tenants = self.bus.tenants()
         self._quotas = self._quota_store.read(self._tenants, self.config.default_quota)
         self._penalties = self.fair.penalties(self._tenants)
+        self._refresh_pacers()
         self._slots = self.fair.announce(self.config.name)
         maintenance = time.monotonic() >= self._next_maintenance
         if maintenance:
@@ -205,6 +207,17 @@ class Worker:
             if stop_idle is not None:  # runners unused for a while are stopped (scale to zero)
                 stop_idle()
         return processed
+
+    def _refresh_pacers(self) -> None:
+        """Outbound rate quotas: one pacer per tenant that has one, kept while its rate stays the same."""
+        current = self.processor.pacers
+        pacers = {}
+        for tenant, quota in self._quotas.items():
+            if quota.outbound_rps:
+                old = current.get(tenant)
+                same = isinstance(old, OutboundPacer) and old.rps == quota.outbound_rps
+                pacers[tenant] = old if same else OutboundPacer(self.bus.redis, tenant, quota.outbound_rps)
+        self.processor.pacers = pacers
 
     def _reclaim(self, queue: str) -> int:
         reclaimed = self.bus.reclaim(queue, self.config.name, self.config.visibility_timeout_ms)

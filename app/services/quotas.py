@@ -38,7 +38,7 @@ LABELS = {
     "max_warm_runners": "Warm runners per worker",
     "max_backlog": "Messages waiting (backlog)",
     "webhook_rps": "Webhook requests per second",
-    "outbound_rps": "Outbound HTTP requests per second (not enforced yet)",
+    "outbound_rps": "Outbound HTTP requests per second (built-in HTTP steps)",
 }
 
 

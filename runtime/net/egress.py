@@ -11,7 +11,8 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from runtime.steps.errors import PermanentStepError, StepError
@@ -74,6 +75,8 @@ class EgressPolicy:
     may reach although they are internal."""
 
     allowed: tuple[str, ...] = ()
+    # Asked before each HTTP request of a step: the tenant's outbound rate quota (it waits or rebounds).
+    pace: Callable[[], None] | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, value: str) -> EgressPolicy:
@@ -119,7 +122,10 @@ class EgressPolicy:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise PermanentStepError(f"the URL's port is not a number (got {url!r})") from None
-        return Target(url, parts.scheme, host, port, self.check_host(host, port))
+        target = Target(url, parts.scheme, host, port, self.check_host(host, port))
+        if self.pace is not None:  # only a request that is allowed at all counts against the rate
+            self.pace()
+        return target
 
     def check_host(self, host: str, port: int) -> str:
         """Resolve `host` and check every address; returns the address to connect to."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -139,3 +140,33 @@ def test_credentials_do_not_follow_a_redirect_to_another_origin(server) -> None:
 def test_userinfo_in_the_url_is_refused(server) -> None:
     with pytest.raises(PermanentStepError, match="user name or password in the URL"):
         request(Message(), {"url": f"http://u:p@127.0.0.1:{server.server_address[1]}/echo"}, _context())
+
+
+def test_the_tenants_outbound_rate_quota_paces_its_http_steps(harness, server) -> None:
+    from runtime.coordinator.quotas import QuotaStore, TenantQuota
+
+    harness.worker_defaults["egress"] = LOCAL
+    QuotaStore(harness.bus.redis).write(harness.tenant, TenantQuota(outbound_rps=5))
+    version = harness.publish(
+        [START, node("call", "http", "request", fields={"url": f"{server.url}/echo"})],
+        [{"source": "start", "target": "call"}],
+    )
+    began = time.monotonic()
+    runs = [harness.start(version, {"n": i}) for i in range(10)]
+    harness.drain(lambda: all(run in harness.finished() for run in runs))
+    elapsed = time.monotonic() - began
+    assert all(harness.finished()[run]["status"] == "succeeded" for run in runs)
+    # A second's worth (5) at once, then one every 200 ms: the tenth no sooner than ~1 s after the first.
+    assert elapsed >= 0.9, f"10 requests in {elapsed:.2f} s with a quota of 5 a second"
+    assert server.hits["/echo"] == 10
+
+
+def test_a_request_that_would_wait_too_long_for_the_outbound_quota_rebounds(redis) -> None:
+    from runtime.coordinator.outbound import OutboundPacer
+    from runtime.steps.errors import Rebound
+
+    pace = OutboundPacer(redis, "t", rps=1, max_wait_s=0.1)
+    pace()  # the one allowed now
+    with pytest.raises(Rebound, match="quota of 1 outbound requests per second is used up") as refused:
+        pace()
+    assert refused.value.delay_s >= 0.5
