@@ -116,12 +116,11 @@ def worker() -> None:
     from app.keyring import load_key_ring
     from app.oauth.tokens import TokenKeeper
     from app.services.catalog import TenantCatalog
-    from app.services.quotas import QuotaDefaults
+    from app.services.quotas import quota_defaults
     from app.services.webhooks import RouteDefaults
     from app.storage.db import Database
     from app.vault.secret_source import VaultSecrets
     from app.vault.store import Vault
-    from runtime.coordinator.quotas import TenantQuota
 
     db = Database.connect(config.effective_database_url)  # connects on the first credential a step needs
     vault = functools.cache(lambda: Vault(load_key_ring(config)))
@@ -134,9 +133,9 @@ def worker() -> None:
         executors,
         RouteDefaults(config.effective_public_base_url, config.webhook_tenant_rps, config.tenant_max_backlog),
         image_check(config),
-        QuotaDefaults.from_settings(config),
+        quota_defaults(config),
     )
-    defaults = TenantQuota(**vars(QuotaDefaults.from_settings(config)))
+    defaults = quota_defaults(config)
     registry = builtin_registry()
     # Several step loops (slots) share the executors; each takes its own batches by fair share, so a tenant
     # flooding one slot with slow steps leaves the others to the rest.
@@ -246,7 +245,7 @@ def _sync_routes(config: HubSettings, client) -> int:
     """Every webhook route and tenant quota rebuilt from the database (start-up; heals a Redis that lost
     data)."""
     from app.services.catalog import TenantCatalog
-    from app.services.quotas import QuotaDefaults, publish_all
+    from app.services.quotas import publish_all, quota_defaults
     from app.services.webhooks import RouteDefaults, sync_all_routes
     from app.storage.db import Database
     from runtime.bus.streams import StreamsBus
@@ -256,7 +255,7 @@ def _sync_routes(config: HubSettings, client) -> int:
         defaults = RouteDefaults(
             config.effective_public_base_url, config.webhook_tenant_rps, config.tenant_max_backlog
         )
-        publish_all(db, client, QuotaDefaults.from_settings(config))
+        publish_all(db, client, quota_defaults(config))
         return sync_all_routes(db, StreamsBus(client), lambda tenant: TenantCatalog(db, tenant), defaults)
     finally:
         db.dispose()

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.services.flows import ImageCheck
-from app.services.quotas import QuotaDefaults
 from app.services.webhooks import NO_DEFAULTS, RouteDefaults
 from app.storage.db import Database
 from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
+from runtime.coordinator.quotas import TenantQuota
 from runtime.executors.warm import WarmSet
 
 
@@ -27,7 +27,7 @@ class ControlContext:
     executors: Mapping[str, Any]  # this worker's executors: the runners a job starts are this worker's
     routes: RouteDefaults = NO_DEFAULTS
     images: ImageCheck | None = None  # the docker executor's check of an image (None without one)
-    quotas: QuotaDefaults = field(default_factory=QuotaDefaults)
+    quotas: TenantQuota = field(default_factory=TenantQuota)  # what a tenant that set none gets
 
     @property
     def warm(self) -> WarmSet:

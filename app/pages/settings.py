@@ -33,9 +33,7 @@ class SettingsState(AuthState):
 
     def _load_quotas(self) -> None:
         ctx = get_context()
-        view = quotas.quotas_of(
-            ctx.db, uuid.UUID(self.tenant_id), quotas.QuotaDefaults.from_settings(ctx.settings)
-        )
+        view = quotas.quotas_of(ctx.db, uuid.UUID(self.tenant_id), quotas.quota_defaults(ctx.settings))
         own = {"weight": view.weight, **view.own}
         self.quota_rows = [
             {
@@ -63,7 +61,7 @@ class SettingsState(AuthState):
                 quotas.parse(form),
                 actor_user_id=uuid.UUID(self.user_id),
                 actor_is_superuser=self.is_superuser,
-                defaults=quotas.QuotaDefaults.from_settings(ctx.settings),
+                defaults=quotas.quota_defaults(ctx.settings),
                 bus=ctx.bus,
                 components_for=ctx.components_for,
                 routes=ctx.routes,

@@ -42,23 +42,15 @@ LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class QuotaDefaults:
-    max_concurrent_steps: int = 0
-    max_warm_runners: int = 0
-    max_backlog: int = 0
-    webhook_rps: int = 0
-    outbound_rps: int = 0
-
-    @classmethod
-    def from_settings(cls, settings: HubSettings) -> QuotaDefaults:
-        return cls(
-            max_concurrent_steps=settings.tenant_max_concurrent_steps,
-            max_warm_runners=settings.tenant_max_runners,
-            max_backlog=settings.tenant_max_backlog,
-            webhook_rps=math.ceil(settings.webhook_tenant_rps),  # quotas are whole numbers
-            outbound_rps=settings.tenant_outbound_rps,
-        )
+def quota_defaults(settings: HubSettings) -> TenantQuota:
+    """The quota of a tenant that has set nothing of its own (its weight is its own: always stored)."""
+    return TenantQuota(
+        max_concurrent_steps=settings.tenant_max_concurrent_steps,
+        max_warm_runners=settings.tenant_max_runners,
+        max_backlog=settings.tenant_max_backlog,
+        webhook_rps=math.ceil(settings.webhook_tenant_rps),  # quotas are whole numbers
+        outbound_rps=settings.tenant_outbound_rps,
+    )
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ class QuotaView:
     effective: TenantQuota
 
 
-def effective(tenant: Tenant, defaults: QuotaDefaults) -> TenantQuota:
+def effective(tenant: Tenant, defaults: TenantQuota) -> TenantQuota:
     values = {name: getattr(tenant, name) for name in QUOTA_FIELDS}
     return TenantQuota(
         weight=tenant.weight,
@@ -76,7 +68,7 @@ def effective(tenant: Tenant, defaults: QuotaDefaults) -> TenantQuota:
     )
 
 
-def quotas_of(db: Database, tenant_id: uuid.UUID, defaults: QuotaDefaults) -> QuotaView:
+def quotas_of(db: Database, tenant_id: uuid.UUID, defaults: TenantQuota) -> QuotaView:
     with system_session(db.sessions) as session:
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
@@ -116,7 +108,7 @@ def update_quotas(
     *,
     actor_user_id: uuid.UUID,
     actor_is_superuser: bool,
-    defaults: QuotaDefaults,
+    defaults: TenantQuota,
     bus: StreamsBus,
     components_for: Callable[[uuid.UUID], ComponentResolver],
     routes: webhooks.RouteDefaults,
@@ -155,7 +147,7 @@ def update_quotas(
     return quotas_of(db, tenant_id, defaults)
 
 
-def publish_all(db: Database, client: redis.Redis, defaults: QuotaDefaults) -> int:
+def publish_all(db: Database, client: redis.Redis, defaults: TenantQuota) -> int:
     """Write every tenant's quotas to Redis (start-up; heals a Redis that lost them). Returns tenants written."""
     store = QuotaStore(client)
     with system_session(db.sessions) as session:

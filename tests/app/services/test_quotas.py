@@ -12,7 +12,7 @@ from app.config import HubSettings
 from app.errors import PermissionDeniedError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import accounts, quotas
-from app.services.quotas import QuotaDefaults
+from app.services.quotas import quota_defaults
 from app.storage.models import AuditEvent
 from app.storage.scoping import system_session
 from runtime.bus.keys import TenantKeys
@@ -20,7 +20,7 @@ from runtime.coordinator import usage
 from runtime.coordinator.quotas import QuotaStore, TenantQuota
 from tests.app.services.test_webhooks import Site, site  # noqa: F401 - the fixture
 
-DEFAULTS = QuotaDefaults(max_concurrent_steps=8, max_warm_runners=16, max_backlog=1000, webhook_rps=0)
+DEFAULTS = TenantQuota(max_concurrent_steps=8, max_warm_runners=16, max_backlog=1000, webhook_rps=0)
 
 
 def _update(hub, values, *, superuser=True, routes=None):
@@ -45,8 +45,8 @@ def test_defaults_come_from_configuration_until_a_tenant_has_its_own(hub) -> Non
     )
     assert all(value is None for value in view.own.values())
     settings = HubSettings(tenant_max_concurrent_steps=3, tenant_max_backlog=50, webhook_tenant_rps=7)
-    assert QuotaDefaults.from_settings(settings).max_concurrent_steps == 3
-    assert QuotaDefaults.from_settings(settings).webhook_rps == 7
+    assert quota_defaults(settings).max_concurrent_steps == 3
+    assert quota_defaults(settings).webhook_rps == 7
 
 
 def test_an_administrator_sets_quotas_and_workers_see_them_at_once(hub) -> None:
