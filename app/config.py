@@ -72,6 +72,8 @@ class HubSettings(BaseSettings):
     # across all workers, warm runners per worker, and outbound HTTP requests per second of its steps.
     tenant_max_concurrent_steps: int = Field(default=0, ge=0, le=100_000)
     tenant_outbound_rps: int = Field(default=0, ge=0, le=1_000_000)
+    # Memory limits of a tenant's warm runners (processes, containers) together, per worker (0: no limit).
+    tenant_max_runner_memory_mb: int = Field(default=0, ge=0, le=1_048_576)
     # Bearer token a Prometheus scraper sends for /metrics (empty: only clients on this machine are answered).
     metrics_token: str = Field(default="", repr=False)
     # The standalone router (`hub router`): where it listens.

@@ -194,11 +194,12 @@ class Worker:
                     self.bus.retire_queue(queue, int(self.config.queue_idle_s * 1000))
             if maintenance:
                 self.bus.trim(TenantKeys(tenant).events)
-        limits = {t: q.max_warm_runners for t, q in self._quotas.items() if q.max_warm_runners}
+        runners = {t: q.max_warm_runners for t, q in self._quotas.items() if q.max_warm_runners}
+        memory = {t: q.max_runner_memory_mb for t, q in self._quotas.items() if q.max_runner_memory_mb}
         for executor in self.executors.values():
             set_limits = getattr(executor, "set_tenant_limits", None)
             if set_limits is not None:
-                set_limits(limits)
+                set_limits(runners, memory)
         if time.monotonic() >= self._next_warm:
             self.keep_warm()
             self._next_warm = time.monotonic() + self.config.warm_interval_s

@@ -23,11 +23,14 @@ from runtime.components.spec import ComponentResolver
 from runtime.coordinator.quotas import QuotaStore, TenantQuota
 
 # What an administrator may set; None means "the configured default".
-QUOTA_FIELDS = ("max_concurrent_steps", "max_warm_runners", "max_backlog", "webhook_rps", "outbound_rps")
+QUOTA_FIELDS = (
+    "max_concurrent_steps", "max_warm_runners", "max_runner_memory_mb", "max_backlog", "webhook_rps", "outbound_rps"
+)  # fmt: skip
 LIMITS = {
     "weight": (1, 1_000),
     "max_concurrent_steps": (1, 100_000),
     "max_warm_runners": (1, 1_024),
+    "max_runner_memory_mb": (64, 1_048_576),
     "max_backlog": (1, 100_000_000),
     "webhook_rps": (1, 1_000_000),
     "outbound_rps": (1, 1_000_000),
@@ -36,6 +39,7 @@ LABELS = {
     "weight": "Fair-share weight",
     "max_concurrent_steps": "Steps executing at once",
     "max_warm_runners": "Warm runners per worker",
+    "max_runner_memory_mb": "Memory of its warm runners per worker (MB)",
     "max_backlog": "Messages waiting (backlog)",
     "webhook_rps": "Webhook requests per second",
     "outbound_rps": "Outbound HTTP requests per second (built-in HTTP steps)",
@@ -47,6 +51,7 @@ def quota_defaults(settings: HubSettings) -> TenantQuota:
     return TenantQuota(
         max_concurrent_steps=settings.tenant_max_concurrent_steps,
         max_warm_runners=settings.tenant_max_runners,
+        max_runner_memory_mb=settings.tenant_max_runner_memory_mb,
         max_backlog=settings.tenant_max_backlog,
         webhook_rps=math.ceil(settings.webhook_tenant_rps),  # quotas are whole numbers
         outbound_rps=settings.tenant_outbound_rps,

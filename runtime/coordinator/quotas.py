@@ -18,6 +18,7 @@ class TenantQuota:
     weight: int = 1
     max_concurrent_steps: int = 0
     max_warm_runners: int = 0
+    max_runner_memory_mb: int = 0  # all its warm runners' memory limits together, in each worker
     max_backlog: int = 0
     webhook_rps: int = 0
     outbound_rps: int = 0

@@ -222,6 +222,10 @@ class DockerExecutor(ProcessExecutor):
     user: str = "65534:65534"
     name: str = "docker"
 
+    @property
+    def runner_memory_mb(self) -> int:
+        return self.limits.memory_mb
+
     def __post_init__(self) -> None:
         self._setup()
         if self.client is None:

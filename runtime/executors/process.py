@@ -280,11 +280,21 @@ class ProcessExecutor:
         # Kept warm (keep_warm): how many of each, exempt from the idle stop.
         self._pinned: dict[tuple[str, str], int] = {}
         self._retry_at: dict[tuple[str, str], float] = {}  # pinned runners that failed to start: not before
-        self._tenant_limits: dict[str, int] = {}  # tenant -> its quota of runners here (max_warm_runners)
+        self._tenant_limits: dict[str, int] = {}  # tenant -> how many runners it may have here
 
-    def set_tenant_limits(self, limits: dict[str, int]) -> None:
-        """Tenants' own quotas of runners in this worker (the others keep max_tenant_runners)."""
-        self._tenant_limits = dict(limits)
+    @property
+    def runner_memory_mb(self) -> int:
+        """The memory limit of each runner (what a tenant's memory quota counts)."""
+        return self.policy.memory_mb
+
+    def set_tenant_limits(self, runners: dict[str, int], memory_mb: dict[str, int] | None = None) -> None:
+        """Tenants' own quotas in this worker: of runners, and of their runners' memory together (the others
+        keep max_tenant_runners)."""
+        limits = dict(runners)
+        for tenant, memory in (memory_mb or {}).items():
+            fits = max(1, memory // max(1, self.runner_memory_mb))
+            limits[tenant] = min(limits.get(tenant, self.max_tenant_runners), fits)
+        self._tenant_limits = limits
 
     @contextlib.contextmanager
     def lease(

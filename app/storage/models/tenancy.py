@@ -33,6 +33,7 @@ class Tenant(UuidPk, Timestamps, Base):
     weight: Mapped[int] = mapped_column(default=1)
     max_concurrent_steps: Mapped[int | None]
     max_warm_runners: Mapped[int | None]
+    max_runner_memory_mb: Mapped[int | None]
     max_backlog: Mapped[int | None]
     webhook_rps: Mapped[int | None]
     outbound_rps: Mapped[int | None]

@@ -317,6 +317,17 @@ def test_a_tenants_own_quota_of_runners_replaces_the_workers_default() -> None:
         executor.close()
 
 
+def test_a_tenants_memory_quota_bounds_its_runners_in_a_worker() -> None:
+    executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(memory_mb=256), max_tenant_runners=8)
+    executor.set_tenant_limits(
+        {}, {"t1": 600, "t2": 100}
+    )  # MB of runners: 2 fit; less than one still gets one
+    assert executor._tenant_limits == {"t1": 2, "t2": 1}
+    executor.set_tenant_limits({"t1": 1}, {"t1": 6000})  # the stricter of the two quotas
+    assert executor._tenant_limits == {"t1": 1}
+    executor.close()
+
+
 def test_asking_for_more_instances_than_the_tenant_may_have_starts_what_it_may_and_does_not_hang() -> None:
     """A regression: warm_up held its first instances while it waited for one the tenant's limit forbade."""
     import threading
