@@ -157,10 +157,11 @@ class Worker:
             try:
                 return processed + self.process(choice.taken.deliveries, choice.taken)
             except Exception:
-                # Nothing was committed: the messages come back after the visibility timeout; the lease and
-                # the charge taken up front go now, not a minute later.
-                with contextlib.suppress(redis.RedisError):
-                    self.fair.release(choice.taken, self._quota(choice.taken.tenant))
+                # Not committed: the messages come back after the visibility timeout; the lease and the charge
+                # taken up front go now, not a minute later (unless the settle reached Redis already).
+                if not choice.taken.settled:
+                    with contextlib.suppress(redis.RedisError):
+                        self.fair.release(choice.taken, self._quota(choice.taken.tenant))
                 raise
         wait = min(self.config.block_ms / 1000, max(0.0, self._next_housekeeping - time.monotonic()))
         if choice.capped:
@@ -277,7 +278,15 @@ class Worker:
             penalty = self._penalties.get(taken.queue)
             settle = functools.partial(self.fair.settle, taken=taken, quota=quota, used_ms=used_ms,
                                        wall_ms=wall_ms, done=done, penalty=penalty)  # fmt: skip
-        self.stats.committed += self.bus.commit(list(batches.values()), settle)
+        try:
+            self.stats.committed += self.bus.commit(list(batches.values()), settle)
+        except redis.ResponseError:
+            # Redis ran the round trip (a script failed in it): the settle in it was applied, once.
+            if taken is not None:
+                taken.settled = True
+            raise
+        if taken is not None:
+            taken.settled = True
         self.stats.processed += done
         self.stats.failed, self.stats.dead = self.processor.failed, self.processor.dead_count
         if taken is None:

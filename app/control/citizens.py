@@ -70,8 +70,10 @@ def judge(standing: Standing, strikes: Strikes, at: str) -> Standing:
         return standing  # suspended stays so until someone activates the flow again
     if bad is not None and standing.level < bad[1]:
         return Standing(level=standing.level + 1, calm=0, reason=bad[0], since=at)
-    if bad is not None:
+    if bad is not None and standing.level == bad[1]:
         return dataclasses.replace(standing, calm=0)  # as far as this kind of strike goes: held there
+    # A minute without a strike that could have brought the flow this far counts as calm (refused requests,
+    # which outsiders can cause, do not keep a crashing flow throttled).
     if standing.level == 0:
         return standing
     calm = standing.calm + 1

@@ -43,7 +43,12 @@ class ControlWorker(SimpleWorker):
                 return result
 
     def _refresh_queues(self) -> None:
-        names = {CONTROL_QUEUE, *(n.decode() for n in self.connection.smembers(TICK_QUEUES))}
+        try:
+            found = self.connection.smembers(TICK_QUEUES)
+        except redis.ConnectionError as exc:  # a blip: keep the queues it knows; rq's own wait retries
+            self.log.warning("could not read the tick queues (%s); listening to the ones known", exc)
+            return
+        names = {CONTROL_QUEUE, *(n.decode() for n in found)}
         known = {q.name for q in self.queues}
         if names == known:
             return

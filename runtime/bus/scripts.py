@@ -147,9 +147,11 @@ for _, op in ipairs(ops) do
       -- Under the flow's concurrency limit, its place is given back and waiting runs start while the flow is
       -- under its limit as it is now (it may have been changed meanwhile).
       local limits, running = redis.call('HGET', runkey, 'cl'), redis.call('HGET', runkey, 'cc')
-      if limits and running then
+      if running then
         redis.call('DECR', running)
-        queued = queued + release(limits, running, redis.call('HGET', runkey, 'cw'), KEYS[6], KEYS[7])
+        if limits then
+          queued = queued + release(limits, running, redis.call('HGET', runkey, 'cw'), KEYS[6], KEYS[7])
+        end
       end
       redis.call('DEL', runkey)
     end

@@ -52,6 +52,7 @@ class Taken:
     charged_ms: float  # charged up front to the queue
     cost_ms: float  # the queue's cost per message then
     charged_tenant: bool = True  # whether the tenant was charged up front too (not when it alone had work)
+    settled: bool = False  # the settle went to Redis with the commit (the lease and charge are dealt with)
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """A tenant's quota of outbound HTTP requests per second, shared by every worker (GCRA on Redis's clock, like
 the webhook limits). The built-in steps that call out (HTTP request, HTTP polling) ask before each request:
-within the quota it goes at once; a short wait is waited; a longer one rebounds the message, so a worker is
-not held. Components in their own runners (processes, containers) make their calls themselves and are not
+within the quota it goes at once; a wait of up to `max_wait_s` is waited (the tenant's fair share bounds how
+many workers it can hold so); a longer one rebounds the message, at a spread-out time, so that a burst does
+not come back all at once. A request counts once, not again for its redirects. Components in their own runners (processes, containers) make their calls themselves and are not
 counted: that would take an egress proxy."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import redis
@@ -28,7 +30,7 @@ return 0
 
 
 class OutboundPacer:
-    def __init__(self, client: redis.Redis, tenant: str, rps: int, max_wait_s: float = 1.0) -> None:
+    def __init__(self, client: redis.Redis, tenant: str, rps: int, max_wait_s: float = 5.0) -> None:
         self.rps = rps
         self.max_wait_s = max_wait_s
         self._key = TenantKeys(tenant).rate("outbound")
@@ -43,9 +45,10 @@ class OutboundPacer:
             if wait_s <= 0:
                 return
             if waited + wait_s > self.max_wait_s:
+                spread = wait_s * (1 + random.random())  # noqa: S311 - spreading retries, not security
                 raise Rebound(
                     f"the tenant's quota of {self.rps} outbound requests per second is used up",
-                    max(1.0, wait_s),
+                    max(1.0, spread),
                 )
             time.sleep(wait_s)
             waited += wait_s

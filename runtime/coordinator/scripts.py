@@ -88,7 +88,10 @@ for _, e in ipairs(order) do
     -- pcall: a queue retired meanwhile (no stream, no group) is simply no longer ready.
     got = redis.pcall('XREADGROUP', 'GROUP', '{STEP_GROUP}', ARGV[1], 'COUNT', n, 'STREAMS', q, '>')
   end
-  if type(got) == 'table' and got.err then got = false end
+  if type(got) == 'table' and got.err then
+    if not string.find(got.err, 'NOGROUP', 1, true) then return redis.error_reply(got.err) end
+    got = false
+  end
   if got and got[1] and #got[1][2] > 0 then
     local entries = got[1][2]
     redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[4] .. '|' .. #entries)

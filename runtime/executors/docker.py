@@ -151,6 +151,9 @@ class ContainerRunner(LineProtocol):
             late = time.monotonic() + STDERR_GRACE_S
             while self.stderr_ends < self.answers and self.alive() and time.monotonic() < late:
                 self._pump(max(0.0, late - time.monotonic()))
+            self.stderr_ends = max(
+                self.stderr_ends, self.answers
+            )  # a lost mark must not cost every later call
         return self._taken_stderr()
 
     def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:

@@ -120,10 +120,12 @@ class LineProtocol:
         *lines, partial = (self._stderr_partial + chunk).split(b"\n")
         self._stderr_partial = partial[:MAX_LINE]  # a line without end is cut, not kept growing
         for line in lines:
-            if line == END_OF_STDERR:  # the runner's mark: what it printed for a request is all here
+            if line.endswith(END_OF_STDERR):  # the runner's mark (after output that had no line end too)
                 self.stderr_ends += 1
-            else:
-                self._stderr.append(line.decode(errors="replace")[:MAX_LINE])
+                line = line[: -len(END_OF_STDERR)]
+                if not line:
+                    continue
+            self._stderr.append(line.decode(errors="replace")[:MAX_LINE])
 
     def _taken_stderr(self) -> list[str]:
         lines = list(self._stderr)

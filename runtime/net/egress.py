@@ -99,7 +99,7 @@ class EgressPolicy:
                 return True
         return False
 
-    def check(self, url: str) -> Target:
+    def check(self, url: str, *, paced: bool = True) -> Target:
         """Resolve and check the URL's host. Raises EgressRefusedError, or PermanentStepError for a bad URL."""
         try:
             parts = urlsplit(url)
@@ -123,7 +123,7 @@ class EgressPolicy:
         except ValueError:
             raise PermanentStepError(f"the URL's port is not a number (got {url!r})") from None
         target = Target(url, parts.scheme, host, port, self.check_host(host, port))
-        if self.pace is not None:  # only a request that is allowed at all counts against the rate
+        if paced and self.pace is not None:  # only a request that is allowed at all counts against the rate
             self.pace()
         return target
 

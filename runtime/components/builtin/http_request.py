@@ -83,13 +83,21 @@ def request(message: Message, fields: dict[str, Any], context: StepContext) -> M
     follow = bool(fields.get("follow_redirects", True))
     current, origin, params = url, _origin(url), fields.get("query") or None
     try:
-        for _ in range(REDIRECT_LIMIT + 1):
+        for hop in range(REDIRECT_LIMIT + 1):
             # Every hop is checked: a public URL must not redirect into the internal network. The credential
             # goes only to the origin it was configured for (like httpx and browsers do).
             same_origin = _origin(current) == origin
             sent_headers = {**headers, **credential_headers} if same_origin else headers
             response = _send(
-                context, method, current, sent_headers, params, auth if same_origin else None, body, timeout
+                context,
+                method,
+                current,
+                sent_headers,
+                params,
+                auth if same_origin else None,
+                body,
+                timeout,
+                first=hop == 0,
             )
             if not (follow and response.is_redirect):
                 break
@@ -134,8 +142,11 @@ def _send(
     auth: httpx.Auth | None,
     body: dict[str, Any],
     timeout: float,
+    first: bool = True,
 ) -> httpx.Response:
-    target = context.egress.check(url)
+    # A request counts once against the outbound rate, not again for its redirects: a wait there could end in
+    # a retry of the whole step, sending a request that was sent already.
+    target = context.egress.check(url, paced=first)
     # Connect to the address that was checked; TLS still verifies the certificate against the host name. A
     # client per hop: a pooled connection verified for one host name must not serve another.
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}

@@ -35,6 +35,9 @@ def test_each_bad_minute_is_one_step_further_and_calm_minutes_step_back() -> Non
     assert low.label == "low priority" and "refused by the tenant's quotas" in low.reason
     # Anyone with the URL can cause refusals: they never take a flow further than low priority.
     assert judge(judge(low, REFUSED, "t"), REFUSED, "t").level == 1
+    # ... nor keep a crashing flow throttled: for a throttled flow, a minute of refused requests is calm.
+    throttled = judge(judge(Standing(), CRASHING, "t"), CRASHING, "t")
+    assert judge(throttled, REFUSED, "t").calm == 1
     for _ in range(citizens.CALM_MINUTES - 1):
         low = judge(low, Strikes(), "t")
     assert low.level == 1

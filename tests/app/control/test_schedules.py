@@ -231,3 +231,18 @@ def test_an_idle_control_worker_hears_a_new_tenants_tick_queue(hub: HubRuntime, 
     finally:
         worker._stop_requested = True
         thread.join(10)
+
+
+def test_a_redis_blip_while_reading_the_tick_queues_keeps_the_ones_known(
+    hub: HubRuntime, monkeypatch
+) -> None:
+    import redis as redis_lib
+
+    worker = ControlWorker(hub.bus.redis)
+
+    def lost(*args, **kwargs):
+        raise redis_lib.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(worker.connection, "smembers", lost)
+    worker._refresh_queues()  # logs, keeps listening
+    assert [q.name for q in worker.queues] == [CONTROL_QUEUE]

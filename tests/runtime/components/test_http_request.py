@@ -170,3 +170,11 @@ def test_a_request_that_would_wait_too_long_for_the_outbound_quota_rebounds(redi
     with pytest.raises(Rebound, match="quota of 1 outbound requests per second is used up") as refused:
         pace()
     assert refused.value.delay_s >= 0.5
+
+
+def test_a_request_counts_once_against_the_outbound_rate_not_again_for_its_redirects(server) -> None:
+    asked = []
+    egress = EgressPolicy(LOCAL.allowed, pace=lambda: asked.append(1))
+    out = request(Message(), {"url": f"{server.url}/redirect?to=/text"}, _context(egress=egress))
+    assert out.data["body"] == "plain words"
+    assert len(asked) == 1

@@ -72,3 +72,39 @@ def test_a_batch_that_fails_before_its_commit_gives_its_lease_and_charge_back(ha
     assert harness.bus.redis.zcard(tk.leases) == 0
     # Where the take put the new queue (the credit below the lead) before charging it: the charge is back.
     assert harness.bus.redis.zscore(tk.queue_vtime, tk.queue("flow1")) == -worker.config.fairness.credit_ms
+
+
+def test_a_commit_that_failed_in_redis_is_not_refunded_twice(harness, monkeypatch) -> None:
+    """The settle rides in the commit's round trip: when a script in it fails, the settle was applied."""
+    import pytest
+    import redis
+
+    version = harness.publish([START, node("log", "log", "log")], [{"source": "start", "target": "log"}])
+    harness.start(version, {})
+    worker = harness.worker("w")
+    worker.housekeeping()
+    real = worker.bus.commit
+
+    def failing(batches, also=None):
+        real(batches, also)
+        raise redis.ResponseError("a script failed")
+
+    monkeypatch.setattr(worker.bus, "commit", failing)
+    tk = TenantKeys(harness.tenant)
+    with pytest.raises(redis.ResponseError):
+        worker.run_once()
+    assert harness.bus.redis.zcard(tk.leases) == 0
+    # Lifted to minus the credit, then charged what the step used: not minus what was charged up front again.
+    assert harness.bus.redis.zscore(tk.queue_vtime, tk.queue("flow1")) > -worker.config.fairness.credit_ms
+
+
+def test_a_read_error_other_than_a_retired_queue_is_not_swallowed(redis) -> None:
+    import pytest
+
+    from runtime.coordinator.fair_queue import FairQueue
+
+    tk = TenantKeys("odd")
+    redis.set(tk.queue("f"), "not a stream")
+    redis.sadd(tk.ready, tk.queue("f"))
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        FairQueue(redis).take("w", ["odd"], {}, 10, 1)

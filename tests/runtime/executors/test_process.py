@@ -466,3 +466,14 @@ def test_a_step_that_breaks_outside_its_executor_does_not_undo_the_others_run_si
     assert statuses == {"succeeded"} and sorted(ran) == [0, 2]  # each ran once
     [failed] = [e for e in harness.events() if e.get("step") == "echo" and e.get("error")]
     assert "the step could not be run: RuntimeError: the executor itself broke" in failed["error"]
+
+
+def test_the_end_mark_is_found_after_output_without_a_line_end() -> None:
+    from runtime.executors.process import LineProtocol
+
+    runner = LineProtocol()
+    runner._add_stderr(b"no line end here")
+    runner._add_stderr(b"\x1e\n")
+    runner._add_stderr(b"next\n\x1e\n")
+    assert runner.stderr_ends == 2
+    assert runner._taken_stderr() == ["no line end here", "next"]
