@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from app.components.notice import notice
 from app.state.webhooks import WebhookState
 
 S = WebhookState.settings
@@ -73,15 +74,12 @@ def _production() -> rx.Component:
             WebhookState.production_url != "",
             rx.vstack(
                 _url_row(WebhookState.production_url, "production-url"),
-                rx.cond(
-                    WebhookState.problem != "",
-                    rx.callout(
-                        WebhookState.problem,
-                        icon="triangle-alert",
-                        color_scheme="amber",
-                        size="1",
-                        data_testid="webhook-problem",
-                    ),
+                notice(
+                    WebhookState.problem,
+                    icon="triangle-alert",
+                    color="amber",
+                    test_id="webhook-problem",
+                    size="1",
                 ),
                 rx.hstack(
                     _confirm(

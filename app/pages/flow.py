@@ -7,6 +7,7 @@ import uuid
 
 import reflex as rx
 
+from app.components.notice import notice
 from app.components.webhook_panel import webhook_panel
 from app.context import get_context
 from app.errors import HubError
@@ -153,16 +154,7 @@ def flow_page() -> rx.Component:
                 rx.heading(WebhookState.flow_name, size="5", data_testid="flow-name"),
                 _status(),
                 _status_reason(),
-                rx.cond(
-                    WebhookState.standing != "",
-                    rx.callout(
-                        WebhookState.standing,
-                        icon="shield_alert",
-                        color_scheme="orange",
-                        width="100%",
-                        data_testid="flow-standing",
-                    ),
-                ),
+                notice(WebhookState.standing, icon="shield_alert", color="orange", test_id="flow-standing"),
                 _schedule(),
                 rx.cond(
                     (WebhookState.error != "") & ~WebhookState.can_edit,

@@ -6,6 +6,7 @@ import uuid
 
 import reflex as rx
 
+from app.components.notice import notice
 from app.context import get_context
 from app.errors import HubError
 from app.services import quotas
@@ -156,11 +157,7 @@ def _quotas() -> rx.Component:
         rx.form(
             rx.vstack(
                 table,
-                rx.cond(
-                    SettingsState.quota_error != "",
-                    rx.callout(SettingsState.quota_error, icon="triangle_alert", color_scheme="red",
-                               data_testid="quota-error"),
-                ),
+                notice(SettingsState.quota_error, icon="triangle_alert", color="red", test_id="quota-error"),
                 rx.cond(
                     SettingsState.quota_saved,
                     rx.text("Saved: in force on every worker and router now.", color_scheme="green", size="2",
@@ -186,16 +183,7 @@ def settings_page() -> rx.Component:
         ROUTE,
         "Settings",
         "Your tenant and the people in it.",
-        rx.cond(
-            SettingsState.sandbox_warning != "",
-            rx.callout(
-                SettingsState.sandbox_warning,
-                icon="shield_alert",
-                color_scheme="amber",
-                width="100%",
-                data_testid="sandbox-warning",
-            ),
-        ),
+        notice(SettingsState.sandbox_warning, icon="shield_alert", color="amber", test_id="sandbox-warning"),
         rx.heading(rx.text.span("Tenant: "), rx.text.span(AuthState.tenant_name), size="4"),
         rx.text("Members", weight="medium", padding_top="8px"),
         _members_table(),
