@@ -22,10 +22,7 @@ from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
 from runtime.coordinator.quotas import QuotaStore, TenantQuota
 
-# What an administrator may set; None means "the configured default".
-QUOTA_FIELDS = (
-    "max_concurrent_steps", "max_warm_runners", "max_runner_memory_mb", "max_backlog", "webhook_rps", "outbound_rps"
-)  # fmt: skip
+# What an administrator may set, and its bounds.
 LIMITS = {
     "weight": (1, 1_000),
     "max_concurrent_steps": (1, 100_000),
@@ -35,6 +32,7 @@ LIMITS = {
     "webhook_rps": (1, 1_000_000),
     "outbound_rps": (1, 1_000_000),
 }
+QUOTA_FIELDS = tuple(name for name in LIMITS if name != "weight")  # stored per tenant, NULL: the default
 LABELS = {
     "weight": "Fair-share weight",
     "max_concurrent_steps": "Steps executing at once",
@@ -126,14 +124,14 @@ def update_quotas(
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             raise NotFoundError("This tenant does not exist any more.")
-        before = {name: getattr(tenant, name) for name in ("weight", *QUOTA_FIELDS)}
+        before = {name: getattr(tenant, name) for name in LIMITS}
         for name, value in values.items():
             if name not in LIMITS:
                 raise ValidationError(f"Unknown quota {name!r}.")
             if name == "weight" and value is None:
                 raise ValidationError(f"{LABELS[name]}: required.")
             setattr(tenant, name, value)
-        after = {name: getattr(tenant, name) for name in ("weight", *QUOTA_FIELDS)}
+        after = {name: getattr(tenant, name) for name in LIMITS}
         changed = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
         if changed:
             audit.record(

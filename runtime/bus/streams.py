@@ -373,15 +373,15 @@ class StreamsBus:
             also(pipe)
         applied = 0
         results = pipe.execute(raise_on_error=False)
-        for result in results[len(calls) :]:
-            if isinstance(result, Exception):
-                raise result
         for (call_keys, call_args), result in zip(calls, results[: len(calls)], strict=True):
             if isinstance(result, NoScriptError):  # nothing ran: Redis restarted or flushed its scripts
                 result = self._commit(keys=call_keys, args=call_args)
             elif isinstance(result, Exception):
                 raise result
             applied += int(result)
+        for result in results[len(calls) :]:  # the commits are dealt with first: an error here loses none
+            if isinstance(result, Exception):
+                raise result
         return applied
 
     def promote_due(self, tenant: str, limit: int = 1000) -> int:
@@ -400,9 +400,7 @@ class StreamsBus:
     def adopt_legacy_queue(self, tenant: str) -> bool:
         """A tenant's steps stream from before per-flow queues becomes one of its queues until it is drained."""
         tk = TenantKeys(tenant)
-        if not self.redis.exists(tk.legacy_steps):
-            return False
-        return bool(self._adopt(keys=[tk.legacy_steps, tk.queues, tk.ready]))
+        return bool(self._adopt(keys=[tk.legacy_steps, tk.queues, tk.ready]))  # checks that it exists, too
 
     def retire_queue(self, queue: str, idle_ms: int) -> bool:
         """Delete a queue stream nobody wrote to for idle_ms that holds nothing undelivered or pending."""

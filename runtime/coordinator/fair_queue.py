@@ -245,11 +245,10 @@ class FairQueue:
         usage.record(pipe, tenant, used_ms, 0)
         pipe.execute()
 
-    def running(self, tenant: str) -> tuple[int, int]:
-        """(batches, messages) being processed for the tenant now."""
-        tk = TenantKeys(tenant)
-        leases = self.redis.zrangebyscore(tk.leases, _now_ms(), "+inf")
-        return len(leases), sum(int(m.rsplit(b"|", 1)[1]) for m in leases)
+
+def leased_messages(leases: list[bytes]) -> int:
+    """Messages in these leases (members `<lease id>|<messages>`, as TAKE writes them)."""
+    return sum(int(m.rsplit(b"|", 1)[1]) for m in leases)
 
 
 def _now_ms() -> int:

@@ -11,6 +11,7 @@ import redis
 from runtime.bus import keys
 from runtime.bus.keys import TenantKeys
 from runtime.coordinator import usage
+from runtime.coordinator.fair_queue import leased_messages
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def report(client: redis.Redis, tenants: Iterable[str] | None = None) -> Report:
             TenantFigures(
                 tenant=tenant,
                 backlog=int(backlog or 0),
-                running=sum(int(m.rsplit(b"|", 1)[1]) for m in leases),
+                running=leased_messages(leases),
                 delayed=int(delayed),
                 dead=int(dead),
                 usage=used[tenant],

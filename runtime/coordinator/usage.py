@@ -25,13 +25,6 @@ def record(pipe: redis.client.Pipeline, tenant: str, used_ms: float, steps: int)
     pipe.expire(key, KEEP_S)
 
 
-def record_throttled(pipe: redis.client.Pipeline, tenant: str, reason: str, count: int = 1) -> None:
-    """`reason`: what held the tenant back (steps, share, rate, backlog)."""
-    key = TenantKeys(tenant).usage(minute())
-    pipe.hincrby(key, f"throttled:{reason}", count)
-    pipe.expire(key, KEEP_S)
-
-
 @dataclass(frozen=True)
 class Usage:
     worker_ms_minute: float = 0.0  # the last 60 s (sliding: the running minute and a part of the one before)

@@ -47,7 +47,9 @@ def test_prometheus_text_names_tenants_by_slug(hub: HubRuntime) -> None:
     hub.bus.ensure_tenant(tenant)
     pipe = hub.bus.redis.pipeline()
     usage.record(pipe, tenant, 1500.0, 7)
-    usage.record_throttled(pipe, tenant, "rate", 4)
+    pipe.hincrby(
+        TenantKeys(tenant).usage(usage.minute()), "throttled:rate", 4
+    )  # as the ingress script counts
     pipe.set(TenantKeys(tenant).backlog, 12)
     pipe.execute()
     text = activity.metrics(hub.db, hub.bus.redis).decode()

@@ -272,22 +272,28 @@ def test_a_step_asking_for_instances_gets_them_at_once_and_they_stay_while_pinne
         executor.close()
 
 
-def test_instances_stay_within_the_tenants_limit() -> None:
+def _at_once(executor: ProcessExecutor, count: int, seconds: float) -> list:
+    """`count` slow steps called side by side, as a worker's threads do; their results."""
     import threading
 
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(executor.execute(invocation("slow", {"seconds": seconds})))
+        )
+        for _ in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_instances_stay_within_the_tenants_limit() -> None:
     executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(), max_instances=8, max_tenant_runners=2)
     try:
-        results = []
-        threads = [
-            threading.Thread(
-                target=lambda: results.append(executor.execute(invocation("slow", {"seconds": 0.5})))
-            )
-            for _ in range(4)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        results = _at_once(executor, 4, 0.5)
         assert len(results) == 4 and all(r.ok for r in results), [r.error for r in results]
         assert len({r.outputs[0].data["pid"] for r in results}) == 2 and len(executor.running()) == 2
     finally:
@@ -295,22 +301,10 @@ def test_instances_stay_within_the_tenants_limit() -> None:
 
 
 def test_a_tenants_own_quota_of_runners_replaces_the_workers_default() -> None:
-    import threading
-
     executor = ProcessExecutor(lambda _: PROBE, SandboxPolicy(), max_instances=8, max_tenant_runners=8)
     executor.set_tenant_limits({"t1": 1})  # what the worker reads from the tenant's quota (max_warm_runners)
     try:
-        results = []
-        threads = [
-            threading.Thread(
-                target=lambda: results.append(executor.execute(invocation("slow", {"seconds": 0.3})))
-            )
-            for _ in range(3)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        results = _at_once(executor, 3, 0.3)
         assert len(results) == 3 and all(r.ok for r in results), [r.error for r in results]
         assert len({r.outputs[0].data["pid"] for r in results}) == 1  # one runner served all three in turn
     finally:
