@@ -10,7 +10,6 @@ from app.api.sso import mount_sso
 from app.api.webhooks import mount_webhooks
 from app.pages import activity, catalog, credentials, flow, flows, login, runs, settings, setup
 from app.state.auth import AuthState
-from app.state.webhooks import WebhookState
 
 
 def index() -> rx.Component:
@@ -39,7 +38,9 @@ app.add_page(
 app.add_page(
     flows.flows_page, route=flows.ROUTE, title="Flows · Integration Hub", on_load=flows.FlowsState.load
 )
-app.add_page(flow.flow_page, route=flow.ROUTE, title="Flow · Integration Hub", on_load=WebhookState.load_flow)
+app.add_page(
+    flow.flow_page, route=flow.ROUTE, title="Flow · Integration Hub", on_load=flow.DesignerState.load_designer
+)
 app.add_page(
     credentials.credentials_page,
     route=credentials.ROUTE,

@@ -28,6 +28,7 @@ def field_view(field: FieldDef) -> dict[str, Any]:
         "placeholder": field.placeholder or field.prompt,
         "note": note,
         "options": [[value, label] for value, label in (field.options or {}).items()],
+        "value": "",  # what the control shows at first (the designer fills in the step's saved value)
     }
 
 
@@ -40,23 +41,72 @@ SELECT_STYLE = {
 }
 
 
-def _control(field: Any) -> rx.Component:
+def field_control(field: Any) -> rx.Component:
+    """The input for one generated field, named by the field (a form's submit gives name -> value)."""
     name = field["name"]
+    value = field["value"].to(str)
+    test_id = "field-" + field["name"].to(str)
     return rx.match(
         field["kind"],
-        ("password", rx.input(name=name, type="password", placeholder=field["placeholder"], width="100%")),
-        ("textarea", rx.text_area(name=name, placeholder=field["placeholder"], width="100%")),
-        ("code", rx.text_area(name=name, font_family="monospace", width="100%")),
-        ("jsonata", rx.text_area(name=name, font_family="monospace", placeholder="JSONata", width="100%")),
-        ("json", rx.text_area(name=name, font_family="monospace", placeholder="{}", width="100%")),
-        ("checkbox", rx.checkbox(name=name)),
+        (
+            "password",
+            rx.input(
+                name=name,
+                type="password",
+                placeholder=field["placeholder"],
+                width="100%",
+                default_value=value,
+                data_testid=test_id,
+            ),
+        ),
+        (
+            "textarea",
+            rx.text_area(
+                name=name,
+                placeholder=field["placeholder"],
+                width="100%",
+                default_value=value,
+                data_testid=test_id,
+            ),
+        ),
+        (
+            "code",
+            rx.text_area(
+                name=name, font_family="monospace", width="100%", default_value=value, data_testid=test_id
+            ),
+        ),
+        (
+            "jsonata",
+            rx.text_area(
+                name=name,
+                font_family="monospace",
+                placeholder="JSONata",
+                width="100%",
+                default_value=value,
+                data_testid=test_id,
+            ),
+        ),
+        (
+            "json",
+            rx.text_area(
+                name=name,
+                font_family="monospace",
+                placeholder="{}",
+                width="100%",
+                default_value=value,
+                data_testid=test_id,
+            ),
+        ),
+        ("checkbox", rx.checkbox(name=name, default_checked=field["value"].to(bool), data_testid=test_id)),
         (
             "select",
             rx.el.select(
                 rx.el.option("—", value=""),
                 rx.foreach(field["options"].to(list[list[str]]), lambda o: rx.el.option(o[1], value=o[0])),
                 name=name,
+                default_value=value,
                 style=SELECT_STYLE,
+                data_testid=test_id,
             ),
         ),
         (
@@ -69,7 +119,13 @@ def _control(field: Any) -> rx.Component:
             ),
         ),
         ("oauth", rx.text("Signed in with OAuth2 from the Credentials page.", size="2", color_scheme="gray")),
-        rx.input(name=name, placeholder=field["placeholder"], width="100%"),
+        rx.input(
+            name=name,
+            placeholder=field["placeholder"],
+            width="100%",
+            default_value=value,
+            data_testid=test_id,
+        ),
     )
 
 
@@ -98,7 +154,7 @@ def config_form(
             rx.foreach(
                 fields,
                 lambda field: field_row(
-                    field, _control(field), errors, form_id + "/" + field["name"].to(str)
+                    field, field_control(field), errors, form_id + "/" + field["name"].to(str)
                 ),
             ),
             rx.el.input(type="hidden", name="__form", value=form_id),

@@ -39,3 +39,22 @@ def field_errors(fields: list[FieldDef], values: dict[str, Any]) -> dict[str, st
             if unknown:
                 errors[field.name] = f"Not one of the choices: {', '.join(unknown)}."
     return errors
+
+
+def node_field_values(fields: list[FieldDef], form: dict[str, Any]) -> dict[str, Any]:
+    """What a step keeps of a submitted form (after `field_errors` found nothing): the declared fields only,
+    trimmed, empty ones left out, a checkbox as a boolean and a JSON field as the value it spells."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        value = form.get(field.name)
+        if field.kind == "checkbox":
+            values[field.name] = value in (True, "on", "true", "1")
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+        if value in EMPTY:
+            continue
+        if field.kind == "json" and isinstance(value, str):
+            value = orjson.loads(value)
+        values[field.name] = value
+    return values

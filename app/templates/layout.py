@@ -130,6 +130,26 @@ def page_layout(active_route: str, title: str, subtitle: str, *children: rx.Comp
     )
 
 
+def workspace_layout(active_route: str, *children: rx.Component) -> rx.Component:
+    """A logged-in page that needs the whole window (the designer): no title block, no width limit."""
+    return rx.hstack(
+        _sidebar(active_route),
+        rx.box(
+            rx.cond(
+                AuthState.authenticated,
+                rx.vstack(*children, spacing="2", width="100%"),
+                rx.center(rx.spinner(size="3"), height="50vh"),
+            ),
+            padding="12px 16px",
+            width="100%",
+            min_width="0",
+        ),
+        spacing="0",
+        align="start",
+        width="100%",
+    )
+
+
 def coming_next(what: str, items: list[str]) -> rx.Component:
     """An honest placeholder for a page a later release fills: says what it will hold."""
     return rx.callout.root(

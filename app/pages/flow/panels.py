@@ -1,0 +1,252 @@
+"""The designer's side panels: the selected node's configuration, the selected edge's condition, and, with
+nothing selected, the flow itself (status, schedule, webhook)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from app.components.config_form import SELECT_STYLE, field_control, field_row
+from app.components.notice import notice
+from app.components.webhook_panel import webhook_panel
+from app.pages.flow.state import DesignerState as S
+from app.state.webhooks import WebhookState
+
+
+def _setting(label: str, key: str, hint: str = "") -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="2", weight="medium"),
+        rx.input(
+            name=f"__{key}", default_value=S.node_settings[key], width="100%", data_testid=f"setting-{key}"
+        ),
+        rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray")),
+        rx.cond(
+            S.node_errors.contains(f"setting/{key}"),
+            rx.text(S.node_errors[f"setting/{key}"], size="1", color_scheme="red", data_testid="field-error"),
+        ),
+        spacing="1",
+        width="100%",
+    )
+
+
+def _credential_picker() -> rx.Component:
+    return rx.cond(
+        S.takes_credential,
+        rx.vstack(
+            rx.hstack(
+                rx.text("Credential", size="2", weight="medium"),
+                rx.spacer(),
+                rx.link("New credential", href="/credentials", is_external=True, size="1"),
+                width="100%",
+            ),
+            rx.el.select(
+                rx.el.option("— none —", value=""),
+                rx.foreach(S.credential_options, lambda o: rx.el.option(o[1], value=o[0])),
+                value=S.node_credential,
+                on_change=S.set_node_credential,
+                style=SELECT_STYLE,
+                data_testid="node-credential",
+            ),
+            spacing="1",
+            width="100%",
+        ),
+    )
+
+
+def _run_settings() -> rx.Component:
+    return rx.accordion.root(
+        rx.accordion.item(
+            header="Run settings",
+            content=rx.vstack(
+                rx.cond(S.takes_schedule, _setting("Schedule (cron, UTC)", "schedule", "e.g. */15 * * * *")),
+                _setting("Attempts", "max_attempts", "1 means no retry"),
+                _setting("First retry after (s)", "base_delay_s", "doubles on each retry, with jitter"),
+                _setting("Longest wait between retries (s)", "max_delay_s"),
+                _setting("Timeout (s)", "timeout_s"),
+                _setting("Instances per worker", "instances", "runners kept side by side for this step"),
+                rx.cond(
+                    S.choose_executor,
+                    rx.vstack(
+                        rx.text("Executor", size="2", weight="medium"),
+                        rx.el.select(
+                            rx.el.option("the hub's default", value=""),
+                            rx.el.option("process (sandboxed)", value="process"),
+                            rx.el.option("docker (container)", value="docker"),
+                            name="__executor",
+                            default_value=S.node_settings["executor"],
+                            style=SELECT_STYLE,
+                            data_testid="setting-executor",
+                        ),
+                        spacing="1",
+                        width="100%",
+                    ),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            value="settings",
+        ),
+        collapsible=True,
+        variant="ghost",
+        width="100%",
+    )
+
+
+def node_panel() -> rx.Component:
+    return rx.vstack(
+        rx.heading(S.node_title, size="3", data_testid="node-panel-title"),
+        rx.text(S.selected_node, size="1", color_scheme="gray", font_family="monospace"),
+        rx.cond(S.node_help != "", rx.text(S.node_help, size="2", color_scheme="gray")),
+        rx.form(
+            rx.vstack(
+                rx.vstack(
+                    rx.text("Name on the canvas", size="2", weight="medium"),
+                    rx.input(name="__name", default_value=S.node_name, width="100%", data_testid="node-name"),
+                    spacing="1",
+                    width="100%",
+                ),
+                rx.foreach(
+                    S.node_fields,
+                    lambda field: field_row(
+                        field, field_control(field), S.node_errors, "node/" + field["name"].to(str)
+                    ),
+                ),
+                _credential_picker(),
+                _run_settings(),
+                rx.button("Apply", type="submit", disabled=S.read_only, data_testid="apply-node"),
+                spacing="3",
+                width="100%",
+            ),
+            key=S.node_form_key,
+            on_submit=S.save_node,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        rx.cond(S.node_component == "webhook", rx.box(webhook_panel(), width="100%")),
+        spacing="2",
+        width="100%",
+        data_testid="node-panel",
+    )
+
+
+def edge_panel() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Connection", size="3"),
+        rx.text(S.selected_source, " → ", S.selected_target, size="2", font_family="monospace"),
+        rx.text(
+            "A JSONata condition on the message the first step emitted: the message goes this way when it is "
+            "true. Empty: always. After a router set to 'first', only the first matching connection is taken.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.form(
+            rx.vstack(
+                rx.text_area(
+                    name="condition",
+                    default_value=S.edge_condition,
+                    font_family="monospace",
+                    placeholder="e.g. amount > 100",
+                    width="100%",
+                    data_testid="edge-condition",
+                ),
+                rx.button("Apply", type="submit", disabled=S.read_only, data_testid="apply-edge"),
+                spacing="2",
+                width="100%",
+            ),
+            key=S.selected_source + "->" + S.selected_target + S.edge_condition,
+            on_submit=S.save_edge,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        spacing="2",
+        width="100%",
+        data_testid="edge-panel",
+    )
+
+
+def flow_panel() -> rx.Component:
+    return rx.vstack(
+        rx.heading("This flow", size="3"),
+        rx.text(
+            "Drag steps from the palette, connect them, click one to configure it. Save publishes a new version "
+            "when the flow has no problems.",
+            size="2",
+            color_scheme="gray",
+        ),
+        _status_reason(),
+        notice(WebhookState.standing, icon="shield_alert", color="orange", test_id="flow-standing"),
+        _schedule(),
+        webhook_panel(),
+        spacing="3",
+        width="100%",
+        data_testid="flow-panel",
+    )
+
+
+def _status_reason() -> rx.Component:
+    return rx.cond(
+        WebhookState.status_reason != "",
+        rx.cond(
+            WebhookState.flow_status == "error",
+            rx.callout(WebhookState.status_reason, icon="triangle_alert", color_scheme="red", width="100%",
+                       data_testid="flow-status-reason"),
+            rx.hstack(  # starting or stopping: a worker is on it
+                rx.spinner(size="2"),
+                rx.text(WebhookState.status_reason, size="2", color_scheme="gray"),
+                align="center",
+                data_testid="flow-status-reason",
+            ),
+        ),
+    )  # fmt: skip
+
+
+def _schedule() -> rx.Component:
+    return rx.cond(
+        WebhookState.schedule_words != "",
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.text("Schedule", weight="medium"),
+                    rx.code(WebhookState.schedule),
+                    align="center",
+                ),
+                rx.text(WebhookState.schedule_words, size="2", data_testid="schedule-words"),
+                rx.cond(
+                    WebhookState.next_ticks.length() > 0,
+                    rx.text(
+                        "Next: ",
+                        rx.foreach(
+                            WebhookState.next_ticks, lambda t: rx.badge(t, variant="soft", margin_right="4px")
+                        ),
+                        size="2",
+                        data_testid="next-ticks",
+                    ),
+                ),
+                rx.text(
+                    "Times are UTC, on the wall clock (as cron). Ticks skipped while the previous run was still "
+                    "running: ",
+                    WebhookState.ticks_skipped,
+                    size="1",
+                    color_scheme="gray",
+                ),
+                spacing="2",
+            ),
+            width="100%",
+            data_testid="flow-schedule",
+        ),
+    )
+
+
+def side_panel() -> rx.Component:
+    return rx.box(
+        rx.cond(
+            S.selected_node != "",
+            node_panel(),
+            rx.cond(S.selected_source != "", edge_panel(), flow_panel()),
+        ),
+        width="380px",
+        min_width="380px",
+        height="100%",
+        overflow_y="auto",
+        padding="12px",
+        border_left=f"1px solid {rx.color('gray', 5)}",
+    )

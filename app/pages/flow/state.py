@@ -1,0 +1,510 @@
+"""The designer's state: the draft being edited, its undo history, what the canvas shows and the node panel.
+
+The draft lives here between saves (a backend var, never sent whole to the browser); the canvas gets nodes and
+edges drawn from it. Every edit goes through designer/edits.py, is recorded for undo, and is checked by the
+compiler so that problems show on their nodes as one edits."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pydantic
+import reflex as rx
+
+from app.components.config_form import field_view
+from app.context import get_context
+from app.control.flow_jobs import enqueue_converge
+from app.errors import ConflictError, HubError
+from app.services import designer as service
+from app.services import flows
+from app.services.credentials import list_credentials
+from app.services.field_values import field_errors, node_field_values
+from app.state.webhooks import WebhookState
+from app.storage.models import FlowStatus
+from designer import edits, layout
+from designer.history import History
+from designer.view import canvas_edges, canvas_nodes
+from runtime.flows.schema import NodeSettings
+
+SETTING_INPUTS = (
+    "max_attempts",
+    "base_delay_s",
+    "max_delay_s",
+    "timeout_s",
+    "instances",
+    "executor",
+    "schedule",
+)
+
+
+class DesignerState(WebhookState):
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+    palette: list[dict[str, Any]] = []
+    fit_signal: int = 0
+    dirty: bool = False
+    problems: list[dict[str, str]] = []  # {node, message}: the compiler's findings on the draft
+    canvas_error: str = ""
+    save_message: str = ""
+    conflict: bool = False
+    viewing_version: int = 0  # a saved version shown read-only; 0: the draft
+    versions: list[dict[str, str]] = []
+    # the node panel
+    selected_node: str = ""
+    node_component: str = ""
+    node_form_key: str = ""  # changes whenever the panel shows other values, so the form starts afresh
+    node_title: str = ""
+    node_help: str = ""
+    node_name: str = ""
+    node_fields: list[dict[str, Any]] = []
+    node_errors: dict[str, str] = {}
+    credential_options: list[list[str]] = []  # [id, name]
+    node_credential: str = ""
+    takes_credential: bool = False
+    node_settings: dict[str, str] = {}
+    choose_executor: bool = False
+    takes_schedule: bool = False
+    # the edge panel
+    selected_source: str = ""
+    selected_target: str = ""
+    edge_condition: str = ""
+
+    _graph: dict[str, Any] = {}
+    _lock_version: int = 0
+    _history: History = History()
+    _clipboard: dict[str, Any] = {}
+    _viewed: dict[str, Any] = {}  # the saved version shown read-only
+
+    @rx.var
+    def read_only(self) -> bool:
+        return self.viewing_version > 0 or not self.can_edit
+
+    @rx.var
+    def problem_count(self) -> int:
+        return len(self.problems)
+
+    # -- loading ------------------------------------------------------------------------------------------------
+    @rx.event
+    def load_designer(self):
+        redirect = self.load_flow()
+        if not self.flow_name or not self.tenant_id:
+            self.nodes, self.edges = [], []
+            return redirect
+        self._read_draft()
+        return redirect
+
+    def _read_draft(self) -> None:
+        ctx = get_context()
+        tenant_id, flow_id = self._ids()
+        _, self._graph, self._lock_version = service.read_draft(ctx.db, tenant_id, flow_id)
+        self._history = History()
+        self.dirty = self.conflict = False
+        self.viewing_version = 0
+        self.canvas_error = self.save_message = ""
+        self.palette = service.designer_catalog(ctx.db, tenant_id).palette()
+        self._select_none()
+        self._redraw(check=True)
+        self.fit_signal += 1
+
+    def _catalog(self) -> service.DesignerCatalog:
+        return service.designer_catalog(get_context().db, uuid.UUID(self.tenant_id))
+
+    def _redraw(self, check: bool = True, graph: dict[str, Any] | None = None) -> None:
+        """Draw `graph` (the draft by default); `check`: run the compiler on it again first."""
+        shown = self._graph if graph is None else graph
+        if check:
+            ctx = get_context()
+            tenant_id = uuid.UUID(self.tenant_id)
+            found = service.draft_problems(
+                ctx.db, ctx.components_for(tenant_id), tenant_id, self._user(), shown
+            )
+            self.problems = [{"node": p.node_id or "", "message": p.message} for p in found]
+        by_node: dict[str, list[str]] = {}
+        for problem in self.problems:
+            by_node.setdefault(problem["node"], []).append(problem["message"])
+        self.nodes = canvas_nodes(shown, self._catalog().looks(), by_node)
+        self.edges = canvas_edges(shown)
+
+    def _edit(self, graph: dict[str, Any], check: bool = True) -> None:
+        """Make `graph` the draft, undoably."""
+        self._history.record(self._graph)
+        self._graph = graph
+        self.dirty = True
+        self.save_message = ""
+        self._redraw(check)
+
+    def _may_edit(self) -> bool:
+        self.canvas_error = ""
+        if self.viewing_version:
+            self.canvas_error = "This is a saved version, shown read-only: restore it to edit it."
+            return False
+        if not self.can_edit:
+            self.canvas_error = (
+                f"Your role here ({self.role or 'none'}) can look at this flow, not change it."
+            )
+            return False
+        return True
+
+    # -- canvas gestures ----------------------------------------------------------------------------------------
+    @rx.event
+    def nodes_moved(self, moves: list[dict[str, Any]]) -> None:
+        if not self._may_edit():
+            self._redraw(check=False)  # put them back where they were
+            return
+        self._history.record(self._graph)
+        self._graph = edits.move_nodes(self._graph, moves)
+        self.dirty = True
+        self.save_message = ""
+        # The browser already shows the new positions: nothing to send back.
+
+    @rx.event
+    def connect_nodes(self, link: dict[str, Any]) -> None:
+        if not self._may_edit():
+            return
+        try:
+            graph = edits.connect(
+                self._graph, str(link.get("source")), str(link.get("target")), self._catalog().is_trigger
+            )
+        except edits.EditRefused as exc:
+            self.canvas_error = str(exc)
+            self._redraw(check=False)
+            return
+        self._edit(graph)
+
+    @rx.event
+    def delete_items(self, items: dict[str, Any]) -> None:
+        if not self._may_edit():
+            self._redraw(check=False)
+            return
+        gone = [str(n) for n in items.get("nodes") or []]
+        self._edit(edits.delete(self._graph, gone, items.get("edges") or []))
+        if self.selected_node in gone or self.selected_source in gone or self.selected_target in gone:
+            self._select_none()
+
+    @rx.event
+    def add_component(self, item: dict[str, Any]) -> None:
+        if not self._may_edit():
+            return
+        component, function = str(item.get("component", "")), str(item.get("function", ""))
+        if self._catalog().function(component, function) is None:
+            self.canvas_error = f"{component!r} has no {function!r} in this tenant's catalog."
+            return
+        graph, node_id = edits.add_node(
+            self._graph, component, function, float(item.get("x") or 0), float(item.get("y") or 0)
+        )
+        self._edit(graph)
+        self._select_node(node_id)
+
+    @rx.event
+    def copy_nodes(self, node_ids: list[str]):
+        self._clipboard = edits.copy_nodes(self._graph, [str(i) for i in node_ids])
+        count = len(self._clipboard["nodes"])
+        return rx.toast.info(f"Copied {count} step{'s' if count != 1 else ''}.")
+
+    @rx.event
+    def paste_nodes(self, where: dict[str, Any]) -> None:
+        if not self._may_edit() or not self._clipboard:
+            return
+        graph, _ = edits.paste(self._graph, self._clipboard, where.get("x"), where.get("y"))
+        self._edit(graph)
+
+    @rx.event
+    def undo(self) -> None:
+        if not self._may_edit():
+            return
+        previous = self._history.undo(self._graph)
+        if previous is not None:
+            self._graph, self.dirty = previous, True
+            self._refresh_selection()
+            self._redraw()
+
+    @rx.event
+    def redo(self) -> None:
+        if not self._may_edit():
+            return
+        following = self._history.redo(self._graph)
+        if following is not None:
+            self._graph, self.dirty = following, True
+            self._refresh_selection()
+            self._redraw()
+
+    @rx.event
+    def auto_layout(self) -> None:
+        if not self._may_edit():
+            return
+        where = layout.layered_positions(edits.nodes_of(self._graph), edits.edges_of(self._graph))
+        self._edit(edits.move_nodes(self._graph, [{"id": k, **v} for k, v in where.items()]), check=False)
+        self.fit_signal += 1
+
+    # -- selection and the side panels --------------------------------------------------------------------------
+    @rx.event
+    def select_item(self, item: dict[str, Any]) -> None:
+        if item.get("node"):
+            self._select_node(str(item["node"]))
+        elif item.get("source"):
+            self._select_none()
+            self.selected_source, self.selected_target = str(item["source"]), str(item["target"])
+            edge = next(
+                (e for e in edits.edges_of(self._shown()) if e["source"] == self.selected_source
+                 and e["target"] == self.selected_target),
+                {},
+            )  # fmt: skip
+            self.edge_condition = str(edge.get("condition") or "")
+        else:
+            self._select_none()
+
+    def _shown(self) -> dict[str, Any]:
+        return self._viewed if self.viewing_version else self._graph
+
+    def _select_none(self) -> None:
+        self.selected_node = self.selected_source = self.selected_target = ""
+        self.node_errors = {}
+
+    def _refresh_selection(self) -> None:
+        if self.selected_node:
+            self._select_node(self.selected_node)
+
+    def _select_node(self, node_id: str) -> None:
+        node = next((n for n in edits.nodes_of(self._shown()) if n["id"] == node_id), None)
+        self._select_none()
+        if node is None:
+            return
+        catalog = self._catalog()
+        function = catalog.function(str(node.get("component")), str(node.get("function")))
+        descriptor = catalog.descriptor(str(node.get("component")))
+        self.selected_node = node_id
+        self.node_component = str(node.get("component"))
+        self.node_form_key = f"{node_id}/{uuid.uuid4().hex[:8]}"
+        self.node_name = str(node.get("name") or "")
+        self.node_errors = {}
+        if function is None or descriptor is None:
+            self.node_title = f"{node.get('component')} · {node.get('function')}"
+            self.node_help = "This component is not in the catalog: import it, or delete this step."
+            self.node_fields, self.takes_credential, self.credential_options = [], False, []
+            self.choose_executor = self.takes_schedule = False
+            self.node_settings = {}
+            return
+        self.node_title = descriptor.title + (f" · {function.title}" if len(descriptor.functions) > 1 else "")
+        self.node_help = function.description or descriptor.description
+        values = node.get("fields") or {}
+        self.node_fields = [_with_value(field_view(f), values.get(f.name)) for f in function.fields]
+        spec = get_context().components_for(uuid.UUID(self.tenant_id)).get(descriptor.name)
+        kinds = spec.function(function.id).credential_kinds if spec and spec.function(function.id) else ()
+        self.takes_credential = bool(kinds)
+        self.node_credential = str(node.get("credential_id") or "")
+        self.credential_options = []
+        if kinds and self.can_edit:
+            found = list_credentials(get_context().db, uuid.UUID(self.tenant_id), self._user(), kinds=tuple(kinds),
+                                     component_name=descriptor.name)  # fmt: skip
+            self.credential_options = [[str(c.id), f"{c.name} ({c.kind_label})"] for c in found]
+        settings = NodeSettings.model_validate(node.get("settings") or {})
+        self.node_settings = {
+            "max_attempts": str(settings.retry.max_attempts),
+            "base_delay_s": _number(settings.retry.base_delay_s),
+            "max_delay_s": _number(settings.retry.max_delay_s),
+            "timeout_s": _number(settings.timeout_s),
+            "instances": str(settings.instances),
+            "executor": settings.executor or "",
+            "schedule": settings.schedule or "",
+        }
+        self.choose_executor = descriptor.runtime not in ("builtin",)
+        self.takes_schedule = function.trigger_type == "polling"
+
+    @rx.event
+    def set_node_credential(self, value: str) -> None:
+        self.node_credential = value
+
+    @rx.event
+    def save_node(self, form: dict[str, Any]) -> None:
+        """Apply the node panel to the draft: fields checked against the descriptor, settings against the
+        schema; each error is shown beside its input and nothing changes until all are fixed."""
+        if not self._may_edit() or not self.selected_node:
+            return
+        node = next((n for n in edits.nodes_of(self._graph) if n["id"] == self.selected_node), None)
+        if node is None:
+            self._select_none()
+            return
+        function = self._catalog().function(str(node["component"]), str(node["function"]))
+        fields = function.fields if function else []
+        errors = {f"node/{k}": v for k, v in field_errors(fields, form).items()}
+        settings, setting_errors = _settings(form)
+        errors.update({f"setting/{k}": v for k, v in setting_errors.items()})
+        self.node_errors = errors
+        if errors:
+            return
+        changes: dict[str, Any] = {
+            "name": str(form.get("__name") or "").strip()[:200],
+            "fields": node_field_values(fields, form),
+            "settings": settings,
+        }
+        if self.takes_credential:
+            changes["credential_id"] = self.node_credential or None
+        self._edit(edits.update_node(self._graph, self.selected_node, **changes))
+        self._select_node(self.selected_node)
+
+    @rx.event
+    def save_edge(self, form: dict[str, Any]) -> None:
+        if not self._may_edit() or not self.selected_source:
+            return
+        try:
+            graph = edits.set_condition(self._graph, self.selected_source, self.selected_target,
+                                        str(form.get("condition") or ""))  # fmt: skip
+        except edits.EditRefused as exc:
+            self.canvas_error = str(exc)
+            return
+        self.edge_condition = str(form.get("condition") or "").strip()
+        self._edit(graph)
+
+    # -- saving, conflicts and versions -------------------------------------------------------------------------
+    @rx.event
+    def save(self):
+        if not self._guard() or not self._may_edit():
+            return None
+        ctx = get_context()
+        tenant_id, flow_id = self._ids()
+        catalog = ctx.components_for(tenant_id)
+        try:
+            outcome = service.save_design(
+                ctx.db, ctx.bus, catalog, tenant_id, flow_id, self._graph,
+                service.trigger_of(self._graph, self._catalog()), expected_lock_version=self._lock_version,
+                user_id=self._user(), routes=ctx.routes,
+            )  # fmt: skip
+        except ConflictError as exc:
+            self.conflict = True
+            self.save_message = str(exc)
+            return None
+        except HubError as exc:
+            self.save_message = str(exc)
+            return None
+        self._lock_version = outcome.lock_version
+        self.dirty = False
+        self.problems = [{"node": p.node_id or "", "message": p.message} for p in outcome.problems]
+        self._redraw(check=False)
+        self._refresh()
+        if outcome.version is None:
+            self.save_message = (
+                f"Draft saved. It has {len(outcome.problems)} problem(s), so no version was published; "
+                "fix them and save again."
+            )
+            return None
+        self.save_message = f"Saved as version {outcome.version}."
+        if self.flow_status == FlowStatus.ACTIVE.value:  # its runners follow the new version
+            enqueue_converge(ctx.redis)(tenant_id, flow_id, self._user())
+        return rx.toast.success(self.save_message)
+
+    @rx.event
+    def reload_draft(self) -> None:
+        """After a conflict: take the other person's draft, dropping this page's changes."""
+        self._read_draft()
+        self._refresh()
+
+    @rx.event
+    def save_as_copy(self):
+        """After a conflict: keep this page's changes as a new flow, leaving the other person's alone."""
+        if not self._guard():
+            return None
+        ctx = get_context()
+        tenant_id, _ = self._ids()
+        try:
+            copy = flows.create_flow(ctx.db, tenant_id, f"{self.flow_name} (my copy)"[:200], self._graph,
+                                     service.trigger_of(self._graph, self._catalog()), user_id=self._user())  # fmt: skip
+        except HubError as exc:
+            self.save_message = str(exc)
+            return None
+        self.conflict = False
+        return rx.redirect(f"/flows/{copy.id}")
+
+    @rx.event
+    def load_versions(self) -> None:
+        ctx = get_context()
+        tenant_id, flow_id = self._ids()
+        self.versions = [
+            {"number": str(v.number), "author": v.author, "saved_at": v.saved_at.strftime("%Y-%m-%d %H:%M"),
+             "current": "yes" if v.current else ""}
+            for v in service.list_versions(ctx.db, tenant_id, flow_id)
+        ]  # fmt: skip
+
+    @rx.event
+    def view_version(self, number: str) -> None:
+        ctx = get_context()
+        tenant_id, flow_id = self._ids()
+        try:
+            self._viewed = service.version_graph(ctx.db, tenant_id, flow_id, int(number))
+        except (HubError, ValueError) as exc:
+            self.canvas_error = str(exc)
+            return
+        self.viewing_version = int(number)
+        self._select_none()
+        self.problems = []
+        self._redraw(check=False, graph=self._viewed)
+        self.fit_signal += 1
+
+    @rx.event
+    def back_to_draft(self) -> None:
+        self.viewing_version = 0
+        self._viewed = {}
+        self._select_none()
+        self._redraw()
+        self.fit_signal += 1
+
+    @rx.event
+    def restore_version(self) -> None:
+        """The viewed version becomes the draft (undoably); saving it publishes it as a new version."""
+        if not self.viewing_version or not self.can_edit:
+            return
+        restored, number = self._viewed, self.viewing_version
+        self.viewing_version = 0
+        self._viewed = {}
+        self._edit(restored)
+        self.save_message = f"Version {number} restored into the draft: save to publish it as a new version."
+        self.fit_signal += 1
+
+    # -- activation: only what was saved and has no problems -------------------------------------------------------
+    @rx.event
+    def activate_design(self):
+        if self.dirty:
+            self.error = "Save your changes first: activating runs the saved version."
+            return None
+        if self.problems:
+            self.error = f"Not activated: the flow has {len(self.problems)} problem(s); fix them (see the list) and save."
+            return None
+        return self.activate()
+
+
+def _with_value(view: dict[str, Any], value: Any) -> dict[str, Any]:
+    if isinstance(value, (dict, list)) and view["kind"] != "multiselect":
+        shown: Any = json.dumps(value, indent=2, ensure_ascii=False)
+    elif isinstance(value, bool):
+        shown = value
+    else:
+        shown = "" if value is None else str(value)
+    return {**view, "value": shown}
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _settings(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The run settings from the panel, checked by the flow schema; errors keyed by input."""
+    raw = {k: str(form.get(f"__{k}") or "").strip() for k in SETTING_INPUTS}
+    document: dict[str, Any] = {
+        "retry": {key: raw[key] for key in ("max_attempts", "base_delay_s", "max_delay_s") if raw[key]},
+        "timeout_s": raw["timeout_s"] or None,
+        "instances": raw["instances"] or None,
+        "executor": raw["executor"] or None,
+        "schedule": raw["schedule"] or None,
+    }
+    document = {k: v for k, v in document.items() if v is not None}
+    try:
+        settings = NodeSettings.model_validate(document)
+    except pydantic.ValidationError as exc:
+        errors = {}
+        for error in exc.errors():
+            location = [str(p) for p in error["loc"]]
+            key = location[-1] if location else "settings"
+            errors[key] = f"{error['msg']}."
+        return {}, errors
+    return settings.model_dump(exclude_defaults=True), {}
