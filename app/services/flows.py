@@ -16,7 +16,7 @@ from app.services import audit, webhooks
 from app.services.catalog import IMAGE_OWNER
 from app.services.plans import TenantCredentials, compile_document, current_plan, flow_document, get_flow
 from app.storage.db import Database
-from app.storage.models import Flow, FlowStatus, FlowVersion
+from app.storage.models import Flow, FlowStatus, FlowVersion, Webhook
 from app.storage.scoping import tenant_session
 from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
@@ -248,7 +248,9 @@ def request_deactivation(
 def _require_published(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> Flow:
     flow = _fresh(db, tenant_id, flow_id)
     if flow.current_version_id is None:
-        raise ValidationError(f"{flow.name!r} has no published version yet; publish it before activating it.")
+        raise ValidationError(
+            f"{flow.name!r} has no published version yet; save it without problems in the designer (that publishes a version), then activate it."
+        )
     return flow
 
 
@@ -384,3 +386,48 @@ def _imported(components: ComponentResolver, plan: ExecutionPlan) -> dict[str, A
         return {}
     pins = {step.component.name: describe(step.component.name) for step in plan.steps.values()}
     return {name: pin for name, pin in pins.items() if pin is not None}
+
+
+def rename_flow(
+    db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID, name: str, *, user_id: uuid.UUID | None = None
+) -> Flow:
+    """A statement, not an attribute change: a new name is not a draft change, so someone editing the flow
+    meanwhile can still save."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("A flow needs a name.")
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
+        session.execute(
+            sa.update(Flow)
+            .where(Flow.id == flow.id)
+            .values(name=name[:200])
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(session, "flow.renamed", tenant_id=tenant_id, actor_user_id=user_id, target_type="flow",
+                     target_id=flow.id, name=name[:200])  # fmt: skip
+    return _fresh(db, tenant_id, flow_id)
+
+
+def delete_flow(
+    db: Database,
+    bus: StreamsBus,
+    tenant_id: uuid.UUID,
+    flow_id: uuid.UUID,
+    *,
+    user_id: uuid.UUID | None = None,
+) -> str:
+    """Delete an inactive flow with its versions, URLs and run records; returns its name. Refused while it runs
+    (active, starting, stopping): deactivate it first, so that nothing is cut off mid-run."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id, lock=True)
+        if flow.status not in (FlowStatus.INACTIVE.value, FlowStatus.ERROR.value):
+            raise ConflictError(f"{flow.name!r} is {flow.status}: deactivate it before deleting it.")
+        name = flow.name
+        tokens = list(session.scalars(sa.select(Webhook.token).where(Webhook.flow_id == flow.id,
+                                                                     Webhook.revoked_at.is_(None))))  # fmt: skip
+        session.delete(flow)
+        audit.record(session, "flow.deleted", tenant_id=tenant_id, actor_user_id=user_id, target_type="flow",
+                     target_id=flow_id, name=name)  # fmt: skip
+    webhooks.forget_routes(bus, tenant_id, tokens)  # after the commit: a failed delete keeps its URLs working
+    return name

@@ -384,6 +384,11 @@ def _remove(bus: StreamsBus, tenant_id: uuid.UUID, tokens: list[str]) -> None:
         registry.remove(runtime_id(tenant_id), token)
 
 
+def forget_routes(bus: StreamsBus, tenant_id: uuid.UUID, tokens: list[str]) -> None:
+    """The routers stop knowing these URLs (they answer 404): for a deleted flow's."""
+    _remove(bus, tenant_id, tokens)
+
+
 def rotate_url(
     db: Database,
     bus: StreamsBus,
