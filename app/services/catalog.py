@@ -320,6 +320,10 @@ def get_descriptor(session: Session, component_id: uuid.UUID) -> tuple[Component
     return row, parsed.descriptor, list(row.descriptor.get("x-hub-warnings") or [])
 
 
+def builtin_icon(name: str) -> str | None:
+    return f"/components/{name}.svg" if (ICONS / f"{name}.svg").is_file() else None
+
+
 def sync_builtins(db: Database) -> int:
     """Make the built-in library visible in the catalog as global components; returns rows written.
 
@@ -339,7 +343,7 @@ def sync_builtins(db: Database) -> int:
             parsed = parse_descriptor(document, name=name)
             digest = _digest(parsed.cleaned)
             descriptor = _stored(parsed.cleaned, digest, parsed.warnings)
-            icon = f"/components/{name}.svg" if (ICONS / f"{name}.svg").is_file() else None
+            icon = builtin_icon(name)
             row = rows.get(name)
             if row is None:
                 row = Component(tenant_id=None, name=name, runtime="builtin", entry=f"builtin:{name}")

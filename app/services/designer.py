@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from app.errors import FlowInvalidError, NotFoundError
 from app.services import flows
-from app.services.catalog import DEFAULT_ICON, TenantCatalog, list_components
+from app.services.catalog import DEFAULT_ICON, TenantCatalog, builtin_icon, list_components
 from app.services.plans import TenantCredentials, compile_document, get_flow
 from app.storage.db import Database
 from app.storage.models import Flow, FlowVersion, User
@@ -20,6 +20,7 @@ from app.storage.scoping import tenant_session
 from designer.palette import PaletteComponent, palette_items
 from designer.view import NodeLook
 from runtime.bus.streams import StreamsBus
+from runtime.components.builtin import builtin_descriptors
 from runtime.components.descriptor import Descriptor, FunctionDef, parse_descriptor
 from runtime.flows.compiler import Problem
 
@@ -63,9 +64,12 @@ class DesignerCatalog:
 
 def designer_catalog(db: Database, tenant_id: uuid.UUID) -> DesignerCatalog:
     resolver = TenantCatalog(db, tenant_id)
-    icons = {}
-    scopes = {}
+    # The built-ins come from the code, as the compiler resolves them (their catalog rows only mirror it).
+    icons = {name: builtin_icon(name) or DEFAULT_ICON for name in builtin_descriptors()}
+    scopes: dict[str, str] = {}
     for entry in list_components(db, tenant_id):
+        if entry.name in icons and entry.runtime == "builtin":
+            continue
         icons.setdefault(entry.name, entry.icon or DEFAULT_ICON)
         if entry.scope == "tenant":  # a tenant's own component shadows a global one of the same name
             icons[entry.name], scopes[entry.name] = entry.icon or DEFAULT_ICON, "tenant"

@@ -68,13 +68,12 @@ def list_flows(
 
 
 def _sorted(summaries: list[FlowSummary], sort: Sort) -> list[FlowSummary]:
-    never = dt.datetime.min
     keys = {
         "updated": (lambda s: s.updated_at, True),
         "created": (lambda s: s.created_at, True),
         "name": (lambda s: s.name.lower(), False),
         "status": (lambda s: (s.status, s.name.lower()), False),
-        "last_run": (lambda s: s.last_run_at or never, True),
+        "last_run": (lambda s: s.last_run_at.timestamp() if s.last_run_at else float("-inf"), True),
     }
     key, newest_first = keys.get(sort, keys["updated"])
     return sorted(summaries, key=key, reverse=newest_first)
