@@ -21,6 +21,8 @@ import {
 import "@xyflow/react/dist/style.css";
 
 const DRAG_TYPE = "application/x-hub-component";
+// Never zoom in past 100% to fit: a flow of one or two steps would otherwise fill the canvas at twice the size.
+const FIT_OPTIONS = { padding: 0.2, maxZoom: 1 };
 
 const STATUS_COLORS = { succeeded: "#2f9e44", failed: "#e03131", running: "#1c7ed6", skipped: "#868e96" };
 
@@ -134,7 +136,7 @@ function Palette({ items, onAdd, disabled }) {
     <div
       data-testid="palette"
       style={{
-        width: 240,
+        width: 220,
         flex: "none",
         display: "flex",
         flexDirection: "column",
@@ -202,6 +204,9 @@ function Canvas(props) {
   const [nodes, setNodes, onNodesChange] = useNodesState(serverNodes || []);
   const [edges, setEdges, onEdgesChange] = useEdgesState(serverEdges || []);
   const dragging = useRef(new Set());
+  // Fit a saved flow once it is drawn; never refit a new flow when its first step lands (the view would jump
+  // under the cursor of someone about to drop the next one).
+  const fitOnLoad = useRef((serverNodes || []).length > 0);
   const wrapper = useRef(null);
   const flow = useReactFlow();
 
@@ -214,8 +219,12 @@ function Canvas(props) {
       return (serverEdges || []).map((edge) => (selected.has(edge.id) ? { ...edge, selected: true } : edge));
     });
   }, [serverEdges, setEdges]);
+  const lastFit = useRef(fitSignal);
   useEffect(() => {
-    if (fitSignal) window.requestAnimationFrame(() => flow.fitView({ padding: 0.2, duration: 200 }));
+    // Only when the server asks again (a layout, another version shown): not whenever React Flow re-renders.
+    if (fitSignal === lastFit.current) return;
+    lastFit.current = fitSignal;
+    window.requestAnimationFrame(() => flow.fitView({ ...FIT_OPTIONS, duration: 200 }));
   }, [fitSignal, flow]);
 
   const center = useCallback(() => {
@@ -350,7 +359,8 @@ function Canvas(props) {
           nodesConnectable={!readOnly}
           deleteKeyCode={readOnly ? null : ["Delete", "Backspace"]}
           onlyRenderVisibleElements
-          fitView
+          fitView={fitOnLoad.current}
+          fitViewOptions={FIT_OPTIONS}
           minZoom={0.1}
         >
           <Background gap={16} />
@@ -362,7 +372,7 @@ function Canvas(props) {
               {button("Redo", "canvas-redo", () => onRedo && onRedo(), readOnly)}
               {button("Delete", "canvas-delete", deleteSelected, readOnly)}
               {button("Auto-layout", "canvas-layout", () => onLayout && onLayout(), readOnly)}
-              {button("Fit view", "canvas-fit", () => flow.fitView({ padding: 0.2, duration: 200 }), false)}
+              {button("Fit view", "canvas-fit", () => flow.fitView({ ...FIT_OPTIONS, duration: 200 }), false)}
             </div>
           </Panel>
         </ReactFlow>

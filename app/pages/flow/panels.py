@@ -53,40 +53,46 @@ def _credential_picker() -> rx.Component:
 
 
 def _run_settings() -> rx.Component:
-    return rx.accordion.root(
-        rx.accordion.item(
-            header="Run settings",
-            content=rx.vstack(
-                rx.cond(S.takes_schedule, _setting("Schedule (cron, UTC)", "schedule", "e.g. */15 * * * *")),
-                _setting("Attempts", "max_attempts", "1 means no retry"),
-                _setting("First retry after (s)", "base_delay_s", "doubles on each retry, with jitter"),
-                _setting("Longest wait between retries (s)", "max_delay_s"),
-                _setting("Timeout (s)", "timeout_s"),
-                _setting("Instances per worker", "instances", "runners kept side by side for this step"),
-                rx.cond(
-                    S.choose_executor,
-                    rx.vstack(
-                        rx.text("Executor", size="2", weight="medium"),
-                        rx.el.select(
-                            rx.el.option("the hub's default", value=""),
-                            rx.el.option("process (sandboxed)", value="process"),
-                            rx.el.option("docker (container)", value="docker"),
-                            name="__executor",
-                            default_value=S.node_settings["executor"],
-                            style=SELECT_STYLE,
-                            data_testid="setting-executor",
-                        ),
-                        spacing="1",
-                        width="100%",
-                    ),
-                ),
-                spacing="3",
-                width="100%",
-            ),
-            value="settings",
+    """Folded by CSS, not unmounted: hidden inputs still go with the form, so applying the panel never resets
+    settings one did not unfold."""
+    return rx.vstack(
+        rx.button(
+            rx.icon(rx.cond(S.show_settings, "chevron-down", "chevron-right"), size=16),
+            "Run settings",
+            type="button",
+            variant="ghost",
+            on_click=S.toggle_settings,
+            data_testid="run-settings",
         ),
-        collapsible=True,
-        variant="ghost",
+        rx.vstack(
+            rx.cond(S.takes_schedule, _setting("Schedule (cron, UTC)", "schedule", "e.g. */15 * * * *")),
+            _setting("Attempts", "max_attempts", "1 means no retry"),
+            _setting("First retry after (s)", "base_delay_s", "doubles on each retry, with jitter"),
+            _setting("Longest wait between retries (s)", "max_delay_s"),
+            _setting("Timeout (s)", "timeout_s"),
+            _setting("Instances per worker", "instances", "runners kept side by side for this step"),
+            rx.cond(
+                S.choose_executor,
+                rx.vstack(
+                    rx.text("Executor", size="2", weight="medium"),
+                    rx.el.select(
+                        rx.el.option("the hub's default", value=""),
+                        rx.el.option("process (sandboxed)", value="process"),
+                        rx.el.option("docker (container)", value="docker"),
+                        name="__executor",
+                        default_value=S.node_settings["executor"],
+                        style=SELECT_STYLE,
+                        data_testid="setting-executor",
+                    ),
+                    spacing="1",
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+            display=rx.cond(S.show_settings | (S.node_errors.length() > 0), "flex", "none"),
+        ),
+        spacing="2",
         width="100%",
     )
 
@@ -243,8 +249,8 @@ def side_panel() -> rx.Component:
             node_panel(),
             rx.cond(S.selected_source != "", edge_panel(), flow_panel()),
         ),
-        width="380px",
-        min_width="380px",
+        width="340px",
+        min_width="340px",
         height="100%",
         overflow_y="auto",
         padding="12px",

@@ -65,6 +65,7 @@ class DesignerState(WebhookState):
     takes_credential: bool = False
     node_settings: dict[str, str] = {}
     choose_executor: bool = False
+    show_settings: bool = False
     takes_schedule: bool = False
     # the edge panel
     selected_source: str = ""
@@ -311,6 +312,10 @@ class DesignerState(WebhookState):
         }
         self.choose_executor = descriptor.runtime not in ("builtin",)
         self.takes_schedule = function.trigger_type == "polling"
+
+    @rx.event
+    def toggle_settings(self) -> None:
+        self.show_settings = not self.show_settings
 
     @rx.event
     def set_node_credential(self, value: str) -> None:

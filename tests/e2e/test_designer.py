@@ -1,0 +1,239 @@
+"""The designer in a real browser against `hub up`: a newcomer builds, saves, activates and calls a flow;
+validation on the nodes; two editors in conflict; a 200-node flow that stays cheap to drag."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from app.services import accounts, flows
+from app.storage.db import Database
+from tests.e2e.conftest import OWNER_PASSWORD, ConsoleWatcher, login, screenshot
+
+pytestmark = pytest.mark.browser
+
+EDITOR_EMAIL = "eddie@example.com"
+VIEWPORT = {"width": 1600, "height": 900}
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """Wider than the other pages' tests: the canvas sits between the palette and the side panel."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def db(hub) -> Iterator[Database]:
+    database = Database.connect(f"sqlite:///{hub.data_dir / 'hub.db'}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="module")
+def acme(db) -> uuid.UUID:
+    tenant = accounts.find_tenant_by_slug(db, "acme")
+    editor = accounts.create_user(db, EDITOR_EMAIL, OWNER_PASSWORD, "Eddie Editor")
+    accounts.add_member(db, tenant.id, editor.id, "editor")
+    return tenant.id
+
+
+def _login_as(page, hub, email: str) -> None:
+    page.goto(f"{hub.base_url}/login")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(OWNER_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url("**/flows**")
+
+
+def _drop(page, component: str, function: str, x: int, y: int) -> None:
+    page.get_by_test_id(f"palette-{component}-{function}").drag_to(
+        page.get_by_test_id("canvas"), target_position={"x": x, "y": y}
+    )
+
+
+def _connect(page, source: str, target: str) -> None:
+    page.locator(f".react-flow__node[data-id='{source}'] .react-flow__handle-right").drag_to(
+        page.locator(f".react-flow__node[data-id='{target}'] .react-flow__handle-left")
+    )
+
+
+def _new_flow(page, hub, name: str) -> None:
+    page.goto(f"{hub.base_url}/flows")
+    page.get_by_test_id("new-flow").click()
+    page.get_by_test_id("new-flow-name").fill(name)
+    page.get_by_test_id("create-flow").click()
+    expect(page.get_by_test_id("flow-name")).to_have_text(name)
+
+
+def test_a_newcomer_builds_a_webhook_flow_and_gets_the_transformed_reply(page, hub, acme) -> None:
+    console = ConsoleWatcher(page)
+    login(page, hub)
+    _new_flow(page, hub, "Double the amount")
+    expect(page.get_by_test_id("problem-count")).to_contain_text("1")  # an empty flow has no trigger
+
+    _drop(page, "webhook", "receive", 80, 200)
+    expect(page.locator(".react-flow__node[data-id='webhook_1']")).to_be_visible()
+    _drop(page, "jsonata", "transform", 330, 200)
+    _drop(page, "reply", "reply", 580, 200)
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    _connect(page, "webhook_1", "jsonata_1")
+    _connect(page, "jsonata_1", "reply_1")
+    expect(page.locator(".react-flow__edge")).to_have_count(2)
+    expect(page.get_by_test_id("node-problem-jsonata_1")).to_contain_text(
+        "expression"
+    )  # required, still empty
+
+    page.locator(".react-flow__node[data-id='jsonata_1']").click()
+    expect(page.get_by_test_id("node-panel-title")).to_have_text("JSONata transform")
+    page.get_by_test_id("field-expression").fill('{"doubled": body.amount * 2, "order": body.order}')
+    page.get_by_test_id("node-name").fill("Double it")
+    page.get_by_test_id("apply-node").click()
+    expect(page.get_by_test_id("node-problem-jsonata_1")).to_have_count(0)
+    expect(page.locator(".react-flow__node[data-id='jsonata_1']")).to_contain_text("Double it")
+    page.locator(".react-flow__node[data-id='reply_1']").click()
+    page.get_by_test_id("field-body").fill("$")
+    page.get_by_test_id("apply-node").click()
+    expect(page.get_by_test_id("problem-count")).to_have_count(0)
+
+    page.get_by_test_id("save-flow").click()
+    expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 1.")
+    expect(page.get_by_test_id("published-version")).to_have_text("published version 1")
+    expect(page.get_by_test_id("unsaved")).to_have_count(0)
+
+    page.locator(".react-flow__node[data-id='webhook_1']").click()
+    page.get_by_test_id("create-production-url").click()
+    url = page.get_by_test_id("production-url")
+    expect(url).to_contain_text("/hook/")
+    hook = hub.base_url + url.inner_text()[url.inner_text().index("/hook/") :]
+    page.get_by_test_id("setting-mode").click()
+    page.get_by_role("option", name="sync", exact=True).click()
+    page.get_by_test_id("save-webhook-settings").click()
+    expect(page.get_by_test_id("webhook-error")).to_have_count(0)
+    screenshot(page, "designer-newcomer-flow")
+
+    page.get_by_test_id("activate").click()
+    expect(page.get_by_test_id("flow-status")).to_have_text("active", timeout=30_000)
+    response = httpx.post(hook, json={"amount": 21, "order": "A-7"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"doubled": 42, "order": "A-7"}
+
+    page.goto(f"{hub.base_url}/flows")
+    row = page.get_by_test_id("flow-row").filter(has_text="Double the amount")
+    expect(row).to_contain_text("webhook")
+    expect(row).to_contain_text("succeeded", timeout=20_000)  # the run is recorded and listed
+    screenshot(page, "designer-flows-list")
+    assert console.problems == []
+
+
+def test_a_missing_required_field_shows_on_its_node_and_blocks_activation(page, hub, acme) -> None:
+    login(page, hub)
+    _new_flow(page, hub, "Half done")
+    _drop(page, "manual", "start", 80, 200)
+    _drop(page, "http", "request", 330, 200)
+    _connect(page, "manual_1", "http_1")
+    problem = page.get_by_test_id("node-problem-http_1")
+    expect(problem).to_contain_text("'url' is empty")
+    expect(page.locator(".react-flow__node[data-id='http_1'] [data-problems='1']")).to_be_visible()
+    expect(page.get_by_test_id("problems")).to_contain_text("http_1")
+
+    page.get_by_test_id("save-flow").click()
+    expect(page.get_by_test_id("save-message")).to_contain_text("no version was published")
+    page.get_by_test_id("activate").click()
+    expect(page.get_by_test_id("flow-error")).to_contain_text("Not activated: the flow has 1 problem")
+    expect(page.get_by_test_id("flow-status")).to_have_text("inactive")
+
+    page.locator(".react-flow__node[data-id='http_1']").click()
+    page.get_by_test_id("apply-node").click()  # the panel checks too, beside the field
+    expect(page.get_by_test_id("field-error").first).to_contain_text("URL is required")
+    page.get_by_test_id("run-settings").click()
+    page.get_by_test_id("setting-max_attempts").fill("0")
+    page.get_by_test_id("field-url").fill("https://example.com/orders")
+    page.get_by_test_id("apply-node").click()
+    expect(page.get_by_test_id("field-error")).to_contain_text("greater than or equal to 1")
+    page.get_by_test_id("setting-max_attempts").fill("5")
+    page.get_by_test_id("apply-node").click()
+    expect(page.get_by_test_id("node-problem-http_1")).to_have_count(0)
+    screenshot(page, "designer-validation")
+
+
+def test_the_second_editor_to_save_gets_a_conflict_and_can_keep_a_copy(browser, hub, db, acme) -> None:
+    graph = {"nodes": [{"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}}],
+             "edges": []}  # fmt: skip
+    flow = flows.create_flow(db, acme, "Shared work", graph)
+    pages = []
+    for email in ("owner@example.com", EDITOR_EMAIL):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        _login_as(page, hub, email)
+        page.goto(f"{hub.base_url}/flows/{flow.id}")
+        expect(page.get_by_test_id("flow-name")).to_have_text("Shared work")
+        pages.append(page)
+    first, second = pages
+    _drop(first, "log", "log", 400, 200)
+    first.get_by_test_id("save-flow").click()
+    expect(first.get_by_test_id("save-message")).to_contain_text("Saved as version 1")
+
+    _drop(second, "delay", "delay", 400, 300)
+    second.get_by_test_id("save-flow").click()
+    expect(second.get_by_test_id("conflict-message")).to_contain_text("changed by someone else")
+    screenshot(second, "designer-conflict")
+    second.get_by_test_id("conflict-copy").click()
+    second.wait_for_url(lambda url: str(flow.id) not in url and "/flows/" in url)
+    expect(second.get_by_test_id("flow-name")).to_have_text("Shared work (my copy)")
+    expect(second.locator(".react-flow__node[data-id='delay_1']")).to_be_visible()
+
+    first.reload()
+    expect(first.locator(".react-flow__node[data-id='log_1']")).to_be_visible()
+    expect(first.locator(".react-flow__node[data-id='delay_1']")).to_have_count(0)  # never silently merged
+    for page in pages:
+        page.context.close()
+
+
+def _big_graph(count: int) -> dict:
+    nodes = [{"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}}]
+    edges = []
+    for i in range(1, count):
+        nodes.append({"id": f"log_{i}", "component": "log", "function": "log",
+                      "position": {"x": 280.0 * (i % 20), "y": 120.0 * (i // 20)}})  # fmt: skip
+        edges.append({"source": nodes[(i - 1) // 2]["id"], "target": f"log_{i}"})  # a binary tree
+    return {"nodes": nodes, "edges": edges}
+
+
+def test_a_200_node_flow_loads_and_a_drag_sends_only_a_few_events(page, hub, db, acme) -> None:
+    flow = flows.create_flow(db, acme, "Two hundred steps", _big_graph(200))
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload))))
+    login(page, hub)
+    started = time.monotonic()
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    expect(page.get_by_test_id("flow-name")).to_have_text("Two hundred steps")
+    expect(page.locator(".react-flow__node").first).to_be_visible()
+    loaded_s = time.monotonic() - started
+    expect(page.get_by_test_id("problem-count")).to_have_count(0)
+    page.get_by_test_id("canvas-fit").click()
+    page.wait_for_timeout(500)
+    node = page.locator(".react-flow__node[data-id='start']")
+    box = node.bounding_box()
+    assert box is not None
+    before = len(sent)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for step in range(1, 31):  # thirty mouse moves: one gesture
+        page.mouse.move(box["x"] + box["width"] / 2 + step * 4, box["y"] + box["height"] / 2 + step * 3)
+    page.mouse.up()
+    page.wait_for_timeout(1000)
+    events = [frame for frame in sent[before:] if "nodes_moved" in frame or "event" in frame]
+    assert 1 <= len(events) <= 3, events
+    assert any("nodes_moved" in frame for frame in events)
+    screenshot(page, "designer-200-nodes")
+    print(f"200-node flow visible after {loaded_s:.1f} s; a 30-move drag sent {len(events)} event(s)")
