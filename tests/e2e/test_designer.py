@@ -237,3 +237,38 @@ def test_a_200_node_flow_loads_and_a_drag_sends_only_a_few_events(page, hub, db,
     assert any("nodes_moved" in frame for frame in events)
     screenshot(page, "designer-200-nodes")
     print(f"200-node flow visible after {loaded_s:.1f} s; a 30-move drag sent {len(events)} event(s)")
+
+
+def test_a_test_run_shows_each_nodes_data_on_the_canvas_without_activating(page, hub, db, acme) -> None:
+    graph = {
+        "nodes": [
+            {"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}},
+            {"id": "shape", "component": "jsonata", "function": "transform", "position": {"x": 280, "y": 0},
+             "fields": {"expression": "{'squared': n * n}"}},
+            {"id": "check", "component": "jsonata", "function": "transform", "position": {"x": 560, "y": 0},
+             "fields": {"expression": "$error('too big: ' & $string(squared))"},
+             "settings": {"retry": {"max_attempts": 1}}},
+        ],
+        "edges": [{"source": "start", "target": "shape"}, {"source": "shape", "target": "check"}],
+    }  # fmt: skip
+    flow = flows.create_flow(db, acme, "Try it out", graph)
+    login(page, hub)
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    expect(page.get_by_test_id("flow-name")).to_have_text("Try it out")
+    page.get_by_test_id("test-run").click()
+    page.get_by_test_id("test-input").fill("not json")
+    page.get_by_test_id("run-test").click()
+    expect(page.get_by_test_id("test-input-error")).to_contain_text("not JSON")
+    page.get_by_test_id("test-input").fill('{"n": 12}')
+    page.get_by_test_id("run-test").click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("test-status")).to_have_text("test run: failed", timeout=30_000)
+    expect(page.get_by_test_id("node-run-shape")).to_contain_text("✓ ran once")
+    expect(page.get_by_test_id("node-run-check")).to_contain_text("too big: 144")
+    page.locator(".react-flow__node[data-id='shape']").click()
+    expect(page.get_by_test_id("node-test-output")).to_contain_text("144")
+    expect(page.get_by_test_id("node-test-input")).to_contain_text("12")
+    page.locator(".react-flow__node[data-id='check']").click()
+    expect(page.get_by_test_id("node-test-error")).to_contain_text("too big: 144")
+    expect(page.get_by_test_id("flow-status")).to_have_text("inactive")
+    screenshot(page, "designer-test-run")

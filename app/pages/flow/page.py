@@ -85,6 +85,33 @@ def _versions() -> rx.Component:
     )  # fmt: skip
 
 
+def _test_run() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(
+            rx.button(rx.icon("flask-conical", size=16), "Test run", variant="soft", on_click=S.open_test,
+                      disabled=~WebhookState.can_edit, data_testid="test-run")
+        ),
+        rx.dialog.content(
+            rx.dialog.title("Test run"),
+            rx.dialog.description(
+                "Runs the canvas as it is now (saved or not) once, in test mode, without activating the flow. "
+                "The sample is what the trigger emits: for a webhook, the request the test URL captured last.",
+                size="2",
+            ),
+            rx.text_area(value=S.test_input, on_change=S.set_test_input, font_family="monospace", rows="10",
+                         width="100%", margin_top="8px", data_testid="test-input"),
+            rx.cond(S.test_input_error != "", rx.text(S.test_input_error, color_scheme="red", size="2",
+                                                      data_testid="test-input-error")),
+            rx.hstack(
+                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
+                rx.button("Run", on_click=S.run_test, data_testid="run-test"),
+                justify="end", spacing="3", margin_top="12px",
+            ),
+            max_width="640px",
+        ),
+    )  # fmt: skip
+
+
 def _activation() -> rx.Component:
     return rx.cond(
         WebhookState.active | (WebhookState.flow_status == "starting"),
@@ -109,7 +136,13 @@ def _header() -> rx.Component:
         rx.cond(S.dirty, rx.badge("unsaved changes", color_scheme="amber", data_testid="unsaved")),
         rx.cond(S.problem_count > 0,
                 rx.badge(S.problem_count, " problem(s)", color_scheme="red", data_testid="problem-count")),
+        rx.cond(S.test_status != "",
+                rx.badge("test run: ", S.test_status, color_scheme=rx.cond(S.test_status == "succeeded", "green",
+                                                                            rx.cond(S.test_status == "failed", "red",
+                                                                                    "gray")),
+                         data_testid="test-status")),
         rx.spacer(),
+        _test_run(),
         _versions(),
         rx.button("Export", variant="soft", color_scheme="gray", on_click=FlowExportState.export,
                   data_testid="export-flow"),

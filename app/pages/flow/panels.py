@@ -97,6 +97,35 @@ def _run_settings() -> rx.Component:
     )
 
 
+def _data(label: str, value: rx.Var, test_id: str) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", weight="medium", color_scheme="gray"),
+        rx.code_block(value, language="json", font_size="11px", width="100%", max_height="200px",
+                      overflow="auto", data_testid=test_id),
+        spacing="1",
+        width="100%",
+    )  # fmt: skip
+
+
+def _node_test() -> rx.Component:
+    """The selected step in the last test run: what came in, what went out, what went wrong."""
+    return rx.cond(
+        S.node_test.contains("label"),
+        rx.vstack(
+            rx.divider(),
+            rx.hstack(rx.text("Last test run", weight="medium", size="2"),
+                      rx.text(S.node_test["label"], size="2", data_testid="node-test-label"), spacing="2"),
+            rx.cond(S.node_test["error"] != "",
+                    rx.callout(S.node_test["error"], icon="circle-alert", color_scheme="red", size="1",
+                               width="100%", data_testid="node-test-error")),
+            _data("Input", S.node_test["input"], "node-test-input"),
+            _data("Output", S.node_test["output"], "node-test-output"),
+            spacing="2",
+            width="100%",
+        ),
+    )  # fmt: skip
+
+
 def node_panel() -> rx.Component:
     return rx.vstack(
         rx.heading(S.node_title, size="3", data_testid="node-panel-title"),
@@ -127,6 +156,7 @@ def node_panel() -> rx.Component:
             reset_on_submit=False,
             width="100%",
         ),
+        _node_test(),
         rx.cond(S.node_component == "webhook", rx.box(webhook_panel(), width="100%")),
         spacing="2",
         width="100%",

@@ -6,7 +6,9 @@ compiler so that problems show on their nodes as one edits."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -16,9 +18,9 @@ import reflex as rx
 from app.components.config_form import field_view
 from app.context import get_context
 from app.control.flow_jobs import enqueue_converge
-from app.errors import ConflictError, HubError
+from app.errors import ConflictError, FlowInvalidError, HubError
 from app.services import designer as service
-from app.services import flows
+from app.services import flows, test_runs
 from app.services.credentials import list_credentials
 from app.services.field_values import field_errors, node_field_values
 from app.state.webhooks import WebhookState
@@ -28,6 +30,7 @@ from designer.history import History
 from designer.view import canvas_edges, canvas_nodes
 from runtime.flows.schema import NodeSettings
 
+TEST_WATCH_S = 60
 SETTING_INPUTS = (
     "max_attempts",
     "base_delay_s",
@@ -67,6 +70,13 @@ class DesignerState(WebhookState):
     choose_executor: bool = False
     show_settings: bool = False
     takes_schedule: bool = False
+    # the last test run: sample input, its state, and the selected node's data in it
+    test_input: str = "{}"
+    test_input_error: str = ""
+    test_run_id: str = ""
+    test_status: str = ""
+    test_error: str = ""
+    node_test: dict[str, str] = {}  # input, output, error, label of the selected node in the last test run
     # the edge panel
     selected_source: str = ""
     selected_target: str = ""
@@ -77,6 +87,9 @@ class DesignerState(WebhookState):
     _history: History = History()
     _clipboard: dict[str, Any] = {}
     _viewed: dict[str, Any] = {}  # the saved version shown read-only
+    _runs: dict[
+        str, dict[str, Any]
+    ] = {}  # node -> its outcome in the last test run (see test_runs.StepOutcome)
 
     @rx.var
     def read_only(self) -> bool:
@@ -101,6 +114,7 @@ class DesignerState(WebhookState):
         tenant_id, flow_id = self._ids()
         _, self._graph, self._lock_version = service.read_draft(ctx.db, tenant_id, flow_id)
         self._history = History()
+        self._runs, self.test_run_id, self.test_status, self.test_error = {}, "", "", ""
         self.dirty = self.conflict = False
         self.viewing_version = 0
         self.canvas_error = self.save_message = ""
@@ -109,12 +123,17 @@ class DesignerState(WebhookState):
         self._redraw(check=True)
         self.fit_signal += 1
 
+    def _draft(self) -> dict[str, Any]:
+        """The draft as plain data: Reflex hands state values out wrapped (to track changes), and what goes to
+        the services and the undo history must be the values themselves."""
+        return _plain(self._graph)
+
     def _catalog(self) -> service.DesignerCatalog:
         return service.designer_catalog(get_context().db, uuid.UUID(self.tenant_id))
 
     def _redraw(self, check: bool = True, graph: dict[str, Any] | None = None) -> None:
         """Draw `graph` (the draft by default); `check`: run the compiler on it again first."""
-        shown = self._graph if graph is None else graph
+        shown = self._draft() if graph is None else graph
         if check:
             ctx = get_context()
             tenant_id = uuid.UUID(self.tenant_id)
@@ -125,12 +144,17 @@ class DesignerState(WebhookState):
         by_node: dict[str, list[str]] = {}
         for problem in self.problems:
             by_node.setdefault(problem["node"], []).append(problem["message"])
-        self.nodes = canvas_nodes(shown, self._catalog().looks(), by_node)
+        runs = (
+            {k: {"status": v["status"], "label": v["label"]} for k, v in self._runs.items()}
+            if graph is None
+            else {}
+        )
+        self.nodes = canvas_nodes(shown, self._catalog().looks(), by_node, runs)
         self.edges = canvas_edges(shown)
 
     def _edit(self, graph: dict[str, Any], check: bool = True) -> None:
         """Make `graph` the draft, undoably."""
-        self._history.record(self._graph)
+        self._history.record(self._draft())
         self._graph = graph
         self.dirty = True
         self.save_message = ""
@@ -154,8 +178,8 @@ class DesignerState(WebhookState):
         if not self._may_edit():
             self._redraw(check=False)  # put them back where they were
             return
-        self._history.record(self._graph)
-        self._graph = edits.move_nodes(self._graph, moves)
+        self._history.record(self._draft())
+        self._graph = edits.move_nodes(self._draft(), moves)
         self.dirty = True
         self.save_message = ""
         # The browser already shows the new positions: nothing to send back.
@@ -166,7 +190,7 @@ class DesignerState(WebhookState):
             return
         try:
             graph = edits.connect(
-                self._graph, str(link.get("source")), str(link.get("target")), self._catalog().is_trigger
+                self._draft(), str(link.get("source")), str(link.get("target")), self._catalog().is_trigger
             )
         except edits.EditRefused as exc:
             self.canvas_error = str(exc)
@@ -180,7 +204,7 @@ class DesignerState(WebhookState):
             self._redraw(check=False)
             return
         gone = [str(n) for n in items.get("nodes") or []]
-        self._edit(edits.delete(self._graph, gone, items.get("edges") or []))
+        self._edit(edits.delete(self._draft(), gone, items.get("edges") or []))
         if self.selected_node in gone or self.selected_source in gone or self.selected_target in gone:
             self._select_none()
 
@@ -193,14 +217,14 @@ class DesignerState(WebhookState):
             self.canvas_error = f"{component!r} has no {function!r} in this tenant's catalog."
             return
         graph, node_id = edits.add_node(
-            self._graph, component, function, float(item.get("x") or 0), float(item.get("y") or 0)
+            self._draft(), component, function, float(item.get("x") or 0), float(item.get("y") or 0)
         )
         self._edit(graph)
         self._select_node(node_id)
 
     @rx.event
     def copy_nodes(self, node_ids: list[str]):
-        self._clipboard = edits.copy_nodes(self._graph, [str(i) for i in node_ids])
+        self._clipboard = edits.copy_nodes(self._draft(), [str(i) for i in node_ids])
         count = len(self._clipboard["nodes"])
         return rx.toast.info(f"Copied {count} step{'s' if count != 1 else ''}.")
 
@@ -208,16 +232,16 @@ class DesignerState(WebhookState):
     def paste_nodes(self, where: dict[str, Any]) -> None:
         if not self._may_edit() or not self._clipboard:
             return
-        graph, _ = edits.paste(self._graph, self._clipboard, where.get("x"), where.get("y"))
+        graph, _ = edits.paste(self._draft(), _plain(self._clipboard), where.get("x"), where.get("y"))
         self._edit(graph)
 
     @rx.event
     def undo(self) -> None:
         if not self._may_edit():
             return
-        previous = self._history.undo(self._graph)
+        previous = self._history.undo(self._draft())
         if previous is not None:
-            self._graph, self.dirty = previous, True
+            self._graph, self.dirty = _plain(previous), True
             self._refresh_selection()
             self._redraw()
 
@@ -225,9 +249,9 @@ class DesignerState(WebhookState):
     def redo(self) -> None:
         if not self._may_edit():
             return
-        following = self._history.redo(self._graph)
+        following = self._history.redo(self._draft())
         if following is not None:
-            self._graph, self.dirty = following, True
+            self._graph, self.dirty = _plain(following), True
             self._refresh_selection()
             self._redraw()
 
@@ -235,8 +259,8 @@ class DesignerState(WebhookState):
     def auto_layout(self) -> None:
         if not self._may_edit():
             return
-        where = layout.layered_positions(edits.nodes_of(self._graph), edits.edges_of(self._graph))
-        self._edit(edits.move_nodes(self._graph, [{"id": k, **v} for k, v in where.items()]), check=False)
+        where = layout.layered_positions(edits.nodes_of(self._draft()), edits.edges_of(self._draft()))
+        self._edit(edits.move_nodes(self._draft(), [{"id": k, **v} for k, v in where.items()]), check=False)
         self.fit_signal += 1
 
     # -- selection and the side panels --------------------------------------------------------------------------
@@ -257,7 +281,7 @@ class DesignerState(WebhookState):
             self._select_none()
 
     def _shown(self) -> dict[str, Any]:
-        return self._viewed if self.viewing_version else self._graph
+        return _plain(self._viewed) if self.viewing_version else self._draft()
 
     def _select_none(self) -> None:
         self.selected_node = self.selected_source = self.selected_target = ""
@@ -276,6 +300,7 @@ class DesignerState(WebhookState):
         function = catalog.function(str(node.get("component")), str(node.get("function")))
         descriptor = catalog.descriptor(str(node.get("component")))
         self.selected_node = node_id
+        self.node_test = _test_view(self._runs.get(node_id))
         self.node_component = str(node.get("component"))
         self.node_form_key = f"{node_id}/{uuid.uuid4().hex[:8]}"
         self.node_name = str(node.get("name") or "")
@@ -327,7 +352,7 @@ class DesignerState(WebhookState):
         schema; each error is shown beside its input and nothing changes until all are fixed."""
         if not self._may_edit() or not self.selected_node:
             return
-        node = next((n for n in edits.nodes_of(self._graph) if n["id"] == self.selected_node), None)
+        node = next((n for n in edits.nodes_of(self._draft()) if n["id"] == self.selected_node), None)
         if node is None:
             self._select_none()
             return
@@ -346,7 +371,7 @@ class DesignerState(WebhookState):
         }
         if self.takes_credential:
             changes["credential_id"] = self.node_credential or None
-        self._edit(edits.update_node(self._graph, self.selected_node, **changes))
+        self._edit(edits.update_node(self._draft(), self.selected_node, **changes))
         self._select_node(self.selected_node)
 
     @rx.event
@@ -354,7 +379,7 @@ class DesignerState(WebhookState):
         if not self._may_edit() or not self.selected_source:
             return
         try:
-            graph = edits.set_condition(self._graph, self.selected_source, self.selected_target,
+            graph = edits.set_condition(self._draft(), self.selected_source, self.selected_target,
                                         str(form.get("condition") or ""))  # fmt: skip
         except edits.EditRefused as exc:
             self.canvas_error = str(exc)
@@ -372,8 +397,8 @@ class DesignerState(WebhookState):
         catalog = ctx.components_for(tenant_id)
         try:
             outcome = service.save_design(
-                ctx.db, ctx.bus, catalog, tenant_id, flow_id, self._graph,
-                service.trigger_of(self._graph, self._catalog()), expected_lock_version=self._lock_version,
+                ctx.db, ctx.bus, catalog, tenant_id, flow_id, self._draft(),
+                service.trigger_of(self._draft(), self._catalog()), expected_lock_version=self._lock_version,
                 user_id=self._user(), routes=ctx.routes,
             )  # fmt: skip
         except ConflictError as exc:
@@ -413,8 +438,8 @@ class DesignerState(WebhookState):
         ctx = get_context()
         tenant_id, _ = self._ids()
         try:
-            copy = flows.create_flow(ctx.db, tenant_id, f"{self.flow_name} (my copy)"[:200], self._graph,
-                                     service.trigger_of(self._graph, self._catalog()), user_id=self._user())  # fmt: skip
+            copy = flows.create_flow(ctx.db, tenant_id, f"{self.flow_name} (my copy)"[:200], self._draft(),
+                                     service.trigger_of(self._draft(), self._catalog()), user_id=self._user())  # fmt: skip
         except HubError as exc:
             self.save_message = str(exc)
             return None
@@ -443,7 +468,7 @@ class DesignerState(WebhookState):
         self.viewing_version = int(number)
         self._select_none()
         self.problems = []
-        self._redraw(check=False, graph=self._viewed)
+        self._redraw(check=False, graph=_plain(self._viewed))
         self.fit_signal += 1
 
     @rx.event
@@ -459,12 +484,76 @@ class DesignerState(WebhookState):
         """The viewed version becomes the draft (undoably); saving it publishes it as a new version."""
         if not self.viewing_version or not self.can_edit:
             return
-        restored, number = self._viewed, self.viewing_version
+        restored, number = _plain(self._viewed), self.viewing_version
         self.viewing_version = 0
         self._viewed = {}
         self._edit(restored)
         self.save_message = f"Version {number} restored into the draft: save to publish it as a new version."
         self.fit_signal += 1
+
+    # -- test runs ------------------------------------------------------------------------------------------------
+    @rx.event
+    def open_test(self) -> None:
+        """Offer the request the test URL captured last as the sample, when there is one and nothing was typed."""
+        self.test_input_error = ""
+        if self.test_input.strip() in ("", "{}") and self.captured:
+            self.test_input = self.captured
+
+    @rx.event
+    def set_test_input(self, value: str) -> None:
+        self.test_input = value
+
+    @rx.event
+    def run_test(self):
+        """Run the canvas as it is now, saved or not, once, in test mode; the canvas follows the run."""
+        self.test_input_error = ""
+        if not self._guard():
+            return None
+        try:
+            data = json.loads(self.test_input or "null")
+        except json.JSONDecodeError as exc:
+            self.test_input_error = f"The sample input is not JSON: {exc}."
+            return None
+        ctx = get_context()
+        tenant_id, flow_id = self._ids()
+        try:
+            run_id = test_runs.start_test_run(ctx.db, ctx.bus, ctx.components_for(tenant_id), tenant_id, flow_id,
+                                              self._draft(), data, user_id=self._user())  # fmt: skip
+        except FlowInvalidError as exc:
+            self.test_input_error = "The flow cannot run yet: " + "; ".join(str(p) for p in exc.problems)
+            return None
+        except HubError as exc:
+            self.test_input_error = str(exc)
+            return None
+        self.test_run_id, self.test_status, self.test_error = str(run_id), "queued", ""
+        self._runs = {}
+        self._redraw(check=False)
+        return [rx.toast.info("Test run started."), DesignerState.watch_test_run]
+
+    @rx.event(background=True)
+    async def watch_test_run(self):
+        """Show each step's outcome on its node as the recorder stores it, until the run ends (or a minute)."""
+        async with self:
+            run_id, tenant_id = self.test_run_id, self.tenant_id
+        if not run_id:
+            return
+        deadline = time.monotonic() + TEST_WATCH_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.4)
+            view = await asyncio.to_thread(test_runs.test_run_view, get_context().db, uuid.UUID(tenant_id),
+                                           uuid.UUID(run_id))  # fmt: skip
+            async with self:
+                if self.test_run_id != run_id:
+                    return  # another run (or another flow) took over
+                self._runs = {node: _outcome_dict(o) for node, o in view.steps.items()}
+                self.test_status, self.test_error = view.status.replace("_", " "), view.error
+                if self.selected_node:
+                    self.node_test = _test_view(self._runs.get(self.selected_node))
+                self._redraw(check=False)
+            if view.finished:
+                return
+        async with self:
+            self.test_status = "still running after a minute: is `hub worker` running?"
 
     # -- activation: only what was saved and has no problems -------------------------------------------------------
     @rx.event
@@ -513,3 +602,24 @@ def _settings(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             errors[key] = f"{error['msg']}."
         return {}, errors
     return settings.model_dump(exclude_defaults=True), {}
+
+
+def _outcome_dict(outcome: test_runs.StepOutcome) -> dict[str, Any]:
+    return {"status": outcome.status, "label": outcome.label, "input": outcome.input, "output": outcome.output,
+            "error": outcome.error, "truncated": outcome.truncated}  # fmt: skip
+
+
+def _test_view(outcome: dict[str, Any] | None) -> dict[str, str]:
+    if outcome is None:
+        return {}
+    cut = " (truncated)" if outcome.get("truncated") else ""
+    return {
+        "label": str(outcome["label"]),
+        "input": json.dumps(outcome.get("input"), indent=2, ensure_ascii=False) + cut,
+        "output": json.dumps(outcome.get("output"), indent=2, ensure_ascii=False) + cut,
+        "error": str(outcome.get("error") or ""),
+    }
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))

@@ -14,7 +14,7 @@ def _expression(fields: dict[str, Any], name: str) -> Any:
     try:
         return compile_expression(str(fields[name]))
     except ExpressionError as exc:
-        raise PermanentStepError(f"the {name} expression does not parse: {exc}") from None
+        raise PermanentStepError(f"{_which(name)} does not parse: {exc}") from None
 
 
 def _evaluate(fields: dict[str, Any], name: str, data: Any) -> Any:
@@ -23,7 +23,11 @@ def _evaluate(fields: dict[str, Any], name: str, data: Any) -> Any:
     except PermanentStepError:
         raise
     except Exception as exc:  # jsonata's evaluation errors carry a position and code in the message
-        raise PermanentStepError(f"the {name} expression failed: {exc}") from None
+        raise PermanentStepError(f"{_which(name)} failed: {exc}") from None
+
+
+def _which(name: str) -> str:
+    return "the expression" if name == "expression" else f"the {name} expression"
 
 
 def transform(message: Message, fields: dict[str, Any], _context: StepContext) -> Message:
