@@ -20,10 +20,10 @@ def test_a_failing_transform_says_so_once() -> None:
 
 
 def test_a_transform_that_does_not_parse_says_so() -> None:
-    with pytest.raises(PermanentStepError, match="^the expression does not parse: "):
+    with pytest.raises(PermanentStepError, match=r"^the expression does not parse: "):
         transform(Message(data={}), {"expression": "{'a': "}, CONTEXT)
 
 
 def test_another_fields_expression_is_named() -> None:
-    with pytest.raises(PermanentStepError, match="^the condition expression failed: "):
+    with pytest.raises(PermanentStepError, match=r"^the condition expression failed: "):
         filter_(Message(data={}), {"condition": "$error('nope')"}, CONTEXT)
