@@ -3,6 +3,8 @@ answers and whom it accepts. Used on the flow page and in the designer's webhook
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from app.components.notice import notice
@@ -114,7 +116,7 @@ def _production() -> rx.Component:
     )
 
 
-def _test() -> rx.Component:
+def _test(on_listen: Any) -> rx.Component:
     return rx.vstack(
         rx.heading("Test URL", size="3"),
         rx.text(
@@ -127,7 +129,7 @@ def _test() -> rx.Component:
             rx.button(
                 rx.icon("radio", size=16),
                 "Listen for a test request",
-                on_click=WebhookState.listen,
+                on_click=on_listen,
                 disabled=~WebhookState.can_edit,
                 variant="outline",
                 data_testid="listen-test",
@@ -290,13 +292,14 @@ def _settings_form() -> rx.Component:
     )
 
 
-def webhook_panel() -> rx.Component:
+def webhook_panel(on_listen: Any = None) -> rx.Component:
+    """`on_listen`: what "Listen for a test request" does (the designer also follows the run it starts)."""
     return rx.card(
         rx.vstack(
             rx.hstack(rx.icon("webhook", size=20), rx.heading("Webhook", size="4"), align="center"),
             _production(),
             rx.divider(),
-            _test(),
+            _test(on_listen if on_listen is not None else WebhookState.listen),
             rx.divider(),
             _settings_form(),
             spacing="4",

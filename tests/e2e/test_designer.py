@@ -120,6 +120,15 @@ def test_a_newcomer_builds_a_webhook_flow_and_gets_the_transformed_reply(page, h
     expect(page.get_by_test_id("webhook-error")).to_have_count(0)
     screenshot(page, "designer-newcomer-flow")
 
+    page.get_by_test_id("listen-test").click()  # the test URL: its next request runs the saved draft, shown here
+    expect(page.get_by_test_id("listening")).to_be_visible()
+    test_url = page.get_by_test_id("test-url").inner_text()
+    test_hook = hub.base_url + test_url[test_url.index("/hook/") :]
+    assert httpx.post(test_hook, json={"amount": 5, "order": "T-1"}, timeout=30).status_code == 200
+    expect(page.get_by_test_id("node-run-jsonata_1")).to_contain_text("✓ ran once", timeout=20_000)
+    expect(page.get_by_test_id("node-test-output")).to_contain_text("T-1")  # the webhook node's data
+    expect(page.get_by_test_id("test-status")).to_have_text("test run: succeeded")
+
     page.get_by_test_id("activate").click()
     expect(page.get_by_test_id("flow-status")).to_have_text("active", timeout=30_000)
     response = httpx.post(hook, json={"amount": 21, "order": "A-7"}, timeout=30)

@@ -20,7 +20,7 @@ from app.context import get_context
 from app.control.flow_jobs import enqueue_converge
 from app.errors import ConflictError, FlowInvalidError, HubError
 from app.services import designer as service
-from app.services import flows, test_runs
+from app.services import flows, test_runs, webhooks
 from app.services.credentials import list_credentials
 from app.services.field_values import field_errors, node_field_values
 from app.state.webhooks import WebhookState
@@ -497,7 +497,45 @@ class DesignerState(WebhookState):
         """Offer the request the test URL captured last as the sample, when there is one and nothing was typed."""
         self.test_input_error = ""
         if self.test_input.strip() in ("", "{}") and self.captured:
-            self.test_input = self.captured
+            request = json.loads(self.captured).get("request")
+            self.test_input = json.dumps(request, indent=2, ensure_ascii=False)
+
+    @rx.event
+    def listen_for_event(self):
+        """Arm the test URL, then show the run its next request starts on the canvas, node by node."""
+        if self.dirty:
+            self.error = "Save first: the test URL runs the saved draft, and this page has unsaved changes."
+            return None
+        armed = self.listen()
+        if armed is None:
+            return None
+        self._runs, self.test_run_id, self.test_status = {}, "", "waiting for a request"
+        self._redraw(check=False)
+        return [armed, DesignerState.follow_capture]
+
+    @rx.event(background=True)
+    async def follow_capture(self):
+        async with self:
+            tenant_id, flow_id = self._ids()
+            before = self.captured
+        deadline = time.monotonic() + webhooks.LISTEN_SECONDS + 2
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            found = await asyncio.to_thread(webhooks.captured_request, get_context().bus, tenant_id, flow_id)
+            if (
+                found is None
+                or json.dumps(found, indent=2, ensure_ascii=False) == before
+                or not found.get("run_id")
+            ):
+                continue
+            async with self:
+                self.test_run_id = str(uuid.UUID(hex=str(found["run_id"])))
+                self.test_status = "running"
+                self.test_input = json.dumps(found.get("request"), indent=2, ensure_ascii=False)
+            return DesignerState.watch_test_run
+        async with self:
+            if self.test_status == "waiting for a request":
+                self.test_status = ""
 
     @rx.event
     def set_test_input(self, value: str) -> None:
