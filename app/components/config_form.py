@@ -41,8 +41,10 @@ SELECT_STYLE = {
 }
 
 
-def field_control(field: Any) -> rx.Component:
-    """The input for one generated field, named by the field (a form's submit gives name -> value)."""
+def field_control(field: Any, on_expression: Any = None) -> rx.Component:
+    """The input for one generated field, named by the field (a form's submit gives name -> value).
+    `on_expression`: an event handler taking (field name, text), called as a JSONata field is typed in."""
+    typing = {} if on_expression is None else {"on_change": on_expression(field["name"].to(str))}
     name = field["name"]
     value = field["value"].to(str)
     test_id = "field-" + field["name"].to(str)
@@ -84,6 +86,7 @@ def field_control(field: Any) -> rx.Component:
                 width="100%",
                 default_value=value,
                 data_testid=test_id,
+                **typing,
             ),
         ),
         (

@@ -120,7 +120,9 @@ def test_a_newcomer_builds_a_webhook_flow_and_gets_the_transformed_reply(page, h
     expect(page.get_by_test_id("webhook-error")).to_have_count(0)
     screenshot(page, "designer-newcomer-flow")
 
-    page.get_by_test_id("listen-test").click()  # the test URL: its next request runs the saved draft, shown here
+    page.get_by_test_id(
+        "listen-test"
+    ).click()  # the test URL: its next request runs the saved draft, shown here
     expect(page.get_by_test_id("listening")).to_be_visible()
     test_url = page.get_by_test_id("test-url").inner_text()
     test_hook = hub.base_url + test_url[test_url.index("/hook/") :]
@@ -277,6 +279,11 @@ def test_a_test_run_shows_each_nodes_data_on_the_canvas_without_activating(page,
     page.locator(".react-flow__node[data-id='shape']").click()
     expect(page.get_by_test_id("node-test-output")).to_contain_text("144")
     expect(page.get_by_test_id("node-test-input")).to_contain_text("12")
+    expression = page.get_by_test_id("field-expression")
+    expression.fill("{'tripled': n * 3}")  # previewed on this step's input in the test run, as one types
+    expect(page.get_by_test_id("expression-preview")).to_contain_text('"tripled": 36')
+    expression.fill("{'tripled': n * }")
+    expect(page.get_by_test_id("expression-preview")).to_contain_text("does not parse")
     page.locator(".react-flow__node[data-id='check']").click()
     expect(page.get_by_test_id("node-test-error")).to_contain_text("too big: 144")
     expect(page.get_by_test_id("flow-status")).to_have_text("inactive")

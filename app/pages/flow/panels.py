@@ -126,6 +126,26 @@ def _node_test() -> rx.Component:
     )  # fmt: skip
 
 
+def _node_field(field: rx.Var) -> rx.Component:
+    """A field of the step; a JSONata field shows what it gives for the sample as one types."""
+    name = field["name"].to(str)
+    return rx.vstack(
+        field_row(field, field_control(field, S.preview_expression), S.node_errors, "node/" + name),
+        rx.cond(
+            S.previews.contains(name),
+            rx.vstack(
+                rx.text("Preview on ", S.preview_sample, size="1", color_scheme="gray"),
+                rx.code_block(S.previews[name], language="json", font_size="11px", width="100%",
+                              max_height="160px", overflow="auto", data_testid="expression-preview"),
+                spacing="1",
+                width="100%",
+            ),
+        ),
+        spacing="1",
+        width="100%",
+    )  # fmt: skip
+
+
 def node_panel() -> rx.Component:
     return rx.vstack(
         rx.heading(S.node_title, size="3", data_testid="node-panel-title"),
@@ -139,12 +159,7 @@ def node_panel() -> rx.Component:
                     spacing="1",
                     width="100%",
                 ),
-                rx.foreach(
-                    S.node_fields,
-                    lambda field: field_row(
-                        field, field_control(field), S.node_errors, "node/" + field["name"].to(str)
-                    ),
-                ),
+                rx.foreach(S.node_fields, _node_field),
                 _credential_picker(),
                 _run_settings(),
                 rx.button("Apply", type="submit", disabled=S.read_only, data_testid="apply-node"),

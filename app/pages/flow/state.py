@@ -28,9 +28,11 @@ from app.storage.models import FlowStatus
 from designer import edits, layout
 from designer.history import History
 from designer.view import canvas_edges, canvas_nodes
+from runtime.flows.expressions import ExpressionError, compile_expression, evaluate
 from runtime.flows.schema import NodeSettings
 
 TEST_WATCH_S = 60
+PREVIEW_LIMIT = 4000
 SETTING_INPUTS = (
     "max_attempts",
     "base_delay_s",
@@ -77,6 +79,8 @@ class DesignerState(WebhookState):
     test_status: str = ""
     test_error: str = ""
     node_test: dict[str, str] = {}  # input, output, error, label of the selected node in the last test run
+    previews: dict[str, str] = {}  # JSONata field -> what it gives for the sample (or why it fails)
+    preview_sample: str = ""  # which sample the previews use
     # the edge panel
     selected_source: str = ""
     selected_target: str = ""
@@ -301,6 +305,7 @@ class DesignerState(WebhookState):
         descriptor = catalog.descriptor(str(node.get("component")))
         self.selected_node = node_id
         self.node_test = _test_view(self._runs.get(node_id))
+        self.previews = {}
         self.node_component = str(node.get("component"))
         self.node_form_key = f"{node_id}/{uuid.uuid4().hex[:8]}"
         self.node_name = str(node.get("name") or "")
@@ -337,6 +342,35 @@ class DesignerState(WebhookState):
         }
         self.choose_executor = descriptor.runtime not in ("builtin",)
         self.takes_schedule = function.trigger_type == "polling"
+
+    @rx.event
+    def preview_expression(self, field: str, text: str) -> None:
+        """Evaluate a JSONata field as typed against the step's input in the last test run (else the test-run
+        sample), as n8n shows an expression's result beside it."""
+        sample, where = self._sample()
+        self.preview_sample = where
+        if not text.strip():
+            self.previews = {k: v for k, v in self.previews.items() if k != field}
+            return
+        try:
+            shown = json.dumps(evaluate(compile_expression(text), sample), indent=2, ensure_ascii=False,
+                               default=str)  # fmt: skip
+        except ExpressionError as exc:
+            shown = f"does not parse: {exc}"
+        except Exception as exc:  # jsonata's evaluation errors: what the step would fail with
+            shown = f"fails: {exc}"
+        self.previews = {**self.previews, field: shown[:PREVIEW_LIMIT]}
+
+    def _sample(self) -> tuple[Any, str]:
+        run = self._runs.get(self.selected_node)
+        if run is not None and run.get("input") is not None:
+            return _plain(run["input"]), "this step's input in the last test run"
+        try:
+            return json.loads(
+                self.test_input or "null"
+            ), "the test-run sample (no test run reached this step yet)"
+        except json.JSONDecodeError:
+            return None, "nothing (the test-run sample is not JSON)"
 
     @rx.event
     def toggle_settings(self) -> None:
