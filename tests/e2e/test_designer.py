@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.services import accounts, flows
+from app.services.designer import read_draft
 from app.storage.db import Database
 from tests.e2e.conftest import OWNER_PASSWORD, ConsoleWatcher, login, screenshot
 
@@ -288,3 +289,83 @@ def test_a_test_run_shows_each_nodes_data_on_the_canvas_without_activating(page,
     expect(page.get_by_test_id("node-test-error")).to_contain_text("too big: 144")
     expect(page.get_by_test_id("flow-status")).to_have_text("inactive")
     screenshot(page, "designer-test-run")
+
+
+def test_copy_paste_undo_redo_delete_layout_and_versions(page, hub, db, acme) -> None:
+    graph = {
+        "nodes": [
+            {"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}},
+            {"id": "log_1", "component": "log", "function": "log", "position": {"x": 0, "y": 200}},
+        ],
+        "edges": [{"source": "start", "target": "log_1"}],
+    }
+    flow = flows.create_flow(db, acme, "Gestures", graph)
+    login(page, hub)
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    nodes = page.locator(".react-flow__node")
+    expect(nodes).to_have_count(2)
+
+    page.locator(".react-flow__node[data-id='log_1']").click()
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")
+    expect(nodes).to_have_count(3)
+    expect(page.locator(".react-flow__node[data-id='log_2']")).to_be_visible()
+    page.get_by_test_id("canvas-undo").click()
+    expect(nodes).to_have_count(2)
+    page.get_by_test_id("canvas-redo").click()
+    expect(nodes).to_have_count(3)
+    page.locator(".react-flow__node[data-id='log_2']").click()
+    page.keyboard.press("Delete")
+    expect(nodes).to_have_count(2)
+    expect(page.get_by_test_id("unsaved")).to_be_visible()
+
+    page.get_by_test_id("canvas-layout").click()
+    page.get_by_test_id("save-flow").click()
+    expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 1.")
+    saved = designer_draft(db, acme, flow.id)
+    assert {n["id"]: n["position"] for n in saved["nodes"]} == {
+        "start": {"x": 0.0, "y": 0.0},
+        "log_1": {"x": 280.0, "y": 0.0},  # the trigger's column, then the next one
+    }
+
+    page.locator(".react-flow__node[data-id='log_1']").click()
+    page.get_by_test_id("canvas-delete").click()
+    page.get_by_test_id("save-flow").click()
+    expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 2.")
+    page.get_by_test_id("versions").click()
+    rows = page.get_by_test_id("versions-table").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Olivia Owner")
+    rows.nth(1).get_by_test_id("view-version").click()
+    expect(page.get_by_test_id("viewing-version")).to_contain_text("Version 1")
+    expect(nodes).to_have_count(2)
+    expect(page.get_by_test_id("save-flow")).to_be_disabled()
+    page.get_by_test_id("restore-version").click()
+    expect(page.get_by_test_id("viewing-version")).to_have_count(0)
+    page.get_by_test_id("save-flow").click()
+    expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 3.")
+    assert [n["id"] for n in designer_draft(db, acme, flow.id)["nodes"]] == ["start", "log_1"]
+    screenshot(page, "designer-versions")
+
+
+def test_a_viewer_sees_the_flow_but_cannot_change_it(page, hub, db) -> None:
+    beta = accounts.find_tenant_by_slug(db, "beta-corp")  # the owner of Acme is a viewer here
+    flow = flows.create_flow(db, beta.id, "Read only", {"nodes": [
+        {"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}}], "edges": []})  # fmt: skip
+    login(page, hub)
+    page.get_by_test_id("tenant-switcher").click()
+    page.get_by_role("option", name="Beta Corp").click()
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    expect(page.get_by_test_id("flow-name")).to_have_text("Read only")
+    expect(page.get_by_test_id("save-flow")).to_be_disabled()
+    expect(page.get_by_test_id("activate")).to_be_disabled()
+    expect(page.get_by_test_id("canvas-delete")).to_be_disabled()
+    expect(page.get_by_test_id("palette-log-log")).to_have_attribute("draggable", "false")
+    page.locator(".react-flow__node[data-id='start']").click()
+    expect(page.get_by_test_id("apply-node")).to_be_disabled()
+    page.keyboard.press("Delete")
+    expect(page.locator(".react-flow__node")).to_have_count(1)
+
+
+def designer_draft(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> dict:
+    return read_draft(db, tenant_id, flow_id)[1]
