@@ -30,7 +30,7 @@ def _nothing() -> tuple[()]:
 
 class FlowDesigner(rx.NoSSRComponent):
     """Props: `nodes` and `edges` in React Flow's shape (see designer/view.py), `palette` (see
-    designer/palette.py), `read_only`, and `fit_signal` (a number: the canvas fits the view when it changes)."""
+    designer/palette.py), `read_only`, `dirty` (unsaved changes: leaving the tab asks first), and `fit_signal` (a number: the canvas fits the view when it changes)."""
 
     library = "$/public/designer/flow_canvas.jsx"
     tag = "FlowDesigner"
@@ -40,6 +40,7 @@ class FlowDesigner(rx.NoSSRComponent):
     edges: rx.Var[list[dict[str, Any]]]
     palette: rx.Var[list[dict[str, Any]]]
     read_only: rx.Var[bool]
+    dirty: rx.Var[bool]
     fit_signal: rx.Var[int]
 
     on_nodes_moved: rx.EventHandler[_moves]  # [{id, x, y}] after a drag stopped

@@ -189,6 +189,7 @@ function Canvas(props) {
     edges: serverEdges,
     palette,
     readOnly,
+    dirty,
     fitSignal,
     onNodesMoved,
     onConnectNodes,
@@ -219,6 +220,17 @@ function Canvas(props) {
       return (serverEdges || []).map((edge) => (selected.has(edge.id) ? { ...edge, selected: true } : edge));
     });
   }, [serverEdges, setEdges]);
+  useEffect(() => {
+    // Closing or reloading the tab with unsaved changes asks first (the draft lives on the server until saved).
+    if (!dirty) return undefined;
+    const warn = (event) => {
+      event.preventDefault();
+      event.returnValue = "";
+    };
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, [dirty]);
+
   const lastFit = useRef(fitSignal);
   useEffect(() => {
     // Only when the server asks again (a layout, another version shown): not whenever React Flow re-renders.

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.browser
 
 EDITOR_EMAIL = "eddie@example.com"
 VIEWPORT = {"width": 1600, "height": 900}
+# Whether leaving the page now would ask first (a beforeunload handler cancels the event).
+LEAVING = "() => { const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e); return e.defaultPrevented; }"
 
 
 @pytest.fixture
@@ -318,10 +320,12 @@ def test_copy_paste_undo_redo_delete_layout_and_versions(page, hub, db, acme) ->
     page.keyboard.press("Delete")
     expect(nodes).to_have_count(2)
     expect(page.get_by_test_id("unsaved")).to_be_visible()
+    assert page.evaluate(LEAVING) is True  # closing the tab now would ask first
 
     page.get_by_test_id("canvas-layout").click()
     page.get_by_test_id("save-flow").click()
     expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 1.")
+    assert page.evaluate(LEAVING) is False
     saved = designer_draft(db, acme, flow.id)
     assert {n["id"]: n["position"] for n in saved["nodes"]} == {
         "start": {"x": 0.0, "y": 0.0},

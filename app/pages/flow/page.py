@@ -232,6 +232,7 @@ def _canvas() -> rx.Component:
             edges=S.edges,
             palette=S.palette,
             read_only=S.read_only,
+            dirty=S.dirty,
             fit_signal=S.fit_signal,
             on_nodes_moved=S.nodes_moved,
             on_connect_nodes=S.connect_nodes,
