@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from runtime.components.options import OptionsError, normalize_options
 from runtime.executors.sandbox import (
     SandboxPolicy,
     declares_network,
@@ -524,6 +525,30 @@ class ProcessExecutor:
         except RunnerGone as exc:
             return False, f"the component's runner failed: {exc}"
         return bool(answer.get("ok")), answer.get("error")
+
+    def options(
+        self,
+        tenant: str,
+        component: str,
+        function: str,
+        model: str,
+        fields: dict[str, Any],
+        credential: dict[str, Any],
+        timeout_s: float = 30.0,
+    ) -> dict[str, str]:
+        """A dynamic select's choices from the component's model function, run in its runner (value -> label).
+        Raises OptionsError with what went wrong."""
+        request = {"model": {"function": function, "name": model, "fields": fields, "credential": credential}}
+        try:
+            with self.lease(tenant, component) as runner:
+                answer = runner.call(request, timeout_s)
+        except (LookupError, OSError) as exc:
+            raise OptionsError(str(exc)) from None
+        except RunnerGone as exc:
+            raise OptionsError(f"the component's runner failed: {exc}") from None
+        if not answer.get("ok"):
+            raise OptionsError(str(answer.get("error") or "the component gave no choices"))
+        return normalize_options(answer.get("options"))
 
     def stop_idle(self, now: float | None = None) -> int:
         """Scale down: of each component's free runners, the most recently used ones are kept as long as they are

@@ -25,6 +25,15 @@ class LoadedComponent:
     spec: ComponentSpec
     handlers: dict[str, Callable[..., Any]]
     verify: Callable[[dict[str, Any]], None] | None
+    # Where the component's other functions live: a dynamic select's model names one (see model()).
+    module: ModuleType | None = None
+
+    def model(self, name: str) -> Callable[..., Any] | None:
+        """A dynamic select's model function: called with (fields, credential), returns the choices."""
+        found = (
+            getattr(self.module, name, None) if self.module is not None and not name.startswith("_") else None
+        )
+        return found if callable(found) else None
 
 
 def _import(folder: Path, module_name: str) -> ModuleType:
@@ -79,4 +88,4 @@ def load_component(folder: Path) -> LoadedComponent:
         handlers[function.id] = handler
     verify = getattr(module, "verify_credentials", None)
     spec = spec_from_descriptor(parsed.descriptor.name, parsed.cleaned, handlers, runtime="python")
-    return LoadedComponent(spec, handlers, verify if callable(verify) else None)
+    return LoadedComponent(spec, handlers, verify if callable(verify) else None, module)

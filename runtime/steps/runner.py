@@ -12,6 +12,9 @@ Reads one JSON request per line and answers one JSON line per request, in order:
 
     {"id": 2, "verify": {...credential...}}  ->  {"id": 2, "ok": true, "error": null}
     {"id": 3, "ready": ["lookup"]}  ->  {"id": 3, "ok": true, "error": null}
+    {"id": 4, "model": {"function": "lookup", "name": "list_projects", "fields": {...}, "credential": {...}}}
+        ->  {"id": 4, "ok": true, "options": {"value": "label"}, "error": null}
+        (a dynamic select's choices: the model function is called with the fields and the credential)
         (activation asks: the component loaded and has these functions; `true` for all of them)
 
 What the component prints goes to stderr, so it cannot corrupt the answers. The process executor keeps a
@@ -27,6 +30,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from runtime.components.options import normalize_options
 from runtime.net.egress import EgressPolicy
 from runtime.sdk.loader import ComponentLoadError, LoadedComponent, load_component
 from runtime.steps.context import StepContext
@@ -53,6 +57,8 @@ def handle(component: LoadedComponent, request: dict[str, Any]) -> dict[str, Any
         except Exception as exc:  # the author's check said no, or broke: either way the credential fails
             return {"id": request_id, "ok": False, "error": str(exc) or exc.__class__.__name__}
         return {"id": request_id, "ok": True, "error": None}
+    if "model" in request:
+        return _model(component, request_id, request["model"] if isinstance(request["model"], dict) else {})
     function = str(request.get("function") or "")
     handler = component.handlers.get(function)
     if handler is None:
@@ -91,6 +97,21 @@ def handle(component: LoadedComponent, request: dict[str, Any]) -> dict[str, Any
         "delay_s": result.delay_s,
         "ms": round(result.duration_ms, 3),
     }
+
+
+def _model(component: LoadedComponent, request_id: Any, model: dict[str, Any]) -> dict[str, Any]:
+    name = str(model.get("name") or "")
+    found = component.model(name)
+    if found is None:
+        return {"id": request_id, "ok": False, "options": None,
+                "error": f"the component has no model function {name!r}"}  # fmt: skip
+    try:
+        options = normalize_options(
+            found(dict(model.get("fields") or {}), dict(model.get("credential") or {}))
+        )
+    except Exception as exc:  # the author's function failed (a refused credential, a typo): say what it said
+        return {"id": request_id, "ok": False, "options": None, "error": str(exc) or exc.__class__.__name__}
+    return {"id": request_id, "ok": True, "options": options, "error": None}
 
 
 def _failure(request_id: Any, error: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@
 //   this.emit('end')                    done (callback-style components)
 // A returned promise ends the step when it settles; a value it resolves with is emitted as data.
 // `verifyCredentials(credentials, cb)` (callback or promise) in verifyCredentials.js answers {"verify": ...}.
+// {"model": {function, name, fields, credential}} answers a dynamic select's choices (see model()).
 // {"ready": ["fn", ...]} (or true: all) loads those functions' modules and answers whether they load; activation
 // asks before a flow goes live.
 // The component's console output goes to stderr, never into the answers.
@@ -165,6 +166,28 @@ async function verify(request) {
   }
 }
 
+// A dynamic select's choices: the model function is exported by the function's main module (elastic.io's
+// convention), called with cfg (the credential's fields and the step's fields) and a callback, or returning a
+// promise of {value: label}.
+async function model(request) {
+  const wanted = request.model || {};
+  try {
+    const mod = load(String(wanted.function || ''));
+    const fn = mod[String(wanted.name || '')];
+    if (typeof fn !== 'function') throw new Error(`the component has no model function ${JSON.stringify(wanted.name)}`);
+    const cfg = { ...(wanted.credential || {}), ...(wanted.fields || {}) };
+    const options = await new Promise((resolve, reject) => {
+      const returned = fn.call({ logger: { info: toStderr, warn: toStderr, error: toStderr } }, cfg,
+        (err, data) => (err ? reject(err) : resolve(data)));
+      if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
+      else if (returned !== undefined) resolve(returned);
+    });
+    return { id: request.id, ok: true, options, error: null };
+  } catch (err) {
+    return { id: request.id, ok: false, options: null, error: errorText(err) };
+  }
+}
+
 function ready(request) {
   try {
     (Array.isArray(request.ready) ? request.ready : Object.keys(functions)).forEach((id) => load(String(id)));
@@ -188,6 +211,7 @@ async function main() {
     let answer;
     try {
       if ('ready' in request) answer = ready(request);
+      else if ('model' in request) answer = await model(request);
       else answer = 'verify' in request ? await verify(request) : await execute(request);
     } catch (err) {
       answer = failure(request.id, errorText(err));

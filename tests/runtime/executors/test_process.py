@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.components.options import OptionsError
 from runtime.executors.process import ProcessExecutor
 from runtime.executors.sandbox import SandboxPolicy, sandbox_problem
 from runtime.net.egress import EgressPolicy
@@ -471,3 +472,20 @@ def test_the_end_mark_is_found_after_output_without_a_line_end() -> None:
     runner._add_stderr(b"next\n\x1e\n")
     assert runner.stderr_ends == 2
     assert runner._taken_stderr() == ["no line end here", "next"]
+
+
+def test_a_dynamic_selects_choices_come_from_the_components_model_function(executor: ProcessExecutor) -> None:
+    good = {"token": "good"}
+    assert executor.options("t", "probe", "echo", "list_colours", {}, good) == {"r": "Red", "g": "Green"}
+    assert executor.options("t", "probe", "echo", "list_colours", {"palette": "mono"}, good) == {
+        "black": "black",
+        "white": "white",
+    }
+    with pytest.raises(OptionsError, match="the token was refused"):
+        executor.options("t", "probe", "echo", "list_colours", {}, {"token": "bad"})
+    with pytest.raises(OptionsError, match="returned int, not an object or a list"):
+        executor.options("t", "probe", "echo", "broken_model", {}, good)
+    with pytest.raises(OptionsError, match="no model function 'missing'"):
+        executor.options("t", "probe", "echo", "missing", {}, good)
+    with pytest.raises(OptionsError, match="no model function '_private'"):
+        executor.options("t", "probe", "echo", "_private", {}, good)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.components.options import OptionsError
 from runtime.executors.process import ProcessExecutor
 from runtime.executors.sandbox import SandboxPolicy
 from runtime.net.egress import EgressPolicy
@@ -92,3 +93,14 @@ def test_activation_asks_whether_the_functions_load_before_any_message(tmp_path:
             executor.warm_up("t", "sailor-demo", functions=("nope",))
     finally:
         executor.close()
+
+
+def test_a_dynamic_selects_choices_come_from_the_actions_model_function(executor: ProcessExecutor) -> None:
+    options = executor.options(
+        "t", "sailor-demo", "greet", "listStyles", {"language": "fr"}, {"apiKey": "good-key"}
+    )
+    assert options == {"warm": "Warm", "formal": "Formal (fr)"}
+    with pytest.raises(OptionsError, match="the API key wrong was refused"):
+        executor.options("t", "sailor-demo", "greet", "listStyles", {}, {"apiKey": "wrong"})
+    with pytest.raises(OptionsError, match='no model function "nope"'):
+        executor.options("t", "sailor-demo", "greet", "nope", {}, {})
