@@ -3,22 +3,30 @@ validation on the nodes; two editors in conflict; a 200-node flow that stays che
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from app.services import accounts, flows
+from app.config import load_settings
+from app.keyring import load_key_ring
+from app.services import accounts, catalog, flows
+from app.services import credentials as credential_service
+from app.services.catalog import TenantCatalog
 from app.services.designer import read_draft
 from app.storage.db import Database
+from app.vault.store import Vault
 from tests.e2e.conftest import OWNER_PASSWORD, ConsoleWatcher, login, screenshot
 
 pytestmark = pytest.mark.browser
 
 EDITOR_EMAIL = "eddie@example.com"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "components"
 VIEWPORT = {"width": 1600, "height": 900}
 # Whether leaving the page now would ask first (a beforeunload handler cancels the event).
 LEAVING = "() => { const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e); return e.defaultPrevented; }"
@@ -373,3 +381,40 @@ def test_a_viewer_sees_the_flow_but_cannot_change_it(page, hub, db) -> None:
 
 def designer_draft(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> dict:
     return read_draft(db, tenant_id, flow_id)[1]
+
+
+@pytest.mark.skipif(shutil.which("node") is None or shutil.which("bwrap") is None,
+                    reason="needs Node.js and bubblewrap (the component's sandboxed runner)")  # fmt: skip
+def test_a_dynamic_select_lists_the_components_choices_with_the_chosen_credential(
+    page, hub, db, acme
+) -> None:
+    catalog.import_folder(
+        db, FIXTURES / "sailor-demo", tenant_id=acme, components_dir=hub.data_dir / "components"
+    )
+    vault = Vault(load_key_ring(load_settings(data_dir=hub.data_dir)))
+    components = TenantCatalog(db, acme)
+    owner = accounts.find_user_by_email(db, "owner@example.com")
+    credential_service.create_credential(db, vault, components, acme, owner.id, name="Demo key", kind="fields",
+                                         component_name="sailor-demo", values={"apiKey": "good-key"})  # fmt: skip
+    graph = {"nodes": [
+        {"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}},
+        {"id": "greet", "component": "sailor-demo", "function": "greet", "position": {"x": 280, "y": 0}},
+    ], "edges": [{"source": "start", "target": "greet"}]}  # fmt: skip
+    flow = flows.create_flow(db, acme, "Greetings", graph)
+    login(page, hub)
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    page.locator(".react-flow__node[data-id='greet']").click()
+    page.get_by_test_id("load-choices").click()
+    expect(page.get_by_test_id("field-error")).to_contain_text("Choose a credential first")
+    page.get_by_test_id("node-credential").select_option(label="Demo key (Component fields)")
+    page.get_by_test_id("load-choices").click()
+    expect(page.get_by_test_id("field-error")).to_have_count(0, timeout=30_000)
+    page.get_by_test_id("field-style").select_option("formal")
+    page.get_by_test_id("apply-node").click()
+    expect(page.get_by_test_id("node-problem-greet")).to_have_count(0)
+    page.get_by_test_id("save-flow").click()
+    expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 1.")
+    expect(page.get_by_test_id("field-style").locator("option:checked")).to_have_text("Formal (en)")
+    fields = next(n for n in designer_draft(db, acme, flow.id)["nodes"] if n["id"] == "greet")["fields"]
+    assert fields == {"style": "formal"}
+    screenshot(page, "designer-dynamic-select")

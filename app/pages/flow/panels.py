@@ -126,11 +126,31 @@ def _node_test() -> rx.Component:
     )  # fmt: skip
 
 
+def _dynamic_control(field: rx.Var) -> rx.Component:
+    """A select whose choices the component lists on demand (with the chosen credential)."""
+    return rx.hstack(
+        rx.el.select(
+            rx.el.option("—", value=""),
+            rx.foreach(field["options"].to(list[list[str]]), lambda o: rx.el.option(o[1], value=o[0])),
+            name=field["name"].to(str),
+            default_value=field["value"].to(str),
+            style=SELECT_STYLE,
+            data_testid="field-" + field["name"].to(str),
+        ),
+        rx.button("Load choices", type="button", size="1", variant="soft", disabled=S.read_only,
+                  on_click=S.load_choices(field["name"].to(str)), data_testid="load-choices"),
+        width="100%",
+        align="center",
+    )  # fmt: skip
+
+
 def _node_field(field: rx.Var) -> rx.Component:
     """A field of the step; a JSONata field shows what it gives for the sample as one types."""
     name = field["name"].to(str)
+    control = rx.cond(field["kind"] == "dynamic", _dynamic_control(field),
+                      field_control(field, S.preview_expression))  # fmt: skip
     return rx.vstack(
-        field_row(field, field_control(field, S.preview_expression), S.node_errors, "node/" + name),
+        field_row(field, control, S.node_errors, "node/" + name),
         rx.cond(
             S.previews.contains(name),
             rx.vstack(

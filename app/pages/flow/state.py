@@ -19,9 +19,11 @@ from app.components.config_form import field_view
 from app.context import get_context
 from app.control.flow_jobs import enqueue_converge
 from app.errors import ConflictError, FlowInvalidError, HubError
+from app.executors import verification_runners
 from app.services import designer as service
 from app.services import flows, test_runs, webhooks
 from app.services.credentials import list_credentials
+from app.services.field_options import field_options
 from app.services.field_values import field_errors, node_field_values
 from app.state.webhooks import WebhookState
 from app.storage.models import FlowStatus
@@ -91,9 +93,9 @@ class DesignerState(WebhookState):
     _history: History = History()
     _clipboard: dict[str, Any] = {}
     _viewed: dict[str, Any] = {}  # the saved version shown read-only
-    _runs: dict[
-        str, dict[str, Any]
-    ] = {}  # node -> its outcome in the last test run (see test_runs.StepOutcome)
+    _choices: dict[str, dict[str, str]] = {}  # "node/field" -> the choices the component listed last
+    # node -> its outcome in the last test run (see test_runs.StepOutcome)
+    _runs: dict[str, dict[str, Any]] = {}
 
     @rx.var
     def read_only(self) -> bool:
@@ -320,7 +322,9 @@ class DesignerState(WebhookState):
         self.node_title = descriptor.title + (f" · {function.title}" if len(descriptor.functions) > 1 else "")
         self.node_help = function.description or descriptor.description
         values = node.get("fields") or {}
-        self.node_fields = [_with_value(field_view(f), values.get(f.name)) for f in function.fields]
+        self.node_fields = [_with_value(field_view(f), values.get(f.name), bool(f.options_function),
+                                        self._choices.get(f"{node_id}/{f.name}") or {})
+                            for f in function.fields]  # fmt: skip
         spec = get_context().components_for(uuid.UUID(self.tenant_id)).get(descriptor.name)
         kinds = spec.function(function.id).credential_kinds if spec and spec.function(function.id) else ()
         self.takes_credential = bool(kinds)
@@ -371,6 +375,34 @@ class DesignerState(WebhookState):
             ), "the test-run sample (no test run reached this step yet)"
         except json.JSONDecodeError:
             return None, "nothing (the test-run sample is not JSON)"
+
+    @rx.event
+    def load_choices(self, field: str) -> None:
+        """A dynamic select's choices from the component, with the credential chosen in the panel and the
+        step's applied fields (what the choices depend on)."""
+        if not self._may_edit() or not self.selected_node:
+            return
+        node = next((n for n in edits.nodes_of(self._draft()) if n["id"] == self.selected_node), None)
+        if node is None:
+            return
+        ctx = get_context()
+        tenant_id = uuid.UUID(self.tenant_id)
+        runners = verification_runners(ctx.settings)  # a runner for this question, stopped after it
+        key = f"node/{field}"
+        try:
+            found = field_options(ctx.db, ctx.vault, ctx.components_for(tenant_id), runners, tenant_id, self._user(),
+                                  str(node["component"]), str(node["function"]), field, dict(node.get("fields") or {}),
+                                  self.node_credential or None)  # fmt: skip
+        except HubError as exc:
+            self.node_errors = {**self.node_errors, key: str(exc)}
+            return
+        finally:
+            for runner in runners.values():
+                runner.close()
+        self.node_errors = {k: v for k, v in self.node_errors.items() if k != key}
+        self._choices = {**self._choices, f"{self.selected_node}/{field}": found}
+        self.node_fields = [{**f, "options": _choice_list(found, f["value"])} if f["name"] == field else f
+                            for f in self.node_fields]  # fmt: skip
 
     @rx.event
     def toggle_settings(self) -> None:
@@ -639,7 +671,12 @@ class DesignerState(WebhookState):
         return self.activate()
 
 
-def _with_value(view: dict[str, Any], value: Any) -> dict[str, Any]:
+def _with_value(
+    view: dict[str, Any], value: Any, dynamic: bool = False, loaded: dict[str, str] | None = None
+) -> dict[str, Any]:
+    if dynamic:  # choices come from the component on demand; until then the saved choice is the only one
+        chosen = "" if value is None else str(value)
+        return {**view, "kind": "dynamic", "value": chosen, "options": _choice_list(loaded or {}, chosen)}
     if isinstance(value, (dict, list)) and view["kind"] != "multiselect":
         shown: Any = json.dumps(value, indent=2, ensure_ascii=False)
     elif isinstance(value, bool):
@@ -695,3 +732,9 @@ def _test_view(outcome: dict[str, Any] | None) -> dict[str, str]:
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
+
+
+def _choice_list(found: dict[str, str], chosen: str) -> list[list[str]]:
+    """The listed choices, plus the saved one when the list no longer has it (it must not vanish on Apply)."""
+    options = [[value, label] for value, label in found.items()]
+    return options + ([[chosen, chosen]] if chosen and chosen not in found else [])
