@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,14 +359,51 @@ def sync_builtins(db: Database) -> int:
     return written
 
 
+def latest_versions(db: Database, tenant_id: uuid.UUID, names: Iterable[str]) -> dict[str, Component]:
+    """The newest import of each named (imported) component the tenant sees, as an unpinned flow resolves it."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    with tenant_session(db.sessions, tenant_id) as session:
+        rows = session.scalars(
+            sa.select(Component)
+            .where(Component.name.in_(wanted), Component.runtime != "builtin")
+            .order_by(Component.tenant_id.is_(None), Component.created_at.desc())
+        ).all()
+        found: dict[str, Component] = {}
+        for row in rows:
+            found.setdefault(row.name, row)
+        for row in found.values():
+            session.expunge(row)
+    return found
+
+
+def component_version(db: Database, tenant_id: uuid.UUID, name: str, version: str) -> Component | None:
+    with tenant_session(db.sessions, tenant_id) as session:
+        row = session.scalar(
+            sa.select(Component)
+            .where(Component.name == name, Component.version == version, Component.runtime != "builtin")
+            .order_by(Component.tenant_id.is_(None))
+            .limit(1)
+        )
+        if row is not None:
+            session.expunge(row)
+    return row
+
+
 class TenantCatalog:
     """Resolves component names for a tenant: the built-ins, then its own components, then global ones (the
     newest import of each). `imported` gives what a published flow version pins of each imported one."""
 
-    def __init__(self, db: Database, tenant_id: uuid.UUID) -> None:
+    def __init__(self, db: Database, tenant_id: uuid.UUID, pins: Mapping[str, str] | None = None) -> None:
         self.db = db
         self.tenant_id = tenant_id
+        # name -> version a flow's draft was designed with: that version, not the newest import, is resolved
+        self.pins = dict(pins or {})
         self._found: dict[str, tuple[ComponentSpec, dict[str, Any]] | None] = {}
+
+    def with_pins(self, pins: Mapping[str, str] | None) -> TenantCatalog:
+        return TenantCatalog(self.db, self.tenant_id, pins) if pins else self
 
     def get(self, name: str) -> ComponentSpec | None:
         builtin = builtin_registry().get(name)
@@ -383,12 +420,12 @@ class TenantCatalog:
     def _lookup(self, name: str) -> tuple[ComponentSpec, dict[str, Any]] | None:
         if name not in self._found:
             with tenant_session(self.db.sessions, self.tenant_id) as session:
+                query = sa.select(Component).where(Component.name == name, Component.runtime != "builtin")
+                if name in self.pins:
+                    query = query.where(Component.version == self.pins[name])
                 row = session.scalar(
-                    sa.select(Component)
-                    .where(Component.name == name, Component.runtime != "builtin")
                     # The tenant's own before global ones; the newest import of each.
-                    .order_by(Component.tenant_id.is_(None), Component.created_at.desc())
-                    .limit(1)
+                    query.order_by(Component.tenant_id.is_(None), Component.created_at.desc()).limit(1)
                 )
                 if row is None:
                     self._found[name] = None

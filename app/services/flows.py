@@ -14,7 +14,15 @@ from app.errors import ConflictError, FlowInvalidError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import audit, webhooks
 from app.services.catalog import IMAGE_OWNER
-from app.services.plans import TenantCredentials, compile_document, current_plan, flow_document, get_flow
+from app.services.plans import (
+    TenantCredentials,
+    compile_document,
+    current_plan,
+    flow_document,
+    get_flow,
+    imported_components,
+    pinned,
+)
 from app.storage.db import Database
 from app.storage.models import Flow, FlowStatus, FlowVersion, Webhook
 from app.storage.scoping import tenant_session
@@ -144,6 +152,7 @@ def publish_flow(
         with tenant_session(db.sessions, tenant_id) as session:
             flow = get_flow(session, flow_id)
             document = flow_document(flow)
+            components = pinned(components, document)
             plan = compile_document(document, components, TenantCredentials(session, user_id))
             latest = session.scalar(
                 sa.select(sa.func.max(FlowVersion.number)).where(FlowVersion.flow_id == flow.id)
@@ -166,7 +175,7 @@ def publish_flow(
                 runtime_id(flow.id),
                 runtime_id(version.id),
                 document,
-                _imported(components, plan),
+                imported_components(components, plan),
             )
             limit = plan.graph.concurrency
             bus.set_flow_limit(runtime_id(tenant_id), runtime_id(flow.id), limit and limit.limit,
@@ -377,15 +386,6 @@ def duplicate_flow(
         source = get_flow(session, flow_id)
         name, graph, trigger = f"{source.name} (copy)"[:200], source.graph, source.trigger
     return create_flow(db, tenant_id, name, graph, trigger, user_id=user_id)
-
-
-def _imported(components: ComponentResolver, plan: ExecutionPlan) -> dict[str, Any]:
-    """The imported components the plan uses, pinned (a resolver that knows them says so via `imported`)."""
-    describe = getattr(components, "imported", None)
-    if describe is None:
-        return {}
-    pins = {step.component.name: describe(step.component.name) for step in plan.steps.values()}
-    return {name: pin for name, pin in pins.items() if pin is not None}
 
 
 def rename_flow(

@@ -63,9 +63,26 @@ def get_flow(session: Session, flow_id: uuid.UUID, *, lock: bool = False) -> Flo
     return flow
 
 
+def pinned(components: ComponentResolver, document: dict[str, Any]) -> ComponentResolver:
+    """The resolver for this document: imported components at the versions it pins (see TenantCatalog)."""
+    pin = getattr(components, "with_pins", None)
+    return pin(document.get("pins")) if pin is not None and document.get("pins") else components
+
+
+def imported_components(components: ComponentResolver, plan: ExecutionPlan) -> dict[str, Any]:
+    """The imported components the plan uses, as a published version carries them to the workers (a resolver
+    that knows them says so via `imported`): workers run exactly these, without SQL."""
+    describe = getattr(components, "imported", None)
+    if describe is None:
+        return {}
+    pins = {step.component.name: describe(step.component.name) for step in plan.steps.values()}
+    return {name: pin for name, pin in pins.items() if pin is not None}
+
+
 def compile_document(
     document: dict[str, Any], components: ComponentResolver, credentials: TenantCredentials
 ) -> ExecutionPlan:
+    components = pinned(components, document)
     try:
         return compile_flow(document, components, credentials)
     except FlowValidationError as exc:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from app.errors import BackpressureError
 from app.runtime_ids import runtime_id
-from app.services.plans import TenantCredentials, compile_document, get_flow
+from app.services.plans import TenantCredentials, compile_document, get_flow, imported_components, pinned
 from app.storage.db import Database
 from app.storage.models import Run, StepExecution
 from app.storage.scoping import tenant_session
@@ -40,10 +40,12 @@ def start_test_run(
     with tenant_session(db.sessions, tenant_id) as session:
         flow = get_flow(session, flow_id)
         document = {**graph, "trigger": flow.trigger or {"kind": "manual"}}
+        components = pinned(components, document)
         plan = compile_document(document, components, TenantCredentials(session, user_id))
+        carried = imported_components(components, plan)
     version = uuid.uuid4().hex
     tenant, flow_key = runtime_id(tenant_id), runtime_id(flow_id)
-    bus.publish_version(tenant, flow_key, version, document, ttl_s=DRAFT_TTL_S)
+    bus.publish_version(tenant, flow_key, version, document, carried, ttl_s=DRAFT_TTL_S)
     run_id = uuid.uuid4()
     try:
         bus.start_run(

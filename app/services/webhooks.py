@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 from app.errors import NotFoundError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import audit
-from app.services.plans import TenantCredentials, compile_document, flow_document, get_flow
+from app.services.plans import (
+    TenantCredentials,
+    compile_document,
+    flow_document,
+    get_flow,
+    imported_components,
+    pinned,
+)
 from app.storage.db import Database
 from app.storage.models import Credential, Flow, FlowStatus, FlowVersion, Tenant, Webhook, WebhookKind
 from app.storage.scoping import system_session, tenant_session
@@ -544,6 +551,7 @@ def listen_for_test(
     with tenant_session(db.sessions, tenant_id) as session:
         flow = get_flow(session, flow_id, lock=True)
         document = flow_document(flow)
+        components = pinned(components, document)
         plan = compile_document(document, components, TenantCredentials(session, user_id))
         if problem := _entry_problem(plan):
             raise ValidationError(f"The test URL cannot start this flow: {problem}.")
@@ -554,7 +562,8 @@ def listen_for_test(
         # The draft, frozen for this test only: it lives in Redis (for a day: long enough for the run and its
         # retries), not among the flow's versions.
         draft_version = uuid.uuid4().hex
-        bus.publish_version(runtime_id(tenant_id), runtime_id(flow.id), draft_version, document, ttl_s=86_400)
+        bus.publish_version(runtime_id(tenant_id), runtime_id(flow.id), draft_version, document,
+                            imported_components(components, plan), ttl_s=86_400)  # fmt: skip
         registry.clear_capture(runtime_id(tenant_id), runtime_id(flow.id))
         route = registry.put(_route(hook, tenant, settings, draft_version, plan.entry, defaults))
         until = int((time.time() + LISTEN_SECONDS) * 1000)

@@ -79,6 +79,10 @@ class FlowGraph(BaseModel):
     edges: list[Edge] = Field(default_factory=list)
     trigger: Trigger = Trigger()
     concurrency: Concurrency | None = None
+    # Imported component -> the version the flow was designed with; publishing resolves that version, so a newer
+    # import never changes a flow until someone upgrades it in the designer. The runtime ignores it (a published
+    # version carries the components it uses).
+    pins: dict[str, str] = Field(default_factory=dict)
 
     def node(self, node_id: str) -> Node | None:
         return next((n for n in self.nodes if n.id == node_id), None)

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from app.errors import FlowInvalidError
-from app.services import flows, test_runs
+from app.services import catalog, flows, test_runs
+from app.services.catalog import TenantCatalog
+from app.services.component_code import folder_resolver
 from app.storage.models import FlowVersion, Run
 from app.storage.scoping import tenant_session
+from runtime.executors.process import ProcessExecutor
+from runtime.executors.sandbox import SandboxPolicy
+from runtime.steps.executor import InlineExecutor
+from runtime.worker import Worker, WorkerConfig
 from tests.runtime.conftest import START, node
+
+PROBE = Path(__file__).resolve().parents[2] / "fixtures" / "components" / "probe"
 
 
 def _graph(expression: str) -> dict:
@@ -71,3 +80,23 @@ def test_a_canvas_that_cannot_run_names_its_problems(hub) -> None:
 def test_a_run_not_recorded_yet_is_queued(hub) -> None:
     view = test_runs.test_run_view(hub.db, hub.tenant_id, uuid.uuid4())
     assert (view.status, view.steps, view.finished) == ("queued", {}, False)
+
+
+def test_a_test_run_of_an_imported_component_runs_its_pinned_version(hub, tmp_path) -> None:
+    components_dir = tmp_path / "components"
+    first = catalog.import_folder(hub.db, PROBE, tenant_id=hub.tenant_id, components_dir=components_dir)
+    flow = flows.create_flow(hub.db, hub.tenant_id, "imported")
+    graph = {"nodes": [START, node("echo", "probe", "echo")], "edges": [{"source": "start", "target": "echo"}],
+             "pins": {"probe": first.version}}  # fmt: skip
+    executor = ProcessExecutor(folder_resolver(components_dir), SandboxPolicy())
+    hub.workers.append(Worker(hub.bus, hub.components, WorkerConfig(name="w", block_ms=10, housekeeping_interval_s=0.02),
+                              executors={"inline": InlineExecutor(), "process": executor}))  # fmt: skip
+    try:
+        run_id = test_runs.start_test_run(hub.db, hub.bus, TenantCatalog(hub.db, hub.tenant_id), hub.tenant_id,
+                                          flow.id, graph, {"n": 1}, user_id=None)  # fmt: skip
+        hub.drive(lambda: test_runs.test_run_view(hub.db, hub.tenant_id, run_id).finished)
+        view = test_runs.test_run_view(hub.db, hub.tenant_id, run_id)
+        assert view.status == "succeeded", view.steps["echo"].error if "echo" in view.steps else view.error
+        assert view.steps["echo"].status == "succeeded"
+    finally:
+        executor.close()
