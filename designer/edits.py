@@ -171,3 +171,26 @@ def set_condition(graph: Graph, source: str, target: str, condition: str) -> Gra
                 edge["condition"] = condition.strip()
         changed.append(edge)
     return _with(graph, nodes_of(graph), changed)
+
+
+def with_pins(graph: Graph, newest: dict[str, str]) -> Graph:
+    """Pin each imported component the draft uses (those in `newest`: name -> newest version) to the version it
+    was first added at, keep existing pins, and drop the pins of components no step uses any more."""
+    used = {str(n.get("component")) for n in nodes_of(graph)}
+    current = dict(graph.get("pins") or {})
+    pins = {
+        name: current.get(name) or newest[name] for name in sorted(used) if name in current or name in newest
+    }
+    if pins == current and ("pins" in graph or not pins):
+        return graph
+    updated = {**graph, "pins": pins}
+    if not pins:
+        updated.pop("pins")
+    return updated
+
+
+def set_pin(graph: Graph, component: str, version: str) -> Graph:
+    """Upgrade (or go back): the draft's steps of `component` resolve that version from now on."""
+    if not any(n.get("component") == component for n in nodes_of(graph)):
+        raise EditRefused(f"No step of this flow uses {component!r} any more.")
+    return {**graph, "pins": {**(graph.get("pins") or {}), component: version}}

@@ -62,8 +62,11 @@ class DesignerCatalog:
         return function is not None and function.kind == "trigger"
 
 
-def designer_catalog(db: Database, tenant_id: uuid.UUID) -> DesignerCatalog:
-    resolver = TenantCatalog(db, tenant_id)
+def designer_catalog(
+    db: Database, tenant_id: uuid.UUID, pins: dict[str, str] | None = None
+) -> DesignerCatalog:
+    """`pins`: the draft's pinned versions of imported components (its steps show those versions' fields)."""
+    resolver = TenantCatalog(db, tenant_id, pins)
     # The built-ins come from the code, as the compiler resolves them (their catalog rows only mirror it).
     icons = {name: builtin_icon(name) or DEFAULT_ICON for name in builtin_descriptors()}
     scopes: dict[str, str] = {}

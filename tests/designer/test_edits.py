@@ -625,3 +625,26 @@ def test_edits_return_a_new_graph_object():
     before = chain()
     assert edits.move_nodes(before, []) is not before
     assert edits.delete(before, []) is not before
+
+
+def test_with_pins_pins_new_imported_components_keeps_old_pins_and_drops_unused_ones() -> None:
+    graph = {"nodes": [{"id": "a", "component": "crm"}, {"id": "b", "component": "log"}], "edges": [],
+             "pins": {"crm": "1.0.0", "gone": "3.0.0"}}  # fmt: skip
+    before = copy.deepcopy(graph)
+    pinned = edits.with_pins(graph, {"crm": "2.0.0", "erp": "5.0.0"})
+    assert pinned["pins"] == {"crm": "1.0.0"}  # kept at the version it was added with; unused pins dropped
+    assert graph == before
+    added = edits.with_pins({**pinned, "nodes": [*pinned["nodes"], {"id": "c", "component": "erp"}]},
+                            {"crm": "2.0.0", "erp": "5.0.0"})  # fmt: skip
+    assert added["pins"] == {"crm": "1.0.0", "erp": "5.0.0"}
+    bare = {"nodes": [{"id": "b", "component": "log"}], "edges": []}
+    assert edits.with_pins(bare, {}) is bare  # nothing imported: no pins key at all
+    assert "pins" not in edits.with_pins({**bare, "pins": {"crm": "1"}}, {})
+
+
+def test_set_pin_upgrades_a_used_component_only() -> None:
+    graph = {"nodes": [{"id": "a", "component": "crm"}], "edges": [], "pins": {"crm": "1.0.0"}}
+    assert edits.set_pin(graph, "crm", "2.0.0")["pins"] == {"crm": "2.0.0"}
+    assert graph["pins"] == {"crm": "1.0.0"}
+    with pytest.raises(edits.EditRefused, match="No step of this flow uses 'erp' any more"):
+        edits.set_pin(graph, "erp", "1.0.0")

@@ -3,6 +3,7 @@ validation on the nodes; two editors in conflict; a 200-node flow that stays che
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import uuid
@@ -418,3 +419,38 @@ def test_a_dynamic_select_lists_the_components_choices_with_the_chosen_credentia
     fields = next(n for n in designer_draft(db, acme, flow.id)["nodes"] if n["id"] == "greet")["fields"]
     assert fields == {"style": "formal"}
     screenshot(page, "designer-dynamic-select")
+
+
+def test_a_newer_component_version_is_offered_with_what_changed_and_upgraded_on_request(
+    page, hub, db, acme, tmp_path
+) -> None:
+    components_dir = hub.data_dir / "components"
+    first = catalog.import_folder(db, FIXTURES / "probe", tenant_id=acme, components_dir=components_dir)
+    graph = {"nodes": [
+        {"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}},
+        {"id": "echo", "component": "probe", "function": "echo", "position": {"x": 280, "y": 0}},
+    ], "edges": [{"source": "start", "target": "echo"}], "pins": {"probe": first.version}}  # fmt: skip
+    flow = flows.create_flow(db, acme, "Pinned probe", graph)
+    newer = tmp_path / "probe"
+    shutil.copytree(FIXTURES / "probe", newer)
+    descriptor = json.loads((newer / "component.json").read_text())
+    descriptor["version"] = "9.0.0"
+    descriptor["actions"]["echo"]["fields"]["target"] = {"label": "Target", "viewClass": "TextFieldView",
+                                                         "required": True}  # fmt: skip
+    (newer / "component.json").write_text(json.dumps(descriptor))
+    catalog.import_folder(db, newer, tenant_id=acme, components_dir=components_dir)
+
+    login(page, hub)
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    offer = page.get_by_test_id("component-upgrades")
+    expect(offer).to_contain_text(f"Probe {first.version} → 9.0.0")
+    expect(page.get_by_test_id("upgrade-changes")).to_contain_text("Echo: new required field 'Target'")
+    expect(page.get_by_test_id("problem-count")).to_have_count(0)  # the pinned version still rules
+    screenshot(page, "designer-upgrade-offer")
+    page.get_by_test_id("upgrade-component").click()
+    expect(offer).to_have_count(0)
+    expect(page.get_by_test_id("node-problem-echo")).to_contain_text("'target' is empty")
+    page.locator(".react-flow__node[data-id='echo']").click()
+    expect(page.get_by_test_id("field-target")).to_be_visible()
+    page.get_by_test_id("canvas-undo").click()  # an upgrade is an edit like any other
+    expect(page.get_by_test_id("node-problem-echo")).to_have_count(0)

@@ -234,6 +234,37 @@ def edge_panel() -> rx.Component:
     )
 
 
+def _upgrades() -> rx.Component:
+    """Newer versions of the components this flow pins: what changed, and the upgrade (never automatic)."""
+    return rx.cond(
+        S.upgrades.length() > 0,
+        rx.card(
+            rx.vstack(
+                rx.text("Component updates", weight="medium"),
+                rx.foreach(
+                    S.upgrades,
+                    lambda u: rx.vstack(
+                        rx.hstack(
+                            rx.text(u["title"], " ", u["pinned"], " → ", u["latest"], size="2", weight="medium"),
+                            rx.spacer(),
+                            rx.button("Upgrade", size="1", on_click=S.upgrade_component(u["component"].to(str)),
+                                      disabled=S.read_only, data_testid="upgrade-component"),
+                            width="100%", align="center",
+                        ),
+                        rx.unordered_list(rx.foreach(u["changes"].to(list[str]), lambda c: rx.list_item(c)),
+                                          font_size="12px", data_testid="upgrade-changes"),
+                        spacing="1", width="100%",
+                    ),
+                ),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+            data_testid="component-upgrades",
+        ),
+    )  # fmt: skip
+
+
 def flow_panel() -> rx.Component:
     return rx.vstack(
         rx.heading("This flow", size="3"),
@@ -244,6 +275,7 @@ def flow_panel() -> rx.Component:
             color_scheme="gray",
         ),
         _status_reason(),
+        _upgrades(),
         notice(WebhookState.standing, icon="shield_alert", color="orange", test_id="flow-standing"),
         _schedule(),
         webhook_panel(S.listen_for_event),

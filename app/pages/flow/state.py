@@ -22,6 +22,7 @@ from app.errors import ConflictError, FlowInvalidError, HubError
 from app.executors import verification_runners
 from app.services import designer as service
 from app.services import flows, test_runs, webhooks
+from app.services.component_upgrades import newest_imported, upgrades
 from app.services.credentials import list_credentials
 from app.services.field_options import field_options
 from app.services.field_values import field_errors, node_field_values
@@ -81,6 +82,7 @@ class DesignerState(WebhookState):
     test_status: str = ""
     test_error: str = ""
     node_test: dict[str, str] = {}  # input, output, error, label of the selected node in the last test run
+    upgrades: list[dict[str, Any]] = []  # newer versions of the pinned components, with what changed
     previews: dict[str, str] = {}  # JSONata field -> what it gives for the sample (or why it fails)
     preview_sample: str = ""  # which sample the previews use
     # the edge panel
@@ -135,7 +137,9 @@ class DesignerState(WebhookState):
         return _plain(self._graph)
 
     def _catalog(self) -> service.DesignerCatalog:
-        return service.designer_catalog(get_context().db, uuid.UUID(self.tenant_id))
+        return service.designer_catalog(
+            get_context().db, uuid.UUID(self.tenant_id), self._draft().get("pins")
+        )
 
     def _redraw(self, check: bool = True, graph: dict[str, Any] | None = None) -> None:
         """Draw `graph` (the draft by default); `check`: run the compiler on it again first."""
@@ -147,6 +151,11 @@ class DesignerState(WebhookState):
                 ctx.db, ctx.components_for(tenant_id), tenant_id, self._user(), shown
             )
             self.problems = [{"node": p.node_id or "", "message": p.message} for p in found]
+            self.upgrades = [] if graph is not None else [
+                {"component": u.component, "title": u.title, "pinned": u.pinned, "latest": u.latest,
+                 "changes": list(u.changes) or ["no change in the fields this flow uses"]}
+                for u in upgrades(ctx.db, tenant_id, shown)
+            ]  # fmt: skip
         by_node: dict[str, list[str]] = {}
         for problem in self.problems:
             by_node.setdefault(problem["node"], []).append(problem["message"])
@@ -159,9 +168,13 @@ class DesignerState(WebhookState):
         self.edges = canvas_edges(shown)
 
     def _edit(self, graph: dict[str, Any], check: bool = True) -> None:
-        """Make `graph` the draft, undoably."""
+        """Make `graph` the draft, undoably; an imported component a step starts using is pinned at its
+        newest version (see designer/edits.with_pins)."""
         self._history.record(self._draft())
-        self._graph = graph
+        used = {str(n.get("component")) for n in edits.nodes_of(graph)}
+        self._graph = edits.with_pins(
+            graph, newest_imported(get_context().db, uuid.UUID(self.tenant_id), used)
+        )
         self.dirty = True
         self.save_message = ""
         self._redraw(check)
@@ -452,6 +465,24 @@ class DesignerState(WebhookState):
             return
         self.edge_condition = str(form.get("condition") or "").strip()
         self._edit(graph)
+
+    @rx.event
+    def upgrade_component(self, component: str):
+        """The steps of `component` use its newest version from now on (undoable; saved with the draft)."""
+        if not self._may_edit():
+            return None
+        offer = next((u for u in self.upgrades if u["component"] == component), None)
+        if offer is None:
+            return None
+        try:
+            self._edit(edits.set_pin(self._draft(), component, str(offer["latest"])))
+        except edits.EditRefused as exc:
+            self.canvas_error = str(exc)
+            return None
+        self._refresh_selection()
+        return rx.toast.success(
+            f"{offer['title']} upgraded to {offer['latest']}: check its steps, then save."
+        )
 
     # -- saving, conflicts and versions -------------------------------------------------------------------------
     @rx.event
