@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFoundError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import audit
-from app.services.field_values import EMPTY, field_errors
+from app.services.field_values import EMPTY, cleaned_values, field_errors
 from app.services.members import EDITORS, require_role
 from app.storage.db import Database
 from app.storage.models import Credential, Flow, FlowStatus, FlowVersion, Webhook
@@ -96,18 +96,8 @@ def form_fields(
 
 
 def _clean(fields: list[FieldDef], values: dict[str, Any]) -> dict[str, Any]:
-    """The values of the declared fields only, trimmed; a checkbox as a boolean."""
-    cleaned: dict[str, Any] = {}
-    for field in fields:
-        value = values.get(field.name)
-        if field.kind == "checkbox":
-            cleaned[field.name] = value in (True, "on", "true", "1")
-            continue
-        if isinstance(value, str):
-            value = value.strip()
-        if value not in EMPTY:
-            cleaned[field.name] = value
-    return cleaned
+    """The values of the declared fields only, trimmed; a checkbox as a boolean; JSON kept as typed."""
+    return cleaned_values(fields, values, parse_json=False)
 
 
 def _checked(fields: list[FieldDef], values: dict[str, Any]) -> dict[str, Any]:

@@ -41,9 +41,11 @@ def field_errors(fields: list[FieldDef], values: dict[str, Any]) -> dict[str, st
     return errors
 
 
-def node_field_values(fields: list[FieldDef], form: dict[str, Any]) -> dict[str, Any]:
-    """What a step keeps of a submitted form (after `field_errors` found nothing): the declared fields only,
-    trimmed, empty ones left out, a checkbox as a boolean and a JSON field as the value it spells."""
+def cleaned_values(
+    fields: list[FieldDef], form: dict[str, Any], *, parse_json: bool = True
+) -> dict[str, Any]:
+    """What is kept of a submitted form (after `field_errors` found nothing): the declared fields only, trimmed,
+    empty ones left out, a checkbox as a boolean and (with `parse_json`) a JSON field as the value it spells."""
     values: dict[str, Any] = {}
     for field in fields:
         value = form.get(field.name)
@@ -54,7 +56,7 @@ def node_field_values(fields: list[FieldDef], form: dict[str, Any]) -> dict[str,
             value = value.strip()
         if value in EMPTY:
             continue
-        if field.kind == "json" and isinstance(value, str):
+        if parse_json and field.kind == "json" and isinstance(value, str):
             value = orjson.loads(value)
         values[field.name] = value
     return values

@@ -25,7 +25,7 @@ from app.services import flows, test_runs, webhooks
 from app.services.component_upgrades import newest_imported, upgrades
 from app.services.credentials import list_credentials
 from app.services.field_options import field_options
-from app.services.field_values import field_errors, node_field_values
+from app.services.field_values import cleaned_values, field_errors
 from app.state.webhooks import WebhookState
 from app.storage.models import FlowStatus
 from designer import edits, layout
@@ -445,7 +445,7 @@ class DesignerState(WebhookState):
             return
         changes: dict[str, Any] = {
             "name": str(form.get("__name") or "").strip()[:200],
-            "fields": node_field_values(fields, form),
+            "fields": cleaned_values(fields, form),
             "settings": settings,
         }
         if self.takes_credential:

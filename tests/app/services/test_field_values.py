@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services.field_values import field_errors
+from app.services.field_values import cleaned_values, field_errors
 from runtime.components.descriptor import parse_descriptor
 
 DESCRIPTOR = {
@@ -36,3 +36,10 @@ def test_each_kind_of_mistake_is_named_on_its_field() -> None:
     assert errors["map"].startswith("Not a valid JSONata expression")
     assert errors["auth"].startswith("Not valid JSON")
     assert "on" not in errors  # an unticked checkbox is a value (false), not a missing one
+
+
+def test_what_is_kept_declared_fields_trimmed_typed() -> None:
+    form = {"url": "  http://x ", "mode": "", "auth": '{"type": "basic"}', "on": "on", "extra": "ignored"}
+    assert cleaned_values(FIELDS, form) == {"url": "http://x", "auth": {"type": "basic"}, "on": True}
+    assert cleaned_values(FIELDS, form, parse_json=False)["auth"] == '{"type": "basic"}'
+    assert cleaned_values(FIELDS, {})["on"] is False  # an unticked checkbox is kept as false
