@@ -11,6 +11,7 @@ from app.errors import NotFoundError, ValidationError
 from app.services.credentials import visible_credential
 from app.services.field_values import EMPTY
 from app.services.members import EDITORS, require_role
+from app.services.plans import runnable_here
 from app.storage.db import Database
 from app.storage.scoping import tenant_session
 from app.vault.store import Vault
@@ -50,26 +51,35 @@ def field_options(
             f"Fill in {', '.join(missing)} and apply, then load the choices of {field.label}."
         )
     step = spec.function(function)
+    kinds = step.credential_kinds if step is not None else ()
+    if problem := runnable_here(spec, tenant_id):
+        raise ValidationError(f"The choices of {field.label} cannot be listed: {problem}.")
+    executor = runners.get("docker" if spec.runtime == "docker" else "process")
+    if executor is None:
+        raise ValidationError(f"The choices of {field.label} come from {spec.title}'s container, and this hub has "
+                              "no docker executor (HUB_EXECUTOR=docker).")  # fmt: skip
     credential: dict[str, Any] = {}
-    if credential_id:
-        with tenant_session(db.sessions, tenant_id) as session:
-            require_role(session, user_id, EDITORS, "load a component's choices")
+    with tenant_session(db.sessions, tenant_id) as session:
+        require_role(session, user_id, EDITORS, "load a component's choices")  # it runs the component's code
+        if credential_id:
+            if not kinds:
+                raise ValidationError(f"{spec.title} takes no credential here; choose none.")
             try:
                 row = visible_credential(session, user_id, uuid.UUID(credential_id))
             except ValueError:
                 raise NotFoundError("The chosen credential does not exist.") from None
+            # The compiler's rules for a step's credential: the secrets go to this component's code only.
+            if row.kind not in kinds:
+                raise ValidationError(f"The credential is of type {row.kind!r}; {spec.title} needs "
+                                      f"{' or '.join(kinds)}.")  # fmt: skip
+            if row.kind == "fields" and row.component_name != component:
+                raise ValidationError(f"The credential holds the fields of {row.component_name!r}, not of "
+                                      f"{component!r}; choose one made for this component.")  # fmt: skip
             credential = {k: v for k, v in vault.reveal(session, row).items() if k != "kind"}
-    elif step is not None and step.credential_kinds:
+    if kinds and not credential_id:
         raise ValidationError(
             f"Choose a credential first: {spec.title} lists the choices of {field.label} with it."
         )
-    executor = runners.get("docker" if spec.runtime == "docker" else "process")
-    if spec.runtime == "builtin" or executor is None or not spec.code:
-        raise ValidationError(
-            f"The choices of {field.label} come from {spec.title}'s code, which cannot run here "
-            + ("(this hub has no docker executor: HUB_EXECUTOR=docker)" if spec.runtime == "docker"
-               else "(import the component's folder to install its code)")
-        )  # fmt: skip
     try:
         return executor.options(
             tenant_id.hex, spec.code, function, field.options_function, fields, credential

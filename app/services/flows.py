@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.errors import ConflictError, FlowInvalidError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import audit, webhooks
-from app.services.catalog import IMAGE_OWNER
+from app.services.members import EDITORS, require_role
 from app.services.plans import (
     TenantCredentials,
     compile_document,
@@ -22,9 +22,10 @@ from app.services.plans import (
     get_flow,
     imported_components,
     pinned,
+    runnable_here,
 )
 from app.storage.db import Database
-from app.storage.models import Flow, FlowStatus, FlowVersion, Webhook
+from app.storage.models import Credential, Flow, FlowStatus, FlowVersion, Run, Webhook
 from app.storage.scoping import tenant_session
 from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
@@ -357,24 +358,19 @@ def _unrunnable(
     """Steps no executor of this hub can run: an activation fails at once, naming them, rather than later on
     every message. `images`: the docker executor's check of an image (None when there is no docker executor)."""
     problems = []
-    may_run = ("global", tenant_id.hex if tenant_id else None)  # whose images this tenant's flows may run
     for step in plan.steps.values():
         component = step.component
-        owner = (component.descriptor.get("x-hub") or {}).get(IMAGE_OWNER)
-        if component.runtime in ("python", "nodejs") and not component.code.startswith("folder:"):
-            problems.append(Problem("not_installed", f"the code of {component.title!r} was not imported with it; "
-                                    "import the component's folder (`hub component import FOLDER`)", step.id))  # fmt: skip
+        why = runnable_here(component, tenant_id) if tenant_id is not None else None
+        if why and component.runtime != "docker":
+            problems.append(Problem("not_installed", why, step.id))
         elif component.runtime == "docker" and images is None:
             problems.append(Problem("no_executor", f"{component.title!r} runs in a container image "
                                     f"({component.code or 'none named'}) and this hub has no docker executor "
                                     "(HUB_EXECUTOR=docker)", step.id))  # fmt: skip
-        elif component.runtime == "docker" and owner not in may_run:
-            problems.append(Problem("image_not_added", f"{component.title!r} names the image {component.code!r}, "
-                                    "which this tenant has not added: add it by reference (Catalog, or `hub "
-                                    "component add-image`), so that your registry login decides whether you may "
-                                    "pull it", step.id))  # fmt: skip
-        elif component.runtime == "docker" and (why := images(component.code)):
-            problems.append(Problem("image_missing", f"{component.title!r}: {why}", step.id))
+        elif why:
+            problems.append(Problem("image_not_added", why, step.id))
+        elif component.runtime == "docker" and (missing := images(component.code)):
+            problems.append(Problem("image_missing", f"{component.title!r}: {missing}", step.id))
     return problems
 
 
@@ -397,6 +393,8 @@ def rename_flow(
     if not name:
         raise ValidationError("A flow needs a name.")
     with tenant_session(db.sessions, tenant_id) as session:
+        if user_id is not None:
+            require_role(session, user_id, EDITORS, "rename flows")
         flow = get_flow(session, flow_id)
         session.execute(
             sa.update(Flow)
@@ -416,18 +414,56 @@ def delete_flow(
     flow_id: uuid.UUID,
     *,
     user_id: uuid.UUID | None = None,
+    enqueue: Enqueue | None = None,
 ) -> str:
-    """Delete an inactive flow with its versions, URLs and run records; returns its name. Refused while it runs
-    (active, starting, stopping): deactivate it first, so that nothing is cut off mid-run."""
+    """Delete an inactive flow with its versions, URLs (and their secrets) and run records; returns its name.
+    Refused while it runs (active, starting, stopping) and while runs of it are in progress, test runs
+    included: nothing is cut off mid-run. `enqueue`: a control job that releases what workers keep for it."""
     with tenant_session(db.sessions, tenant_id) as session:
+        if user_id is not None:
+            require_role(session, user_id, EDITORS, "delete flows")
         flow = get_flow(session, flow_id, lock=True)
         if flow.status not in (FlowStatus.INACTIVE.value, FlowStatus.ERROR.value):
             raise ConflictError(f"{flow.name!r} is {flow.status}: deactivate it before deleting it.")
+        running = session.scalar(
+            sa.select(sa.func.count(Run.id)).where(
+                Run.flow_id == flow.id, Run.status.in_(("queued", "running"))
+            )
+        )
+        if running:
+            raise ConflictError(f"{flow.name!r} has {running} run{'s' if running != 1 else ''} in progress; "
+                                "delete it once they have finished.")  # fmt: skip
         name = flow.name
-        tokens = list(session.scalars(sa.select(Webhook.token).where(Webhook.flow_id == flow.id,
-                                                                     Webhook.revoked_at.is_(None))))  # fmt: skip
+        hooks = session.scalars(sa.select(Webhook).where(Webhook.flow_id == flow.id)).all()
+        tokens = [h.token for h in hooks if h.revoked_at is None]
+        secrets = {
+            str((h.settings or {}).get("credential_id"))
+            for h in hooks
+            if (h.settings or {}).get("credential_id")
+        }
+        versions = [
+            runtime_id(v)
+            for v in session.scalars(sa.select(FlowVersion.id).where(FlowVersion.flow_id == flow.id))
+        ]
+        for credential in session.scalars(sa.select(Credential).where(Credential.id.in_(_uuids(secrets)))):
+            if (credential.meta or {}).get("purpose") == "webhook":  # the flow's own; a shared one stays
+                session.delete(credential)
         session.delete(flow)
         audit.record(session, "flow.deleted", tenant_id=tenant_id, actor_user_id=user_id, target_type="flow",
                      target_id=flow_id, name=name)  # fmt: skip
-    webhooks.forget_routes(bus, tenant_id, tokens)  # after the commit: a failed delete keeps its URLs working
+    # After the commit: a failed delete keeps its URLs working.
+    webhooks.forget_routes(bus, tenant_id, tokens)
+    bus.forget_flow(runtime_id(tenant_id), runtime_id(flow_id), versions)
+    if enqueue is not None:
+        enqueue(tenant_id, flow_id, user_id)
     return name
+
+
+def _uuids(values: set[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return found

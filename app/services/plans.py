@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import FlowInvalidError, NotFoundError
+from app.services.catalog import IMAGE_OWNER
 from app.storage.db import Database
 from app.storage.models import Credential, Flow, FlowVersion
 from app.storage.scoping import tenant_session
-from runtime.components.spec import ComponentResolver
+from runtime.components.spec import ComponentResolver, ComponentSpec
 from runtime.flows.compiler import ExecutionPlan, FlowValidationError, compile_flow
 
 
@@ -103,3 +104,18 @@ def current_plan(
             flow_document(version), components, TenantCredentials(session, version.created_by)
         )
     return version, plan
+
+
+def runnable_here(component: ComponentSpec, tenant_id: uuid.UUID) -> str | None:
+    """Why this tenant may not run the component's code at all (None: it may): an imported component whose code
+    was never installed, or an image another tenant added (its registry login, not this tenant's, pulled it).
+    Activation, test runs and a dynamic select's choices all ask before they start a runner."""
+    owner = (component.descriptor.get("x-hub") or {}).get(IMAGE_OWNER)
+    if component.runtime in ("python", "nodejs") and not component.code.startswith("folder:"):
+        return (f"the code of {component.title!r} was not imported with it; import the component's folder "
+                "(`hub component import FOLDER`)")  # fmt: skip
+    if component.runtime == "docker" and owner not in ("global", tenant_id.hex):
+        return (f"{component.title!r} names the image {component.code!r}, which this tenant has not added: add it "
+                "by reference (Catalog, or `hub component add-image`), so that your registry login decides whether "
+                "you may pull it")  # fmt: skip
+    return None

@@ -9,14 +9,23 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.errors import BackpressureError
+from app.errors import BackpressureError, FlowInvalidError
 from app.runtime_ids import runtime_id
-from app.services.plans import TenantCredentials, compile_document, get_flow, imported_components, pinned
+from app.services.members import EDITORS, require_role
+from app.services.plans import (
+    TenantCredentials,
+    compile_document,
+    get_flow,
+    imported_components,
+    pinned,
+    runnable_here,
+)
 from app.storage.db import Database
 from app.storage.models import Run, StepExecution
 from app.storage.scoping import tenant_session
 from runtime.bus.streams import BacklogFullError, ConcurrencyLimitError, StreamsBus
 from runtime.components.spec import ComponentResolver
+from runtime.flows.compiler import Problem
 
 DRAFT_TTL_S = 86_400  # the frozen canvas outlives the run and its retries, then Redis forgets it
 FINISHED = ("succeeded", "failed", "partially_failed", "cancelled")
@@ -38,11 +47,17 @@ def start_test_run(
     trigger's output. Raises FlowInvalidError (the problems) when the graph cannot run, with the credentials
     `user_id` may use."""
     with tenant_session(db.sessions, tenant_id) as session:
+        if user_id is not None:  # the hub's own callers pass none; a person must be allowed to edit
+            require_role(session, user_id, EDITORS, "start test runs")
         flow = get_flow(session, flow_id)
         document = {**graph, "trigger": flow.trigger or {"kind": "manual"}}
         components = pinned(components, document)
         plan = compile_document(document, components, TenantCredentials(session, user_id))
         carried = imported_components(components, plan)
+    refused = [Problem("image_not_added" if s.component.runtime == "docker" else "not_installed", why, s.id)
+               for s in plan.steps.values() if (why := runnable_here(s.component, tenant_id))]  # fmt: skip
+    if refused:
+        raise FlowInvalidError("The test run was not started: " + "; ".join(str(p) for p in refused), refused)
     version = uuid.uuid4().hex
     tenant, flow_key = runtime_id(tenant_id), runtime_id(flow_id)
     bus.publish_version(tenant, flow_key, version, document, carried, ttl_s=DRAFT_TTL_S)

@@ -162,6 +162,15 @@ class StreamsBus:
             ]
         )
 
+    def forget_flow(self, tenant: str, flow_id: str, version_ids: list[str]) -> None:
+        """A deleted flow's state: its versions, snapshots, concurrency limit and captured test request. Called
+        once nothing of it runs any more (its runs finished); its queue is retired by the workers when idle."""
+        tk = TenantKeys(tenant)
+        keys = [tk.flow_version(v) for v in version_ids]
+        keys += [tk.snapshots(flow_id), tk.flow_limit(flow_id), tk.flow_running(flow_id), tk.flow_waiting(flow_id),
+                 tk.hook_capture(flow_id)]  # fmt: skip
+        self.redis.delete(*keys)
+
     def publish_version(
         self,
         tenant: str,

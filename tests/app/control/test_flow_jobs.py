@@ -136,7 +136,7 @@ def test_a_component_that_does_not_load_puts_the_flow_in_error_with_what_it_said
 
 def test_a_flow_without_a_published_version_is_refused_at_once(hub: HubRuntime) -> None:
     flow = flows.create_flow(hub.db, hub.tenant_id, "draft only", {"nodes": [], "edges": []})
-    with pytest.raises(ValidationError, match="has no published version yet; publish it"):
+    with pytest.raises(ValidationError, match="has no published version yet; save it without problems"):
         flows.request_activation(hub.db, hub.tenant_id, flow.id, enqueue=enqueue_converge(hub.bus.redis))
     assert status(hub, flow.id)[0] == "inactive"
     assert Queue(CONTROL_QUEUE, connection=hub.bus.redis).count == 0

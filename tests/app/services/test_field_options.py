@@ -40,10 +40,10 @@ def lab(hub: HubRuntime, tmp_path: Path):
     components = TenantCatalog(hub.db, hub.tenant_id)
     executor = ProcessExecutor(folder_resolver(components_dir), SandboxPolicy())
 
-    def credential(key: str, personal: bool = False) -> str:
+    def credential(key: str, personal: bool = False, component: str = "sailor-demo", values=None) -> str:
         made = credential_service.create_credential(hub.db, vault, components, hub.tenant_id, editor,
-                                                    name=f"Demo {key}", kind="fields", component_name="sailor-demo",
-                                                    values={"apiKey": key}, personal=personal)  # fmt: skip
+                                                    name=f"Demo {key}", kind="fields", component_name=component,
+                                                    values=values or {"apiKey": key}, personal=personal)  # fmt: skip
         return str(made.id)
 
     def choices(
@@ -100,3 +100,26 @@ def test_a_viewer_cannot_use_a_credential_to_list_choices(lab, hub: HubRuntime) 
     accounts.add_member(hub.db, hub.tenant_id, viewer, "viewer")
     with pytest.raises(PermissionDeniedError):
         choices("sailor-demo", "greet", "style", {}, good, user=viewer)
+
+
+def test_a_credential_of_another_component_is_refused(lab) -> None:
+    credential, choices, _ = lab
+    mail = credential("mail", component="email", values={"host": "smtp.example.com", "port": "587",
+                                                         "security": "starttls", "from": "a@example.com"})  # fmt: skip
+    with pytest.raises(ValidationError, match="holds the fields of 'email'"):
+        choices("sailor-demo", "greet", "style", {}, mail)
+
+
+def test_a_step_that_takes_no_credential_gets_none(lab) -> None:
+    credential, choices, _ = lab
+    good = credential("good-key")
+    with pytest.raises(ValidationError, match="takes no credential"):
+        choices("probe", "echo", "colour", {"palette": "full"}, good)
+
+
+def test_a_viewer_cannot_run_a_components_code_even_without_a_credential(lab, hub: HubRuntime) -> None:
+    _, choices, _ = lab
+    viewer = accounts.create_user(hub.db, f"v-{uuid.uuid4().hex[:6]}@example.com", "a long password!!").id
+    accounts.add_member(hub.db, hub.tenant_id, viewer, "viewer")
+    with pytest.raises(PermissionDeniedError):
+        choices("probe", "echo", "colour", {"palette": "full"}, None, user=viewer)

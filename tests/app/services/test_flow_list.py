@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 import sqlalchemy as sa
 
-from app.errors import ConflictError, NotFoundError, ValidationError
-from app.services import flows, webhooks
+from app.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from app.keyring import MasterKey
+from app.runtime_ids import runtime_id
+from app.services import accounts, flows, webhooks
 from app.services.flow_list import list_flows
-from app.storage.models import FlowStatus, Run
+from app.storage.models import Credential, FlowStatus, FlowVersion, Run
 from app.storage.scoping import tenant_session
+from app.vault.store import Vault
+from runtime.bus.keys import TenantKeys
 from tests.runtime.conftest import START, node
 
 GOOD = {"nodes": [START, node("log", "log", "log")], "edges": [{"source": "start", "target": "log"}]}
@@ -80,3 +87,51 @@ def test_another_tenant_cannot_rename_or_delete(hub) -> None:
     with pytest.raises(NotFoundError):
         flows.delete_flow(hub.db, hub.bus, other, flow.id)
     assert [f.name for f in list_flows(hub.db, other)] == []
+
+
+def test_delete_waits_for_runs_in_progress_test_runs_included(hub) -> None:
+    flow_id = hub.flow(GOOD["nodes"], GOOD["edges"])
+    run_id = hub.start(flow_id, {"n": 1})
+    recorder = hub.recorder()
+    recorder.run_once()  # the run is recorded as started; no worker has taken it yet
+    with pytest.raises(ConflictError, match="1 run in progress"):
+        flows.delete_flow(hub.db, hub.bus, hub.tenant_id, flow_id)
+    hub.drive(lambda: hub.finished(run_id))
+    assert flows.delete_flow(hub.db, hub.bus, hub.tenant_id, flow_id) == "test flow"
+
+
+def test_delete_forgets_the_flows_redis_state_and_its_webhook_secret(hub) -> None:
+    vault = Vault([MasterKey(key_id="k", key=os.urandom(32))])
+    flow_id = hub.flow([node("hook", "webhook", "receive"), node("log", "log", "log")],
+                       [{"source": "hook", "target": "log"}])  # fmt: skip
+    webhooks.create_url(
+        hub.db, hub.bus, hub.components, hub.tenant_id, flow_id, "production", webhooks.NO_DEFAULTS
+    )
+    webhooks.update_settings(hub.db, hub.bus, hub.components, vault, hub.tenant_id, flow_id,
+                             {"auth": "header", "header": "X-Token"}, webhooks.NO_DEFAULTS,
+                             secret={"token": "s3cret-value"})  # fmt: skip
+    tk = TenantKeys(runtime_id(hub.tenant_id))
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        versions = list(session.scalars(sa.select(FlowVersion.id).where(FlowVersion.flow_id == flow_id)))
+        secrets = session.scalar(sa.select(sa.func.count(Credential.id)))
+    assert secrets == 1 and all(hub.bus.redis.exists(tk.flow_version(runtime_id(v))) for v in versions)
+    hub.bus.set_flow_limit(runtime_id(hub.tenant_id), runtime_id(flow_id), 2)
+
+    flows.delete_flow(hub.db, hub.bus, hub.tenant_id, flow_id)
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        assert (
+            session.scalar(sa.select(sa.func.count(Credential.id))) == 0
+        )  # the webhook's secret went with it
+    assert not any(hub.bus.redis.exists(tk.flow_version(runtime_id(v))) for v in versions)
+    assert not hub.bus.redis.exists(tk.flow_limit(runtime_id(flow_id)))
+
+
+def test_a_viewer_cannot_rename_or_delete(hub) -> None:
+    viewer = accounts.create_user(hub.db, f"v-{uuid.uuid4().hex[:6]}@example.com", "a long password!!").id
+    accounts.add_member(hub.db, hub.tenant_id, viewer, "viewer")
+    flow = flows.create_flow(hub.db, hub.tenant_id, "kept")
+    with pytest.raises(PermissionDeniedError):
+        flows.rename_flow(hub.db, hub.tenant_id, flow.id, "renamed", user_id=viewer)
+    with pytest.raises(PermissionDeniedError):
+        flows.delete_flow(hub.db, hub.bus, hub.tenant_id, flow.id, user_id=viewer)
+    assert [f.name for f in list_flows(hub.db, hub.tenant_id)] == ["kept"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.errors import FlowInvalidError
-from app.services import catalog, flows, test_runs
+from app.errors import FlowInvalidError, PermissionDeniedError
+from app.services import accounts, catalog, flows, test_runs
 from app.services.catalog import TenantCatalog
 from app.services.component_code import folder_resolver
 from app.storage.models import FlowVersion, Run
@@ -100,3 +100,28 @@ def test_a_test_run_of_an_imported_component_runs_its_pinned_version(hub, tmp_pa
         assert view.steps["echo"].status == "succeeded"
     finally:
         executor.close()
+
+
+def test_a_test_run_never_starts_an_image_this_tenant_did_not_add(hub) -> None:
+    image = {"title": "Their CRM", "x-hub": {"image": "registry.example.com/other/crm@sha256:" + "a" * 64,
+                                              "image_owner": hub.tenant_id.hex},
+             "actions": {"sync": {"title": "Sync", "main": "./sync.js"}}}  # fmt: skip
+    catalog.import_descriptor(hub.db, image, name="their-crm", tenant_id=hub.tenant_id)
+    flow = flows.create_flow(hub.db, hub.tenant_id, "theirs")
+    graph = {
+        "nodes": [START, node("step", "their-crm", "sync")],
+        "edges": [{"source": "start", "target": "step"}],
+    }
+    with pytest.raises(FlowInvalidError, match="which this tenant has not added") as caught:
+        test_runs.start_test_run(hub.db, hub.bus, TenantCatalog(hub.db, hub.tenant_id), hub.tenant_id, flow.id,
+                                 graph, {}, user_id=None)  # fmt: skip
+    assert [(p.node_id, p.code) for p in caught.value.problems] == [("step", "image_not_added")]
+
+
+def test_a_viewer_cannot_start_a_test_run(hub) -> None:
+    viewer = accounts.create_user(hub.db, f"v-{uuid.uuid4().hex[:6]}@example.com", "a long password!!").id
+    accounts.add_member(hub.db, hub.tenant_id, viewer, "viewer")
+    flow = flows.create_flow(hub.db, hub.tenant_id, "watched")
+    with pytest.raises(PermissionDeniedError):
+        test_runs.start_test_run(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id, _graph("{'a': 1}"), {},
+                                 user_id=viewer)  # fmt: skip
