@@ -29,6 +29,7 @@ def field_view(field: FieldDef) -> dict[str, Any]:
         "note": note,
         "options": [[value, label] for value, label in (field.options or {}).items()],
         "value": "",  # what the control shows at first (the designer fills in the step's saved value)
+        "chosen": [],  # a multiple choice's ticked values (the designer's)
     }
 
 

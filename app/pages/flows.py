@@ -51,6 +51,9 @@ class FlowsState(AuthState):
         return None
 
     def _list(self) -> None:
+        if not self.tenant_id:
+            self.rows = []
+            return
         found = list_flows(get_context().db, uuid.UUID(self.tenant_id), self.search,
                            self.sort if self.sort in SORTS else "updated")  # type: ignore[arg-type]  # fmt: skip
         self.rows = [
@@ -102,8 +105,11 @@ class FlowsState(AuthState):
             result = change(
                 get_context(), uuid.UUID(self.tenant_id), uuid.UUID(self.user_id) if self.user_id else None
             )
-        except (HubError, ValueError) as exc:
+        except HubError as exc:
             self.error = str(exc)
+            return None
+        except ValueError:  # an id the page did not send (a stale or forged event)
+            self.error = "This flow does not exist (or belongs to another tenant); reload the page."
             return None
         self._list()
         return result
@@ -139,12 +145,13 @@ class FlowsState(AuthState):
     @rx.event
     def duplicate(self, flow_id: str):
         copy = self._change(lambda c, t, u: flows.duplicate_flow(c.db, t, uuid.UUID(flow_id), user_id=u))
-        return rx.toast.success(f"Copied as {copy.name!r} (inactive).") if copy is not None else None
+        return rx.toast.success(f"Copied as “{copy.name}” (inactive).") if copy is not None else None
 
     @rx.event
     def delete(self, flow_id: str):
-        name = self._change(lambda c, t, u: flows.delete_flow(c.db, c.bus, t, uuid.UUID(flow_id), user_id=u))
-        return rx.toast.success(f"{name!r} is deleted.") if name is not None else None
+        name = self._change(lambda c, t, u: flows.delete_flow(c.db, c.bus, t, uuid.UUID(flow_id), user_id=u,
+                                                              enqueue=enqueue_converge(c.redis)))  # fmt: skip
+        return rx.toast.success(f"“{name}” is deleted.") if name is not None else None
 
     @rx.event
     def toggle(self, flow_id: str, on: bool):

@@ -301,10 +301,11 @@ function Canvas(props) {
 
   const onKeyDown = useCallback(
     (event) => {
-      if (editingText(event.target) || readOnly) return;
+      if (editingText(event.target)) return;
       const mod = event.ctrlKey || event.metaKey;
       if (!mod) return;
       const key = event.key.toLowerCase();
+      if (readOnly && key !== "c") return; // copying out of a saved version is fine; changing it is not
       if (key === "c") {
         const ids = nodes.filter((node) => node.selected).map((node) => node.id);
         if (ids.length && onCopyNodes) onCopyNodes(ids);

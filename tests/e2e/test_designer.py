@@ -454,3 +454,28 @@ def test_a_newer_component_version_is_offered_with_what_changed_and_upgraded_on_
     expect(page.get_by_test_id("field-target")).to_be_visible()
     page.get_by_test_id("canvas-undo").click()  # an upgrade is an edit like any other
     expect(page.get_by_test_id("node-problem-echo")).to_have_count(0)
+
+
+def test_applying_a_step_keeps_and_changes_its_multiple_choices(page, hub, db, acme) -> None:
+    first = catalog.import_folder(
+        db, FIXTURES / "probe", tenant_id=acme, components_dir=hub.data_dir / "components"
+    )
+    graph = {"nodes": [
+        {"id": "start", "component": "manual", "function": "start", "position": {"x": 0, "y": 0}},
+        {"id": "echo", "component": "probe", "function": "echo", "position": {"x": 280, "y": 0},
+         "fields": {"tags": ["a", "c"]}},
+    ], "edges": [{"source": "start", "target": "echo"}], "pins": {"probe": first.version}}  # fmt: skip
+    flow = flows.create_flow(db, acme, "Tagged", graph)
+    login(page, hub)
+    page.goto(f"{hub.base_url}/flows/{flow.id}")
+    page.locator(".react-flow__node[data-id='echo']").click()
+    page.get_by_test_id("node-name").fill("Echo it")
+    page.get_by_test_id("apply-node").click()  # a rename must not lose the ticked choices
+    expect(page.locator(".react-flow__node[data-id='echo']")).to_contain_text("Echo it")
+    page.get_by_test_id("choice-tags-b").click()
+    page.get_by_test_id("apply-node").click()
+    expect(page.get_by_test_id("unsaved")).to_be_visible()
+    page.get_by_test_id("save-flow").click()
+    expect(page.get_by_test_id("save-message")).to_contain_text("Saved as version")
+    echo = next(n for n in designer_draft(db, acme, flow.id)["nodes"] if n["id"] == "echo")
+    assert (echo["name"], echo["fields"]["tags"]) == ("Echo it", ["a", "b", "c"])

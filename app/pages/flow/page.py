@@ -273,8 +273,12 @@ def flow_page() -> rx.Component:
                 spacing="2",
                 width="100%",
             ),
-            rx.callout(
-                WebhookState.error, icon="circle-alert", color_scheme="red", data_testid="flow-missing"
+            rx.cond(
+                WebhookState.error != "",
+                rx.callout(
+                    WebhookState.error, icon="circle-alert", color_scheme="red", data_testid="flow-missing"
+                ),
+                rx.center(rx.spinner(size="3"), height="50vh"),
             ),
         ),
     )

@@ -144,11 +144,28 @@ def _dynamic_control(field: rx.Var) -> rx.Component:
     )  # fmt: skip
 
 
+def _choices_control(field: rx.Var) -> rx.Component:
+    """Several choices as checkboxes: a form sends every ticked one (a multiple select would send only one)."""
+    name = field["name"].to(str)
+    return rx.vstack(
+        rx.foreach(
+            field["options"].to(list[list[str]]),
+            lambda o: rx.checkbox(o[1], name=name + "::" + o[0], default_checked=field["chosen"].to(list[str]).contains(o[0]),
+                                  size="1", data_testid="choice-" + name + "-" + o[0]),
+        ),
+        spacing="1",
+    )  # fmt: skip
+
+
 def _node_field(field: rx.Var) -> rx.Component:
     """A field of the step; a JSONata field shows what it gives for the sample as one types."""
     name = field["name"].to(str)
-    control = rx.cond(field["kind"] == "dynamic", _dynamic_control(field),
-                      field_control(field, S.preview_expression))  # fmt: skip
+    control = rx.match(
+        field["kind"],
+        ("dynamic", _dynamic_control(field)),
+        ("multiselect", _choices_control(field)),
+        field_control(field, S.preview_expression),
+    )
     return rx.vstack(
         field_row(field, control, S.node_errors, "node/" + name),
         rx.cond(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -26,16 +27,19 @@ from app.services.component_upgrades import newest_imported, upgrades
 from app.services.credentials import list_credentials
 from app.services.field_options import field_options
 from app.services.field_values import cleaned_values, field_errors
+from app.services.plans import pinned
 from app.state.webhooks import WebhookState
 from app.storage.models import FlowStatus
 from designer import edits, layout
 from designer.history import History
 from designer.view import canvas_edges, canvas_nodes
+from runtime.components.spec import ComponentResolver
 from runtime.flows.expressions import ExpressionError, compile_expression, evaluate
 from runtime.flows.schema import NodeSettings
 
-TEST_WATCH_S = 60
+TEST_WATCH_S = 600
 PREVIEW_LIMIT = 4000
+PREVIEW_TIMEOUT_S = 2.0
 SETTING_INPUTS = (
     "max_attempts",
     "base_delay_s",
@@ -95,6 +99,7 @@ class DesignerState(WebhookState):
     _history: History = History()
     _clipboard: dict[str, Any] = {}
     _viewed: dict[str, Any] = {}  # the saved version shown read-only
+    _loaded_for: str = ""  # "tenant/flow" the draft was read for: a tenant switch must not edit it elsewhere
     _choices: dict[str, dict[str, str]] = {}  # "node/field" -> the choices the component listed last
     # node -> its outcome in the last test run (see test_runs.StepOutcome)
     _runs: dict[str, dict[str, Any]] = {}
@@ -114,15 +119,27 @@ class DesignerState(WebhookState):
         if not self.flow_name or not self.tenant_id:
             self.nodes, self.edges = [], []
             return redirect
+        if self.dirty and self._loaded_for == self._here():
+            # Back on the flow after visiting another page of the hub: the unsaved draft is still the one to edit.
+            self.save_message = (
+                "Your unsaved changes are still here: save them, or reload the page to drop them."
+            )
+            self._redraw()
+            return redirect
         self._read_draft()
         return redirect
+
+    def _here(self) -> str:
+        return f"{self.tenant_id}/{self.current_flow_id}"
 
     def _read_draft(self) -> None:
         ctx = get_context()
         tenant_id, flow_id = self._ids()
         _, self._graph, self._lock_version = service.read_draft(ctx.db, tenant_id, flow_id)
+        self._loaded_for = self._here()
         self._history = History()
         self._runs, self.test_run_id, self.test_status, self.test_error = {}, "", "", ""
+        self._choices, self.versions, self.test_input, self.previews = {}, [], "{}", {}
         self.dirty = self.conflict = False
         self.viewing_version = 0
         self.canvas_error = self.save_message = ""
@@ -136,6 +153,10 @@ class DesignerState(WebhookState):
         the services and the undo history must be the values themselves."""
         return _plain(self._graph)
 
+    def _components(self) -> ComponentResolver:
+        """The compiler's resolver for this draft: imported components at their pinned versions."""
+        return pinned(get_context().components_for(uuid.UUID(self.tenant_id)), self._draft())
+
     def _catalog(self) -> service.DesignerCatalog:
         return service.designer_catalog(
             get_context().db, uuid.UUID(self.tenant_id), self._draft().get("pins")
@@ -143,7 +164,7 @@ class DesignerState(WebhookState):
 
     def _redraw(self, check: bool = True, graph: dict[str, Any] | None = None) -> None:
         """Draw `graph` (the draft by default); `check`: run the compiler on it again first."""
-        shown = self._draft() if graph is None else graph
+        shown = self._shown() if graph is None else graph
         if check:
             ctx = get_context()
             tenant_id = uuid.UUID(self.tenant_id)
@@ -161,7 +182,7 @@ class DesignerState(WebhookState):
             by_node.setdefault(problem["node"], []).append(problem["message"])
         runs = (
             {k: {"status": v["status"], "label": v["label"]} for k, v in self._runs.items()}
-            if graph is None
+            if graph is None and not self.viewing_version
             else {}
         )
         self.nodes = canvas_nodes(shown, self._catalog().looks(), by_node, runs)
@@ -181,6 +202,11 @@ class DesignerState(WebhookState):
 
     def _may_edit(self) -> bool:
         self.canvas_error = ""
+        if self._loaded_for != self._here():
+            self.canvas_error = (
+                "You switched tenant since this flow was opened: open it again from the Flows page."
+            )
+            return False
         if self.viewing_version:
             self.canvas_error = "This is a saved version, shown read-only: restore it to edit it."
             return False
@@ -197,8 +223,15 @@ class DesignerState(WebhookState):
         if not self._may_edit():
             self._redraw(check=False)  # put them back where they were
             return
+        try:
+            checked = [
+                {"id": str(m["id"]), "x": _coordinate(m["x"]), "y": _coordinate(m["y"])} for m in moves
+            ]
+        except (KeyError, TypeError, ValueError):
+            self.canvas_error = "The canvas sent positions this page does not understand; reload the page."
+            return
         self._history.record(self._draft())
-        self._graph = edits.move_nodes(self._draft(), moves)
+        self._graph = edits.move_nodes(self._draft(), checked)
         self.dirty = True
         self.save_message = ""
         # The browser already shows the new positions: nothing to send back.
@@ -222,10 +255,17 @@ class DesignerState(WebhookState):
         if not self._may_edit():
             self._redraw(check=False)
             return
-        gone = [str(n) for n in items.get("nodes") or []]
-        self._edit(edits.delete(self._draft(), gone, items.get("edges") or []))
-        if self.selected_node in gone or self.selected_source in gone or self.selected_target in gone:
-            self._select_none()
+        try:
+            gone = [str(n) for n in items.get("nodes") or []]
+            cut = [{"source": str(e["source"]), "target": str(e["target"])} for e in items.get("edges") or []]
+        except (KeyError, TypeError):
+            self.canvas_error = "The canvas sent a deletion this page does not understand; reload the page."
+            return
+        self._edit(edits.delete(self._draft(), gone, cut))
+        # A later step may get a freed id: it must not show the deleted step's test data or choices.
+        self._runs = {k: v for k, v in self._runs.items() if k not in gone}
+        self._choices = {k: v for k, v in self._choices.items() if k.split("/", 1)[0] not in gone}
+        self._refresh_selection()
 
     @rx.event
     def add_component(self, item: dict[str, Any]) -> None:
@@ -235,15 +275,17 @@ class DesignerState(WebhookState):
         if self._catalog().function(component, function) is None:
             self.canvas_error = f"{component!r} has no {function!r} in this tenant's catalog."
             return
-        graph, node_id = edits.add_node(
-            self._draft(), component, function, float(item.get("x") or 0), float(item.get("y") or 0)
-        )
+        try:
+            x, y = _coordinate(item.get("x") or 0), _coordinate(item.get("y") or 0)
+        except (TypeError, ValueError):
+            x, y = 0.0, 0.0
+        graph, node_id = edits.add_node(self._draft(), component, function, x, y)
         self._edit(graph)
         self._select_node(node_id)
 
     @rx.event
     def copy_nodes(self, node_ids: list[str]):
-        self._clipboard = edits.copy_nodes(self._draft(), [str(i) for i in node_ids])
+        self._clipboard = edits.copy_nodes(self._shown(), [str(i) for i in node_ids])
         count = len(self._clipboard["nodes"])
         return rx.toast.info(f"Copied {count} step{'s' if count != 1 else ''}.")
 
@@ -251,7 +293,11 @@ class DesignerState(WebhookState):
     def paste_nodes(self, where: dict[str, Any]) -> None:
         if not self._may_edit() or not self._clipboard:
             return
-        graph, _ = edits.paste(self._draft(), _plain(self._clipboard), where.get("x"), where.get("y"))
+        try:
+            x, y = _coordinate(where["x"]), _coordinate(where["y"])
+        except (KeyError, TypeError, ValueError):
+            x = y = None  # next to where they were copied from
+        graph, _ = edits.paste(self._draft(), _plain(self._clipboard), x, y)
         self._edit(graph)
 
     @rx.event
@@ -307,8 +353,16 @@ class DesignerState(WebhookState):
         self.node_errors = {}
 
     def _refresh_selection(self) -> None:
+        """After an edit or undo: the panel shows what is there now, or nothing when it is gone."""
         if self.selected_node:
             self._select_node(self.selected_node)
+        elif self.selected_source:
+            edge = next((e for e in edits.edges_of(self._shown()) if e["source"] == self.selected_source
+                         and e["target"] == self.selected_target), None)  # fmt: skip
+            if edge is None:
+                self._select_none()
+            else:
+                self.edge_condition = str(edge.get("condition") or "")
 
     def _select_node(self, node_id: str) -> None:
         node = next((n for n in edits.nodes_of(self._shown()) if n["id"] == node_id), None)
@@ -338,7 +392,7 @@ class DesignerState(WebhookState):
         self.node_fields = [_with_value(field_view(f), values.get(f.name), bool(f.options_function),
                                         self._choices.get(f"{node_id}/{f.name}") or {})
                             for f in function.fields]  # fmt: skip
-        spec = get_context().components_for(uuid.UUID(self.tenant_id)).get(descriptor.name)
+        spec = self._components().get(descriptor.name)
         kinds = spec.function(function.id).credential_kinds if spec and spec.function(function.id) else ()
         self.takes_credential = bool(kinds)
         self.node_credential = str(node.get("credential_id") or "")
@@ -347,7 +401,11 @@ class DesignerState(WebhookState):
             found = list_credentials(get_context().db, uuid.UUID(self.tenant_id), self._user(), kinds=tuple(kinds),
                                      component_name=descriptor.name)  # fmt: skip
             self.credential_options = [[str(c.id), f"{c.name} ({c.kind_label})"] for c in found]
-        settings = NodeSettings.model_validate(node.get("settings") or {})
+        try:
+            settings = NodeSettings.model_validate(node.get("settings") or {})
+        except pydantic.ValidationError:  # an imported or hand-edited flow: show the defaults, say so
+            settings = NodeSettings()
+            self.canvas_error = f"The run settings of {node_id} are not valid; Apply saves the ones shown."
         self.node_settings = {
             "max_attempts": str(settings.retry.max_attempts),
             "base_delay_s": _number(settings.retry.base_delay_s),
@@ -360,23 +418,29 @@ class DesignerState(WebhookState):
         self.choose_executor = descriptor.runtime not in ("builtin",)
         self.takes_schedule = function.trigger_type == "polling"
 
-    @rx.event
-    def preview_expression(self, field: str, text: str) -> None:
+    @rx.event(background=True)
+    async def preview_expression(self, field: str, text: str):
         """Evaluate a JSONata field as typed against the step's input in the last test run (else the test-run
-        sample), as n8n shows an expression's result beside it."""
-        sample, where = self._sample()
-        self.preview_sample = where
-        if not text.strip():
-            self.previews = {k: v for k, v in self.previews.items() if k != field}
-            return
+        sample), as n8n shows an expression's result beside it. Off the event loop and bounded in time: an
+        expression may be heavy, and the page must stay responsive for everyone."""
+        async with self:
+            if not self.can_edit or self.read_only:
+                return
+            sample, where = self._sample()
+            self.preview_sample = where
+            node = self.selected_node
+            if not text.strip():
+                self.previews = {k: v for k, v in self.previews.items() if k != field}
+                return
         try:
-            shown = json.dumps(evaluate(compile_expression(text), sample), indent=2, ensure_ascii=False,
-                               default=str)  # fmt: skip
-        except ExpressionError as exc:
-            shown = f"does not parse: {exc}"
-        except Exception as exc:  # jsonata's evaluation errors: what the step would fail with
-            shown = f"fails: {exc}"
-        self.previews = {**self.previews, field: shown[:PREVIEW_LIMIT]}
+            shown = await asyncio.wait_for(
+                asyncio.to_thread(_evaluate_preview, text, sample), PREVIEW_TIMEOUT_S
+            )
+        except TimeoutError:
+            shown = f"takes longer than {PREVIEW_TIMEOUT_S:g} s on the sample; it is not previewed"
+        async with self:
+            if self.selected_node == node:
+                self.previews = {**self.previews, field: shown[:PREVIEW_LIMIT]}
 
     def _sample(self) -> tuple[Any, str]:
         run = self._runs.get(self.selected_node)
@@ -389,33 +453,36 @@ class DesignerState(WebhookState):
         except json.JSONDecodeError:
             return None, "nothing (the test-run sample is not JSON)"
 
-    @rx.event
-    def load_choices(self, field: str) -> None:
+    @rx.event(background=True)
+    async def load_choices(self, field: str):
         """A dynamic select's choices from the component, with the credential chosen in the panel and the
-        step's applied fields (what the choices depend on)."""
-        if not self._may_edit() or not self.selected_node:
-            return
-        node = next((n for n in edits.nodes_of(self._draft()) if n["id"] == self.selected_node), None)
-        if node is None:
-            return
-        ctx = get_context()
-        tenant_id = uuid.UUID(self.tenant_id)
-        runners = verification_runners(ctx.settings)  # a runner for this question, stopped after it
+        step's applied fields (what the choices depend on). The component's code runs in a runner, off the
+        event loop: it may take seconds."""
+        async with self:
+            if not self._may_edit() or not self.selected_node:
+                return
+            node = next((n for n in edits.nodes_of(self._draft()) if n["id"] == self.selected_node), None)
+            if node is None:
+                return
+            node_id, tenant_id, user = self.selected_node, uuid.UUID(self.tenant_id), self._user()
+            components, credential = self._components(), self.node_credential or None
         key = f"node/{field}"
         try:
-            found = field_options(ctx.db, ctx.vault, ctx.components_for(tenant_id), runners, tenant_id, self._user(),
-                                  str(node["component"]), str(node["function"]), field, dict(node.get("fields") or {}),
-                                  self.node_credential or None)  # fmt: skip
+            found = await asyncio.to_thread(
+                _list_choices, components, tenant_id, user, node, field, credential
+            )
         except HubError as exc:
-            self.node_errors = {**self.node_errors, key: str(exc)}
+            async with self:
+                if self.selected_node == node_id:
+                    self.node_errors = {**self.node_errors, key: str(exc)}
             return
-        finally:
-            for runner in runners.values():
-                runner.close()
-        self.node_errors = {k: v for k, v in self.node_errors.items() if k != key}
-        self._choices = {**self._choices, f"{self.selected_node}/{field}": found}
-        self.node_fields = [{**f, "options": _choice_list(found, f["value"])} if f["name"] == field else f
-                            for f in self.node_fields]  # fmt: skip
+        async with self:
+            self._choices = {**self._choices, f"{node_id}/{field}": found}
+            if self.selected_node != node_id:
+                return
+            self.node_errors = {k: v for k, v in self.node_errors.items() if k != key}
+            self.node_fields = [{**f, "options": _choice_list(found, f["value"])} if f["name"] == field else f
+                                for f in self.node_fields]  # fmt: skip
 
     @rx.event
     def toggle_settings(self) -> None:
@@ -437,6 +504,7 @@ class DesignerState(WebhookState):
             return
         function = self._catalog().function(str(node["component"]), str(node["function"]))
         fields = function.fields if function else []
+        form = _ticked(fields, form)
         errors = {f"node/{k}": v for k, v in field_errors(fields, form).items()}
         settings, setting_errors = _settings(form)
         errors.update({f"setting/{k}": v for k, v in setting_errors.items()})
@@ -488,6 +556,10 @@ class DesignerState(WebhookState):
     @rx.event
     def save(self):
         if not self._guard() or not self._may_edit():
+            return None
+        if not self.dirty and self.version_number and not self.problems:
+            # Another identical version would only restart an active flow's runners.
+            self.save_message = f"Nothing changed since version {self.version_number}."
             return None
         ctx = get_context()
         tenant_id, flow_id = self._ids()
@@ -626,6 +698,8 @@ class DesignerState(WebhookState):
             ):
                 continue
             async with self:
+                if self.current_flow_id != str(flow_id) or self.tenant_id != str(tenant_id):
+                    return  # the page moved on to another flow
                 self.test_run_id = str(uuid.UUID(hex=str(found["run_id"])))
                 self.test_status = "running"
                 self.test_input = json.dumps(found.get("request"), indent=2, ensure_ascii=False)
@@ -667,28 +741,34 @@ class DesignerState(WebhookState):
 
     @rx.event(background=True)
     async def watch_test_run(self):
-        """Show each step's outcome on its node as the recorder stores it, until the run ends (or a minute)."""
+        """Show each step's outcome on its node as the recorder stores it, until the run ends (checked often at
+        first, then every few seconds; a slow step may take minutes)."""
         async with self:
             run_id, tenant_id = self.test_run_id, self.tenant_id
         if not run_id:
             return
-        deadline = time.monotonic() + TEST_WATCH_S
+        deadline, pause, seen = time.monotonic() + TEST_WATCH_S, 0.4, None
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.25, 3.0)
             view = await asyncio.to_thread(test_runs.test_run_view, get_context().db, uuid.UUID(tenant_id),
                                            uuid.UUID(run_id))  # fmt: skip
-            async with self:
-                if self.test_run_id != run_id:
-                    return  # another run (or another flow) took over
-                self._runs = {node: _outcome_dict(o) for node, o in view.steps.items()}
-                self.test_status, self.test_error = view.status.replace("_", " "), view.error
-                if self.selected_node:
-                    self.node_test = _test_view(self._runs.get(self.selected_node))
-                self._redraw(check=False)
+            summary = (view.status, tuple(sorted((k, o.label, o.executions) for k, o in view.steps.items())))
+            if summary != seen:  # redraw (a 200-step flow's nodes) only when something happened
+                seen = summary
+                async with self:
+                    if self.test_run_id != run_id:
+                        return  # another run (or another flow) took over
+                    self._runs = {node: _outcome_dict(o) for node, o in view.steps.items()}
+                    self.test_status, self.test_error = view.status.replace("_", " "), view.error
+                    if self.selected_node:
+                        self.node_test = _test_view(self._runs.get(self.selected_node))
+                    self._redraw(check=False)
             if view.finished:
                 return
         async with self:
-            self.test_status = "still running after a minute: is `hub worker` running?"
+            if self.test_run_id == run_id:
+                self.test_status = f"no result after {TEST_WATCH_S // 60} minutes: see the Runs page for it"
 
     # -- activation: only what was saved and has no problems -------------------------------------------------------
     @rx.event
@@ -708,7 +788,14 @@ def _with_value(
     if dynamic:  # choices come from the component on demand; until then the saved choice is the only one
         chosen = "" if value is None else str(value)
         return {**view, "kind": "dynamic", "value": chosen, "options": _choice_list(loaded or {}, chosen)}
-    if isinstance(value, (dict, list)) and view["kind"] != "multiselect":
+    if view["kind"] == "multiselect":  # ticked choices (see _ticked)
+        chosen = (
+            [str(v) for v in value]
+            if isinstance(value, list)
+            else ([] if value in (None, "") else [str(value)])
+        )
+        return {**view, "value": "", "chosen": chosen}
+    if isinstance(value, (dict, list)):
         shown: Any = json.dumps(value, indent=2, ensure_ascii=False)
     elif isinstance(value, bool):
         shown = value
@@ -769,3 +856,52 @@ def _choice_list(found: dict[str, str], chosen: str) -> list[list[str]]:
     """The listed choices, plus the saved one when the list no longer has it (it must not vanish on Apply)."""
     options = [[value, label] for value, label in found.items()]
     return options + ([[chosen, chosen]] if chosen and chosen not in found else [])
+
+
+def _coordinate(value: Any) -> float:
+    """A position from the browser: a finite number (NaN or infinity would be stored and break the save)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _evaluate_preview(text: str, sample: Any) -> str:
+    try:
+        return json.dumps(
+            evaluate(compile_expression(text), sample), indent=2, ensure_ascii=False, default=str
+        )
+    except ExpressionError as exc:
+        return f"does not parse: {exc}"
+    except Exception as exc:  # jsonata's evaluation errors: what the step would fail with
+        return f"fails: {exc}"
+
+
+def _list_choices(
+    components: ComponentResolver,
+    tenant_id: uuid.UUID,
+    user: uuid.UUID | None,
+    node: dict[str, Any],
+    field: str,
+    credential: str | None,
+) -> dict[str, str]:
+    ctx = get_context()
+    runners = verification_runners(ctx.settings)  # a runner for this question, stopped after it
+    try:
+        return field_options(ctx.db, ctx.vault, components, runners, tenant_id, user, str(node["component"]),
+                             str(node["function"]), field, dict(node.get("fields") or {}), credential)  # fmt: skip
+    finally:
+        for runner in runners.values():
+            runner.close()
+
+
+def _ticked(fields: list[Any], form: dict[str, Any]) -> dict[str, Any]:
+    """A multiple choice comes back as one checkbox per choice ("name::value": "on"): make it the list of values."""
+    merged = {k: v for k, v in form.items() if "::" not in k}
+    for field in fields:
+        if field.kind == "multiselect" and not field.options_function:
+            prefix = f"{field.name}::"
+            merged[field.name] = [
+                k[len(prefix) :] for k, v in form.items() if k.startswith(prefix) and v in ("on", True)
+            ]
+    return merged

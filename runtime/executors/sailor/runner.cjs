@@ -180,7 +180,9 @@ async function model(request) {
       const returned = fn.call({ logger: { info: toStderr, warn: toStderr, error: toStderr } }, cfg,
         (err, data) => (err ? reject(err) : resolve(data)));
       if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
-      else if (returned !== undefined) resolve(returned);
+      // A value returned by a function that takes no callback is its answer; a callback-style one answers
+      // through the callback, whatever it returns.
+      else if (returned !== undefined && fn.length < 2) resolve(returned);
     });
     return { id: request.id, ok: true, options, error: null };
   } catch (err) {
