@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from app.errors import FlowInvalidError, NotFoundError
 from app.services import flows
-from app.services.catalog import DEFAULT_ICON, TenantCatalog, builtin_icon, list_components
+from app.services.catalog import DEFAULT_ICON, TenantCatalog, builtin_icon, latest_versions, list_components
 from app.services.plans import TenantCredentials, compile_document, get_flow
 from app.storage.db import Database
 from app.storage.models import Flow, FlowVersion, User
@@ -144,7 +144,8 @@ def save_design(
     if problems:
         return SaveOutcome(saved.lock_version, None, problems)
     try:
-        version = flows.publish_flow(db, bus, catalog, tenant_id, flow_id, user_id=user_id, routes=routes)
+        version = flows.publish_flow(db, bus, catalog, tenant_id, flow_id, user_id=user_id, routes=routes,
+                                     expected_lock_version=saved.lock_version)  # fmt: skip
     except FlowInvalidError as exc:  # the vault changed between the two looks
         return SaveOutcome(saved.lock_version, None, list(exc.problems))
     return SaveOutcome(saved.lock_version, version.number, [])
@@ -198,7 +199,16 @@ def version_graph(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID, number
 
 
 def read_draft(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> tuple[str, dict[str, Any], int]:
-    """(name, draft graph, lock version) as stored now."""
+    """(name, draft graph, lock version) as stored now. A draft saved before flows pinned their components gets
+    the versions its published version runs, so that opening it never moves it to a newer import."""
     with tenant_session(db.sessions, tenant_id) as session:
         flow: Flow = get_flow(session, flow_id)
-        return flow.name, dict(flow.graph or {}), flow.lock_version
+        name, graph, lock = flow.name, dict(flow.graph or {}), flow.lock_version
+        published: dict[str, str] = {}
+        if "pins" not in graph and flow.current_version_id is not None:
+            version = session.get(FlowVersion, flow.current_version_id)
+            published = dict(version.component_pins or {}) if version is not None else {}
+    imported = latest_versions(db, tenant_id, published)  # built-ins follow the code: never pinned
+    if imported:
+        graph["pins"] = {name_: published[name_] for name_ in sorted(imported)}
+    return name, graph, lock

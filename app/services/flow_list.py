@@ -17,6 +17,13 @@ from app.storage.scoping import tenant_session
 Sort = Literal["updated", "created", "name", "status", "last_run"]
 SORTS: tuple[Sort, ...] = ("updated", "created", "name", "status", "last_run")
 LIMIT = 500
+SQL_ORDER = {
+    "updated": (Flow.updated_at.desc(),),
+    "created": (Flow.created_at.desc(),),
+    "name": (sa.func.lower(Flow.name), Flow.id),
+    "status": (Flow.status, sa.func.lower(Flow.name)),
+    "last_run": (Flow.updated_at.desc(),),
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,9 @@ def list_flows(
                           Flow.current_version_id)  # fmt: skip
         if search.strip():
             query = query.where(sa.func.lower(Flow.name).contains(search.strip().lower(), autoescape=True))
-        rows = session.execute(query.order_by(Flow.updated_at.desc()).limit(LIMIT)).all()
+        # Ordered before the limit, so a tenant with more flows than the page holds sees the first ones of the
+        # order it chose (by last run: the most recently changed flows, ordered by their last run).
+        rows = session.execute(query.order_by(*SQL_ORDER.get(sort, SQL_ORDER["updated"])).limit(LIMIT)).all()
         versions = dict(
             session.execute(
                 sa.select(FlowVersion.id, FlowVersion.number).where(

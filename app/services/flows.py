@@ -146,12 +146,15 @@ def publish_flow(
     user_id: uuid.UUID | None = None,
     note: str = "",
     routes: webhooks.RouteDefaults = webhooks.NO_DEFAULTS,
+    expected_lock_version: int | None = None,
 ) -> FlowVersion:
     """Compile the draft; if it is valid, freeze it as the next version and hand it to the runtime (and to the
     routers: the flow's webhook URL starts the new version from now on)."""
     try:
         with tenant_session(db.sessions, tenant_id) as session:
             flow = get_flow(session, flow_id)
+            if expected_lock_version is not None and flow.lock_version != expected_lock_version:
+                raise _conflict(flow.name)  # the draft is not the one this publisher saved and checked
             document = flow_document(flow)
             components = pinned(components, document)
             plan = compile_document(document, components, TenantCredentials(session, user_id))

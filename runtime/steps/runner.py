@@ -12,10 +12,10 @@ Reads one JSON request per line and answers one JSON line per request, in order:
 
     {"id": 2, "verify": {...credential...}}  ->  {"id": 2, "ok": true, "error": null}
     {"id": 3, "ready": ["lookup"]}  ->  {"id": 3, "ok": true, "error": null}
+        (activation asks: the component loaded and has these functions; `true` for all of them)
     {"id": 4, "model": {"function": "lookup", "name": "list_projects", "fields": {...}, "credential": {...}}}
         ->  {"id": 4, "ok": true, "options": {"value": "label"}, "error": null}
         (a dynamic select's choices: the model function is called with the fields and the credential)
-        (activation asks: the component loaded and has these functions; `true` for all of them)
 
 What the component prints goes to stderr, so it cannot corrupt the answers. The process executor keeps a
 runner warm per tenant and component; the Docker image built by `hub component new` runs it as its command.

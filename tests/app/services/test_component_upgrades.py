@@ -7,10 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from app.errors import ConflictError
 from app.runtime_ids import runtime_id
-from app.services import catalog, flows
+from app.services import catalog, designer, flows
 from app.services.catalog import TenantCatalog
 from app.services.component_upgrades import field_changes, newest_imported, upgrades
 from app.storage.models import FlowVersion
@@ -108,3 +110,29 @@ def test_a_function_gone_and_changed_choices_and_requirement() -> None:
         "A: field 'Note' is now TextAreaView (was TextFieldView)",
         "b: gone in the new version; its steps will have to be replaced.",
     ]
+
+
+def test_a_flow_published_before_pins_keeps_its_published_versions_when_opened(hub, tmp_path) -> None:
+    first = catalog.import_folder(hub.db, PROBE, tenant_id=hub.tenant_id, components_dir=tmp_path / "c")
+    graph = {
+        "nodes": [START, node("echo", "probe", "echo")],
+        "edges": [{"source": "start", "target": "echo"}],
+    }
+    flow = flows.create_flow(hub.db, hub.tenant_id, "older", graph)
+    flows.publish_flow(hub.db, hub.bus, TenantCatalog(hub.db, hub.tenant_id), hub.tenant_id, flow.id)
+    catalog.import_folder(
+        hub.db, _newer_probe(tmp_path), tenant_id=hub.tenant_id, components_dir=tmp_path / "c"
+    )
+    _, draft, _ = designer.read_draft(hub.db, hub.tenant_id, flow.id)
+    assert draft["pins"] == {"probe": first.version}  # not the newer import: that one is offered, not applied
+    assert [u.latest for u in upgrades(hub.db, hub.tenant_id, draft)] == ["2.0.0"]
+
+
+def test_publishing_a_draft_someone_changed_meanwhile_is_a_conflict(hub) -> None:
+    graph = {"nodes": [START], "edges": []}
+    flow = flows.create_flow(hub.db, hub.tenant_id, "raced", graph)
+    changed = {"nodes": [START, node("log", "log", "log")], "edges": [{"source": "start", "target": "log"}]}
+    flows.save_draft(hub.db, hub.tenant_id, flow.id, changed, expected_lock_version=flow.lock_version)
+    with pytest.raises(ConflictError, match="changed by someone else"):
+        flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow.id,
+                           expected_lock_version=flow.lock_version)  # fmt: skip
