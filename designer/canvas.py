@@ -30,7 +30,9 @@ def _nothing() -> tuple[()]:
 
 class FlowDesigner(rx.NoSSRComponent):
     """Props: `nodes` and `edges` in React Flow's shape (see designer/view.py), `palette` (see
-    designer/palette.py), `read_only`, `dirty` (unsaved changes: leaving the tab asks first), and `fit_signal` (a number: the canvas fits the view when it changes)."""
+    designer/palette.py), `read_only`, `dirty` (unsaved changes: leaving the tab asks first), `fit_signal` (a
+    number: the canvas fits the view when it changes) and `selected_id` (the step the side panel shows: the
+    canvas selects it too)."""
 
     library = "$/public/designer/flow_canvas.jsx"
     tag = "FlowDesigner"
@@ -42,6 +44,7 @@ class FlowDesigner(rx.NoSSRComponent):
     read_only: rx.Var[bool]
     dirty: rx.Var[bool]
     fit_signal: rx.Var[int]
+    selected_id: rx.Var[str]
 
     on_nodes_moved: rx.EventHandler[_moves]  # [{id, x, y}] after a drag stopped
     on_connect_nodes: rx.EventHandler[_item]  # {source, target}

@@ -118,7 +118,7 @@ function PaletteItem({ item, onAdd, disabled }) {
   );
 }
 
-function Palette({ items, onAdd, disabled }) {
+const Palette = memo(function Palette({ items, onAdd, disabled }) {
   const [search, setSearch] = useState("");
   const groups = useMemo(() => {
     const needle = search.trim().toLowerCase();
@@ -164,7 +164,7 @@ function Palette({ items, onAdd, disabled }) {
       ))}
     </div>
   );
-}
+});
 
 function editingText(target) {
   const tag = (target && target.tagName) || "";
@@ -191,6 +191,7 @@ function Canvas(props) {
     readOnly,
     dirty,
     fitSignal,
+    selectedId,
     onNodesMoved,
     onConnectNodes,
     onDeleteItems,
@@ -231,6 +232,17 @@ function Canvas(props) {
     return () => window.removeEventListener("beforeunload", warn);
   }, [dirty]);
 
+  useEffect(() => {
+    // The server chose a step (a new one dropped, a problem clicked): select it here too, so that Delete and
+    // Ctrl+C act on the step the panel shows. A step already selected here (a shift-click) keeps the rest.
+    if (!selectedId) return;
+    setNodes((current) => {
+      const chosen = current.find((node) => node.id === selectedId);
+      if (!chosen || chosen.selected) return current;
+      return current.map((node) => (node.selected === (node.id === selectedId) ? node : { ...node, selected: node.id === selectedId }));
+    });
+  }, [selectedId, setNodes]);
+
   const lastFit = useRef(fitSignal);
   useEffect(() => {
     // Only when the server asks again (a layout, another version shown): not whenever React Flow re-renders.
@@ -252,6 +264,8 @@ function Canvas(props) {
     },
     [onAddComponent, center],
   );
+
+  const addAtCentre = useCallback((item) => add(item), [add]);
 
   const onDrop = useCallback(
     (event) => {
@@ -345,7 +359,7 @@ function Canvas(props) {
 
   return (
     <div style={{ display: "flex", width: "100%", height: "100%" }}>
-      <Palette items={palette} onAdd={(item) => add(item)} disabled={readOnly} />
+      <Palette items={palette} onAdd={addAtCentre} disabled={readOnly} />
       <div
         ref={wrapper}
         tabIndex={0}

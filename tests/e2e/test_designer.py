@@ -331,6 +331,13 @@ def test_copy_paste_undo_redo_delete_layout_and_versions(page, hub, db, acme) ->
     expect(page.get_by_test_id("unsaved")).to_be_visible()
     assert page.evaluate(LEAVING) is True  # closing the tab now would ask first
 
+    _drop(page, "log", "log", 400, 400)  # a dropped step is the selected one: Delete removes it, nothing else
+    expect(nodes).to_have_count(3)
+    expect(page.get_by_test_id("node-panel-title")).to_have_text("Log")
+    page.keyboard.press("Delete")
+    expect(nodes).to_have_count(2)
+    expect(page.locator(".react-flow__node[data-id='log_1']")).to_be_visible()
+
     page.get_by_test_id("canvas-layout").click()
     page.get_by_test_id("save-flow").click()
     expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 1.")

@@ -234,6 +234,7 @@ def _canvas() -> rx.Component:
             read_only=S.read_only,
             dirty=S.dirty,
             fit_signal=S.fit_signal,
+            selected_id=S.selected_node,
             on_nodes_moved=S.nodes_moved,
             on_connect_nodes=S.connect_nodes,
             on_delete_items=S.delete_items,
