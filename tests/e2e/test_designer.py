@@ -338,6 +338,21 @@ def test_copy_paste_undo_redo_delete_layout_and_versions(page, hub, db, acme) ->
     expect(nodes).to_have_count(2)
     expect(page.locator(".react-flow__node[data-id='log_1']")).to_be_visible()
 
+    page.get_by_test_id("palette-search").fill("json")  # the palette filters as one types
+    expect(page.get_by_test_id("palette").locator("[draggable]")).to_have_count(1)
+    page.get_by_test_id("palette-search").fill("")
+
+    page.locator(".react-flow__edge").first.click(force=True)  # a connection's condition
+    page.get_by_test_id("edge-condition").fill("amount > 100")
+    page.get_by_test_id("apply-edge").click()
+    expect(page.locator(".react-flow__edge-text")).to_have_text("amount > 100")
+    page.get_by_test_id("edge-condition").fill("amount >")
+    page.get_by_test_id("apply-edge").click()
+    expect(page.get_by_test_id("problems")).to_contain_text("does not parse")
+    page.get_by_test_id("edge-condition").fill("")
+    page.get_by_test_id("apply-edge").click()
+    expect(page.locator(".react-flow__edge-text")).to_have_count(0)
+
     page.get_by_test_id("canvas-layout").click()
     page.get_by_test_id("save-flow").click()
     expect(page.get_by_test_id("save-message")).to_have_text("Saved as version 1.")
