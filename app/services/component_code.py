@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.errors import ValidationError
+from runtime.components.shipped import shipped_folder
 
 FOLDER_PREFIX = "folder:"
 # node_modules is kept: a Node.js component brings its dependencies (the hub installs nothing from the network).
@@ -92,6 +93,9 @@ def folder_resolver(components_dir: Path) -> Callable[[str], Path | None]:
     root = components_dir.resolve()
 
     def folder_of(entry: str) -> Path | None:
+        shipped = shipped_folder(entry)  # the hub's own sandboxed components (the code step)
+        if shipped is not None:
+            return shipped
         if not entry.startswith(FOLDER_PREFIX):
             return None
         folder = (root / entry.removeprefix(FOLDER_PREFIX)).resolve()

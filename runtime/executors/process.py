@@ -441,9 +441,11 @@ class ProcessExecutor:
             return sorted(k for k, pool in self._pools.items() for r in pool if r.alive())
 
     def start(self, tenant: str, component: str, network: bool = False) -> Runner:
+        # A tenant's own code, a global import, or the hub's own sandboxed components (folder:hub/...).
         if component.startswith("folder:") and component.removeprefix("folder:").split("/", 1)[0] not in (
             tenant,
             "global",
+            "hub",
         ):
             raise LookupError(f"the code {component!r} belongs to another tenant")
         folder = self.folder_of(component)

@@ -128,6 +128,7 @@ def test_the_builtin_palette_in_full_order():
         ("Actions", "http", "request", "HTTP request"),
         ("Actions", "jsonata", "transform", "JSONata transform"),
         ("Actions", "log", "log", "Log"),
+        ("Actions", "code", "run", "Python code"),
         ("Actions", "reply", "reply", "Reply to webhook"),
         ("Actions", "email", "send", "Send e-mail"),
         ("Actions", "split", "split", "Split"),

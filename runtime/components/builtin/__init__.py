@@ -6,6 +6,7 @@ import functools
 
 from runtime.components.builtin import email, http_poll, http_request, sql, transform, triggers, utility
 from runtime.components.registry import StaticRegistry, spec_from_descriptor
+from runtime.components.shipped import shipped_descriptors, shipped_specs
 
 _COMPONENTS = {
     "manual": (triggers.MANUAL, {"start": triggers.pass_through}),
@@ -30,11 +31,11 @@ _VERIFY = {"email": email.verify, "sql": sql.verify}
 
 @functools.cache
 def builtin_registry() -> StaticRegistry:
-    return StaticRegistry(
-        spec_from_descriptor(name, desc, handlers, verify=_VERIFY.get(name))
-        for name, (desc, handlers) in _COMPONENTS.items()
-    )
+    """The built-ins run inline; the shipped ones (the code step) run in a sandboxed runner."""
+    inline = [spec_from_descriptor(name, desc, handlers, verify=_VERIFY.get(name))
+              for name, (desc, handlers) in _COMPONENTS.items()]  # fmt: skip
+    return StaticRegistry([*inline, *shipped_specs()])
 
 
 def builtin_descriptors() -> dict[str, dict]:
-    return {name: descriptor for name, (descriptor, _) in _COMPONENTS.items()}
+    return {**{name: descriptor for name, (descriptor, _) in _COMPONENTS.items()}, **shipped_descriptors()}

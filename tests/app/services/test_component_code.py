@@ -284,3 +284,28 @@ def test_a_tenant_cannot_run_an_image_it_did_not_add_even_if_it_is_on_the_engine
     flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
     with pytest.raises(FlowInvalidError, match="which this tenant has not added: add it by reference"):
         flows.activate_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id, images=lambda _: None)
+
+
+def test_the_python_code_step_runs_in_a_runner_of_the_workers_process_executor(
+    hub: HubRuntime, tmp_path: Path
+) -> None:
+    from app.services import runs
+
+    nodes = [{"id": "start", "component": "manual", "function": "start"},
+             {"id": "code", "component": "code", "function": "run",
+              "fields": {"code": "def process(data):\n    return {'doubled': data['n'] * 2}"}}]  # fmt: skip
+    flow = flows.create_flow(hub.db, hub.tenant_id, "code", {"nodes": nodes,
+                                                             "edges": [{"source": "start", "target": "code"}]})  # fmt: skip
+    components = TenantCatalog(hub.db, hub.tenant_id)
+    flows.publish_flow(hub.db, hub.bus, components, hub.tenant_id, flow.id)
+    executor = ProcessExecutor(folder_resolver(tmp_path / "components"), SandboxPolicy())
+    hub.workers.append(Worker(hub.bus, hub.components, WorkerConfig(name="w", block_ms=10, housekeeping_interval_s=0.02),
+                              executors={"inline": InlineExecutor(), "process": executor}))  # fmt: skip
+    try:
+        run_id = runs.start_manual_run(hub.db, hub.bus, components, hub.tenant_id, flow.id, {"n": 21})
+        hub.drive(lambda: hub.finished(run_id))
+        [step] = [s for s in hub.steps(run_id) if s.step_id == "code"]
+        assert (step.status, step.executor) == ("succeeded", "process"), step.error
+        assert "'doubled': 42" in str(step.output)
+    finally:
+        executor.close()
