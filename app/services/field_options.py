@@ -11,7 +11,7 @@ from app.errors import NotFoundError, ValidationError
 from app.services.credentials import visible_credential
 from app.services.field_values import EMPTY
 from app.services.members import EDITORS, require_role
-from app.services.plans import runnable_here
+from app.services.plans import TenantCredentials, runnable_here
 from app.storage.db import Database
 from app.storage.scoping import tenant_session
 from app.vault.store import Vault
@@ -19,6 +19,8 @@ from runtime.components.descriptor import parse_descriptor
 from runtime.components.options import OptionsError
 from runtime.components.spec import ComponentResolver
 from runtime.executors.process import ProcessExecutor
+from runtime.flows.compiler import credential_problems
+from runtime.flows.schema import Node
 from runtime.steps.credentials import redact, secret_strings
 
 
@@ -61,20 +63,16 @@ def field_options(
     credential: dict[str, Any] = {}
     with tenant_session(db.sessions, tenant_id) as session:
         require_role(session, user_id, EDITORS, "load a component's choices")  # it runs the component's code
-        if credential_id:
-            if not kinds:
-                raise ValidationError(f"{spec.title} takes no credential here; choose none.")
+        if credential_id and step is not None:
             try:
                 row = visible_credential(session, user_id, uuid.UUID(credential_id))
             except ValueError:
                 raise NotFoundError("The chosen credential does not exist.") from None
-            # The compiler's rules for a step's credential: the secrets go to this component's code only.
-            if row.kind not in kinds:
-                raise ValidationError(f"The credential is of type {row.kind!r}; {spec.title} needs "
-                                      f"{' or '.join(kinds)}.")  # fmt: skip
-            if row.kind == "fields" and row.component_name != component:
-                raise ValidationError(f"The credential holds the fields of {row.component_name!r}, not of "
-                                      f"{component!r}; choose one made for this component.")  # fmt: skip
+            # The compiler's rules for a step's credential (its kind, its component): the secrets go to this
+            # component's code only, exactly as when the step runs.
+            node = Node(id="choices", component=component, function=function, credential_id=credential_id)
+            if problems := credential_problems(node, step, TenantCredentials(session, user_id)):
+                raise ValidationError(problems[0].message)
             credential = {k: v for k, v in vault.reveal(session, row).items() if k != "kind"}
     if kinds and not credential_id:
         raise ValidationError(

@@ -128,7 +128,7 @@ def compile_flow(
             continue
         resolved[node.id] = (spec, function)
         problems.extend(_field_problems(node, function))
-        problems.extend(_credential_problems(node, function, credentials))
+        problems.extend(credential_problems(node, function, credentials))
 
     incoming: dict[str, list[str]] = {n: [] for n in nodes}
     outgoing: dict[str, list[tuple[str, Any, str | None]]] = {n: [] for n in nodes}
@@ -185,7 +185,7 @@ def _field_problems(node: Node, function: FunctionSpec) -> list[Problem]:
     ]
 
 
-def _credential_problems(
+def credential_problems(
     node: Node, function: FunctionSpec, credentials: CredentialLookup | None
 ) -> list[Problem]:
     """With credentials=None (the worker recompiling a saved version) only the shape is checked; existence
