@@ -50,6 +50,14 @@ def add_node(
     return _with(graph, [*nodes, node], edges_of(graph)), node_id
 
 
+def node_by_id(graph: Graph, node_id: str) -> dict[str, Any] | None:
+    return next((n for n in nodes_of(graph) if n["id"] == node_id), None)
+
+
+def edge_between(graph: Graph, source: str, target: str) -> dict[str, Any] | None:
+    return next((e for e in edges_of(graph) if e["source"] == source and e["target"] == target), None)
+
+
 def move_nodes(graph: Graph, moves: Iterable[dict[str, Any]]) -> Graph:
     where = {str(m["id"]): {"x": float(m["x"]), "y": float(m["y"])} for m in moves}
     nodes = [{**n, "position": where[n["id"]]} if n["id"] in where else n for n in nodes_of(graph)]
@@ -148,7 +156,7 @@ def _pos(node: dict[str, Any]) -> dict[str, float]:
 
 def update_node(graph: Graph, node_id: str, **changes: Any) -> Graph:
     nodes = nodes_of(graph)
-    if not any(n["id"] == node_id for n in nodes):
+    if node_by_id(graph, node_id) is None:
         raise EditRefused(f"There is no step {node_id!r} in this flow any more.")
     updated = []
     for node in nodes:
@@ -161,7 +169,7 @@ def update_node(graph: Graph, node_id: str, **changes: Any) -> Graph:
 
 def set_condition(graph: Graph, source: str, target: str, condition: str) -> Graph:
     edges = edges_of(graph)
-    if not any(e["source"] == source and e["target"] == target for e in edges):
+    if edge_between(graph, source, target) is None:
         raise EditRefused("This connection is not in the flow any more.")
     changed = []
     for edge in edges:

@@ -171,7 +171,7 @@ class DesignerState(WebhookState):
             found = service.draft_problems(
                 ctx.db, ctx.components_for(tenant_id), tenant_id, self._user(), shown
             )
-            self.problems = [{"node": p.node_id or "", "message": p.message} for p in found]
+            self.problems = _problem_rows(found)
             self.upgrades = [] if graph is not None else [
                 {"component": u.component, "title": u.title, "pinned": u.pinned, "latest": u.latest,
                  "changes": list(u.changes) or ["no change in the fields this flow uses"]}
@@ -189,16 +189,20 @@ class DesignerState(WebhookState):
         self.edges = canvas_edges(shown)
 
     def _edit(self, graph: dict[str, Any], check: bool = True) -> None:
-        """Make `graph` the draft, undoably; an imported component a step starts using is pinned at its
-        newest version (see designer/edits.with_pins)."""
-        self._history.record(self._draft())
+        """Make `graph` the draft, undoably, and redraw it; an imported component a step starts using is pinned
+        at its newest version (see designer/edits.with_pins)."""
         used = {str(n.get("component")) for n in edits.nodes_of(graph)}
-        self._graph = edits.with_pins(
-            graph, newest_imported(get_context().db, uuid.UUID(self.tenant_id), used)
+        self._replace(
+            edits.with_pins(graph, newest_imported(get_context().db, uuid.UUID(self.tenant_id), used))
         )
+        self._redraw(check)
+
+    def _replace(self, graph: dict[str, Any]) -> None:
+        """Make `graph` the draft, undoably, without redrawing (the browser may already show it)."""
+        self._history.record(self._draft())
+        self._graph = graph
         self.dirty = True
         self.save_message = ""
-        self._redraw(check)
 
     def _may_edit(self) -> bool:
         self.canvas_error = ""
@@ -230,11 +234,7 @@ class DesignerState(WebhookState):
         except (KeyError, TypeError, ValueError):
             self.canvas_error = "The canvas sent positions this page does not understand; reload the page."
             return
-        self._history.record(self._draft())
-        self._graph = edits.move_nodes(self._draft(), checked)
-        self.dirty = True
-        self.save_message = ""
-        # The browser already shows the new positions: nothing to send back.
+        self._replace(edits.move_nodes(self._draft(), checked))  # the browser already shows them there
 
     @rx.event
     def connect_nodes(self, link: dict[str, Any]) -> None:
@@ -304,19 +304,18 @@ class DesignerState(WebhookState):
     def undo(self) -> None:
         if not self._may_edit():
             return
-        previous = self._history.undo(self._draft())
-        if previous is not None:
-            self._graph, self.dirty = _plain(previous), True
-            self._refresh_selection()
-            self._redraw()
+        self._restore(self._history.undo(self._draft()))
 
     @rx.event
     def redo(self) -> None:
         if not self._may_edit():
             return
-        following = self._history.redo(self._draft())
-        if following is not None:
-            self._graph, self.dirty = _plain(following), True
+        self._restore(self._history.redo(self._draft()))
+
+    def _restore(self, snapshot: dict[str, Any] | None) -> None:
+        """A draft from the undo history (None: nothing to undo or redo) becomes the draft again."""
+        if snapshot is not None:
+            self._graph, self.dirty = _plain(snapshot), True
             self._refresh_selection()
             self._redraw()
 
@@ -335,13 +334,8 @@ class DesignerState(WebhookState):
             self._select_node(str(item["node"]))
         elif item.get("source"):
             self._select_none()
-            self.selected_source, self.selected_target = str(item["source"]), str(item["target"])
-            edge = next(
-                (e for e in edits.edges_of(self._shown()) if e["source"] == self.selected_source
-                 and e["target"] == self.selected_target),
-                {},
-            )  # fmt: skip
-            self.edge_condition = str(edge.get("condition") or "")
+            self.selected_source, self.selected_target = str(item["source"]), str(item.get("target") or "")
+            self._refresh_selection()
         else:
             self._select_none()
 
@@ -357,15 +351,14 @@ class DesignerState(WebhookState):
         if self.selected_node:
             self._select_node(self.selected_node)
         elif self.selected_source:
-            edge = next((e for e in edits.edges_of(self._shown()) if e["source"] == self.selected_source
-                         and e["target"] == self.selected_target), None)  # fmt: skip
+            edge = edits.edge_between(self._shown(), self.selected_source, self.selected_target)
             if edge is None:
                 self._select_none()
             else:
                 self.edge_condition = str(edge.get("condition") or "")
 
     def _select_node(self, node_id: str) -> None:
-        node = next((n for n in edits.nodes_of(self._shown()) if n["id"] == node_id), None)
+        node = edits.node_by_id(self._shown(), node_id)
         self._select_none()
         if node is None:
             return
@@ -461,7 +454,7 @@ class DesignerState(WebhookState):
         async with self:
             if not self._may_edit() or not self.selected_node:
                 return
-            node = next((n for n in edits.nodes_of(self._draft()) if n["id"] == self.selected_node), None)
+            node = edits.node_by_id(self._draft(), self.selected_node)
             if node is None:
                 return
             node_id, tenant_id, user = self.selected_node, uuid.UUID(self.tenant_id), self._user()
@@ -498,7 +491,7 @@ class DesignerState(WebhookState):
         schema; each error is shown beside its input and nothing changes until all are fixed."""
         if not self._may_edit() or not self.selected_node:
             return
-        node = next((n for n in edits.nodes_of(self._draft()) if n["id"] == self.selected_node), None)
+        node = edits.node_by_id(self._draft(), self.selected_node)
         if node is None:
             self._select_none()
             return
@@ -579,7 +572,7 @@ class DesignerState(WebhookState):
             return None
         self._lock_version = outcome.lock_version
         self.dirty = False
-        self.problems = [{"node": p.node_id or "", "message": p.message} for p in outcome.problems]
+        self.problems = _problem_rows(outcome.problems)
         self._redraw(check=False)
         self._refresh()
         if outcome.version is None:
@@ -905,3 +898,7 @@ def _ticked(fields: list[Any], form: dict[str, Any]) -> dict[str, Any]:
                 k[len(prefix) :] for k, v in form.items() if k.startswith(prefix) and v in ("on", True)
             ]
     return merged
+
+
+def _problem_rows(found: list[Any]) -> list[dict[str, str]]:
+    return [{"node": p.node_id or "", "message": p.message} for p in found]
