@@ -359,17 +359,22 @@ def sync_builtins(db: Database) -> int:
     return written
 
 
+def _imports(*where: Any) -> sa.Select:
+    """Imported components in the order a tenant resolves them: its own before global ones, the newest first."""
+    return (
+        sa.select(Component)
+        .where(Component.runtime != "builtin", *where)
+        .order_by(Component.tenant_id.is_(None), Component.created_at.desc())
+    )
+
+
 def latest_versions(db: Database, tenant_id: uuid.UUID, names: Iterable[str]) -> dict[str, Component]:
     """The newest import of each named (imported) component the tenant sees, as an unpinned flow resolves it."""
     wanted = sorted(set(names))
     if not wanted:
         return {}
     with tenant_session(db.sessions, tenant_id) as session:
-        rows = session.scalars(
-            sa.select(Component)
-            .where(Component.name.in_(wanted), Component.runtime != "builtin")
-            .order_by(Component.tenant_id.is_(None), Component.created_at.desc())
-        ).all()
+        rows = session.scalars(_imports(Component.name.in_(wanted))).all()
         found: dict[str, Component] = {}
         for row in rows:
             found.setdefault(row.name, row)
@@ -380,12 +385,7 @@ def latest_versions(db: Database, tenant_id: uuid.UUID, names: Iterable[str]) ->
 
 def component_version(db: Database, tenant_id: uuid.UUID, name: str, version: str) -> Component | None:
     with tenant_session(db.sessions, tenant_id) as session:
-        row = session.scalar(
-            sa.select(Component)
-            .where(Component.name == name, Component.version == version, Component.runtime != "builtin")
-            .order_by(Component.tenant_id.is_(None))
-            .limit(1)
-        )
+        row = session.scalar(_imports(Component.name == name, Component.version == version).limit(1))
         if row is not None:
             session.expunge(row)
     return row
@@ -420,13 +420,8 @@ class TenantCatalog:
     def _lookup(self, name: str) -> tuple[ComponentSpec, dict[str, Any]] | None:
         if name not in self._found:
             with tenant_session(self.db.sessions, self.tenant_id) as session:
-                query = sa.select(Component).where(Component.name == name, Component.runtime != "builtin")
-                if name in self.pins:
-                    query = query.where(Component.version == self.pins[name])
-                row = session.scalar(
-                    # The tenant's own before global ones; the newest import of each.
-                    query.order_by(Component.tenant_id.is_(None), Component.created_at.desc()).limit(1)
-                )
+                pinned = [Component.version == self.pins[name]] if name in self.pins else []
+                row = session.scalar(_imports(Component.name == name, *pinned).limit(1))
                 if row is None:
                     self._found[name] = None
                 else:
