@@ -25,7 +25,7 @@ from app.services.plans import (
     runnable_here,
 )
 from app.storage.db import Database
-from app.storage.models import Credential, Flow, FlowStatus, FlowVersion, Run, Webhook
+from app.storage.models import Flow, FlowStatus, FlowVersion, Run, Webhook
 from app.storage.scoping import tenant_session
 from runtime.bus.streams import StreamsBus
 from runtime.components.spec import ComponentResolver
@@ -439,18 +439,12 @@ def delete_flow(
         name = flow.name
         hooks = session.scalars(sa.select(Webhook).where(Webhook.flow_id == flow.id)).all()
         tokens = [h.token for h in hooks if h.revoked_at is None]
-        secrets = {
-            str((h.settings or {}).get("credential_id"))
-            for h in hooks
-            if (h.settings or {}).get("credential_id")
-        }
         versions = [
             runtime_id(v)
             for v in session.scalars(sa.select(FlowVersion.id).where(FlowVersion.flow_id == flow.id))
         ]
-        for credential in session.scalars(sa.select(Credential).where(Credential.id.in_(_uuids(secrets)))):
-            if (credential.meta or {}).get("purpose") == "webhook":  # the flow's own; a shared one stays
-                session.delete(credential)
+        for credential in webhooks.own_secrets(session, list(hooks)):  # a shared credential they name stays
+            session.delete(credential)
         session.delete(flow)
         audit.record(session, "flow.deleted", tenant_id=tenant_id, actor_user_id=user_id, target_type="flow",
                      target_id=flow_id, name=name)  # fmt: skip
@@ -460,13 +454,3 @@ def delete_flow(
     if enqueue is not None:
         enqueue(tenant_id, flow_id, user_id)
     return name
-
-
-def _uuids(values: set[str]) -> list[uuid.UUID]:
-    found = []
-    for value in values:
-        try:
-            found.append(uuid.UUID(value))
-        except ValueError:
-            continue
-    return found

@@ -522,6 +522,12 @@ def _webhook_secret(credential: Credential) -> bool:
     )
 
 
+def own_secrets(session: Session, hooks: list[Webhook]) -> list[Credential]:
+    """The webhook secrets these URLs' settings keep (the flow's own, not a shared credential they name)."""
+    found = (_credential(session, (hook.settings or {}).get("credential_id")) for hook in hooks)
+    return [credential for credential in found if credential is not None and _webhook_secret(credential)]
+
+
 def _credential(session: Session, reference: str | None) -> Credential | None:
     if not reference:
         return None
