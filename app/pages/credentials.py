@@ -22,11 +22,10 @@ from app.oauth import connect, provider
 from app.oauth.connect import CALLBACK_PATH
 from app.services import catalog, verification
 from app.services import credentials as service
-from app.state.auth import AuthState
+from app.state.auth import EDIT_ROLES, AuthState
 from app.templates.layout import page_layout
 
 ROUTE = "/credentials"
-EDIT_ROLES = ("owner", "admin", "editor")
 ADMIN_ROLES = ("owner", "admin")
 KIND_CHOICES = [
     ["api_key", "API key"],

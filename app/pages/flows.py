@@ -14,8 +14,8 @@ from app.control.flow_jobs import enqueue_converge
 from app.errors import HubError
 from app.services import flows
 from app.services.flow_list import SORTS, list_flows
-from app.state.auth import AuthState
-from app.state.webhooks import EDIT_ROLES, STATUS_COLORS
+from app.state.auth import EDIT_ROLES, AuthState
+from app.state.webhooks import STATUS_COLORS
 from app.templates.layout import page_layout
 
 ROUTE = "/flows"
@@ -94,12 +94,8 @@ class FlowsState(AuthState):
 
     def _change(self, change: Callable[[HubContext, uuid.UUID, uuid.UUID | None], Any]) -> Any:
         """Run a change as the user, with the role checked now (not as it was when the page loaded)."""
-        self.error = ""
-        if self.require_login() is not None:
-            self.error = "Your session has ended; log in again."
-            return None
-        if self.role not in EDIT_ROLES:
-            self.error = f"Your role here ({self.role or 'none'}) cannot change flows; ask an editor."
+        self.error = self._refusal("change flows")
+        if self.error:
             return None
         try:
             result = change(

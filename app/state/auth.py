@@ -15,6 +15,9 @@ LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/flows"
 
 
+EDIT_ROLES = ("owner", "admin", "editor")  # the roles that may change a tenant's flows and credentials
+
+
 class AuthState(rx.State):
     # The opaque session token; the database holds its hash (sessions survive restarts of the web app).
     session_token: str = rx.Cookie(
@@ -58,6 +61,15 @@ class AuthState(rx.State):
             ip=self.router.session.client_ip or None,
             user_agent=self.router.headers.user_agent or None,
         )
+
+    def _refusal(self, doing: str) -> str:
+        """Why this person may not change things here ("" when they may), from the session and the role as they
+        are now, not as they were when the page loaded."""
+        if self.require_login() is not None:
+            return "Your session has ended; log in again."
+        if self.role not in EDIT_ROLES:
+            return f"Your role here ({self.role or 'none'}) cannot {doing}; ask an editor."
+        return ""
 
     @rx.event
     def require_login(self):

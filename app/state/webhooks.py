@@ -20,11 +20,10 @@ from app.control.standing import Standing, standing_of
 from app.errors import HubError
 from app.services import flows, webhooks
 from app.services.plans import current_plan
-from app.state.auth import AuthState
+from app.state.auth import EDIT_ROLES, AuthState
 from app.storage.models import FlowStatus, FlowVersion
 from app.storage.scoping import tenant_session
 
-EDIT_ROLES = ("owner", "admin", "editor")
 # A change to a flow or its webhook: (context, tenant id, flow id, acting user) -> whatever the service returns.
 Change = Callable[[HubContext, uuid.UUID, uuid.UUID, uuid.UUID | None], object]
 STATUS_COLORS = {"active": "green", "error": "red", "starting": "amber", "stopping": "amber"}
@@ -177,14 +176,8 @@ class WebhookState(AuthState):
 
     def _guard(self) -> bool:
         """The role as it is now, not as it was when the page loaded."""
-        self.error = ""
-        if self.require_login() is not None:
-            self.error = "Your session has ended; log in again."
-            return False
-        if self.role not in EDIT_ROLES:
-            self.error = f"Your role here ({self.role or 'none'}) cannot change this flow; ask an editor."
-            return False
-        return True
+        self.error = self._refusal("change this flow")
+        return not self.error
 
     def _apply(self, change: Change, then: Any) -> Any:
         """Make a change through the services, as the user, and show the result (or why it was refused)."""
