@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,7 +174,9 @@ class MessageProcessor:
     ) -> None:
         """`result`: the step was already executed (the worker runs the steps of runner executors side by side
         before it builds the commit)."""
-        started = now_ms() - int(result.duration_ms) if result is not None else now_ms()
+        # Microseconds, not milliseconds: fused steps start within the same millisecond, and the run history
+        # orders a run's steps by their start.
+        started = round(time.time() * 1000 - (result.duration_ms if result is not None else 0.0), 3)
         if result is None:
             result = self.execute(env, plan, step, snapshot)
         children: list[Child] = []
@@ -339,7 +342,7 @@ class MessageProcessor:
 
     # -- failures -------------------------------------------------------------------------------------
     def _fail(
-        self, env: Envelope, step: PlanStep, result: StepResult, started: int, effects: Effects
+        self, env: Envelope, step: PlanStep, result: StepResult, started: float, effects: Effects
     ) -> None:
         self.failed += 1
         if result.crashed:
@@ -363,7 +366,7 @@ class MessageProcessor:
         env: Envelope,
         error: str,
         step: PlanStep | None,
-        started: int,
+        started: float,
         result: StepResult | None,
         effects: Effects,
     ) -> None:
@@ -385,7 +388,7 @@ class MessageProcessor:
         env: Envelope,
         step: PlanStep | None,
         result: StepResult,
-        started: int,
+        started: float,
         **extra: Any,
     ) -> str:
         event: dict[str, Any] = {
@@ -406,6 +409,8 @@ class MessageProcessor:
         }
         if result.error:
             event["error"] = result.error
+        if result.instance:
+            event["instance"] = result.instance
         if result.logs:
             event["logs"] = [[level, text[:2000]] for level, text in result.logs]
         if self.recording.data:

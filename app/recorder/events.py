@@ -143,6 +143,7 @@ class EventFolder:
                 "attempt": attempt,
                 "status": str(event.get("status") or "succeeded")[:20],
                 "executor": str(event.get("executor") or "inline")[:20],
+                "instance": str(event["instance"])[:100] if event.get("instance") else None,
                 "message_id": mid[:100],
                 "started_at": started,
                 "finished_at": started + dt.timedelta(milliseconds=duration),

@@ -95,6 +95,11 @@ class ContainerRunner(LineProtocol):
     def id(self) -> str:
         return str(self.container.id)
 
+    @property
+    def instance(self) -> str:
+        """What the run history shows as where a step ran: the short id `docker ps` shows."""
+        return str(self.container.id)[:12]
+
     def alive(self) -> bool:
         return not self._gone
 

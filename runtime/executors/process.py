@@ -155,6 +155,11 @@ class Runner(LineProtocol):
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def instance(self) -> str:
+        """What the run history shows as where a step ran."""
+        return f"pid {self.process.pid}"
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -492,6 +497,7 @@ class ProcessExecutor:
             },
         }  # fmt: skip
         runner.take_stderr()  # what it printed before this execution is not this step's
+        result.instance = runner.instance
         try:
             answer = runner.call(request, invocation.timeout_s)
         except RunnerGone as exc:

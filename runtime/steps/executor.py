@@ -38,6 +38,7 @@ class StepResult:
     collected: tuple[str, int, int, Any] | None = None
     duration_ms: float = 0.0
     executor: str = "inline"
+    instance: str | None = None  # the container or process the step ran in (None: in the worker itself)
     crashed: bool = False  # the runner (process, container) died or hung: counts against the flow's record
     secrets: tuple[str, ...] = ()  # the step's credential values: masked in everything recorded of it
 

@@ -46,6 +46,7 @@ class Run(UuidPk, TenantOwned, Base):
         sa.Index(None, "tenant_id", "started_at", "id"),
         sa.Index(None, "tenant_id", "flow_id", "started_at", "id"),
         sa.Index(None, "tenant_id", "status", "started_at"),
+        sa.Index(None, "replay_of_id"),
     )
 
 
@@ -59,6 +60,7 @@ class StepExecution(UuidPk, TenantOwned, Base):
     attempt: Mapped[int] = mapped_column(default=1)
     status: Mapped[str] = mapped_column(sa.String(20))
     executor: Mapped[str] = mapped_column(sa.String(20), default="inline")
+    instance: Mapped[str | None] = mapped_column(sa.String(100))  # the container or process it ran in
     message_id: Mapped[str | None] = mapped_column(sa.String(100))
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]

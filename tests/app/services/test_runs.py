@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import uuid
 
-from app.errors import BackpressureError, NotFoundError
-from app.services import flows
+import pytest
+import sqlalchemy as sa
+
+from app.errors import BackpressureError, NotFoundError, PermissionDeniedError, ValidationError
+from app.services import accounts, flows
 from app.services import runs as run_service
+from app.storage.models import StepExecution
 from app.storage.scoping import tenant_session
 from runtime.bus.streams import StreamsBus
 from tests.runtime.conftest import START, node
@@ -113,15 +117,77 @@ def test_another_tenant_cannot_replay_or_discard(hub) -> None:
     with pytest.raises(NotFoundError):
         run_service.replay_dead_letter(hub.db, hub.bus, other, letter.id)
     with pytest.raises(NotFoundError):
-        run_service.discard_dead_letter(hub.bus, other, letter.id)
+        run_service.discard_dead_letter(hub.db, hub.bus, other, letter.id)
     assert len(run_service.list_dead_letters(hub.bus, hub.tenant_id)) == 1
 
 
 def test_discard(hub) -> None:
     _, _, letter = _dead_run(hub)
-    run_service.discard_dead_letter(hub.bus, hub.tenant_id, letter.id)
+    run_service.discard_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id)
     assert run_service.list_dead_letters(hub.bus, hub.tenant_id) == []
     with pytest.raises(NotFoundError):
-        run_service.discard_dead_letter(hub.bus, hub.tenant_id, letter.id)
+        run_service.discard_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id)
     with pytest.raises(NotFoundError):
-        run_service.discard_dead_letter(hub.bus, hub.tenant_id, "not-an-id")
+        run_service.discard_dead_letter(hub.db, hub.bus, hub.tenant_id, "not-an-id")
+
+
+def test_a_whole_run_replays_with_its_original_input(hub) -> None:
+    _, run, _ = _dead_run(hub)
+    hub.bus.redis.set("test:fixed", 1)
+    replay_id = run_service.replay_run(hub.db, hub.bus, hub.tenant_id, run.id)
+    hub.drive(lambda: hub.finished(replay_id))
+    replay = hub.run(replay_id)
+    assert (replay.status, replay.replay_of_id, replay.trigger_kind) == ("succeeded", run.id, "replay")
+    steps = hub.steps(replay_id)
+    assert [s.step_id for s in steps] == ["start", "shape", "call", "done"]
+    assert steps[0].input == {"id": 7}
+    # The dead letter is the failed step's message: a whole-run replay leaves it for its own replay.
+    assert len(run_service.list_dead_letters(hub.bus, hub.tenant_id)) == 1
+
+
+def test_a_run_replays_from_its_failed_step_through_its_dead_letter(hub) -> None:
+    _, run, _ = _dead_run(hub)
+    hub.bus.redis.set("test:fixed", 1)
+    replay_id = run_service.replay_run(hub.db, hub.bus, hub.tenant_id, run.id, from_failed_step=True)
+    hub.drive(lambda: hub.finished(replay_id))
+    assert (hub.run(replay_id).status, hub.run(replay_id).replay_of_id) == ("succeeded", run.id)
+    assert [s.step_id for s in hub.steps(replay_id)] == ["call", "done"]
+    assert run_service.list_dead_letters(hub.bus, hub.tenant_id) == []  # consumed by the replay
+
+
+def test_without_its_dead_letter_a_run_replays_from_the_recorded_input(hub) -> None:
+    _, run, letter = _dead_run(hub)
+    run_service.discard_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id)
+    hub.bus.redis.set("test:fixed", 1)
+    replay_id = run_service.replay_run(hub.db, hub.bus, hub.tenant_id, run.id, from_failed_step=True)
+    hub.drive(lambda: hub.finished(replay_id))
+    steps = hub.steps(replay_id)
+    assert [s.step_id for s in steps] == ["call", "done"]
+    assert steps[0].input == {"id": 7} and steps[1].input == {"fixed": True, "id": 7}
+
+
+def test_replay_refusals(hub) -> None:
+    flow_id = hub.flow(*BROKEN)
+    hub.bus.redis.set("test:fixed", 1)
+    good = hub.run_to_end(flow_id, {"id": 1})
+    with pytest.raises(ValidationError, match="no failed step"):
+        run_service.replay_run(hub.db, hub.bus, hub.tenant_id, good.id, from_failed_step=True)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        run_service.replay_run(hub.db, hub.bus, hub.new_tenant("Other"), good.id)
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        session.execute(sa.update(StepExecution).where(StepExecution.run_id == good.id).values(truncated=True))
+    with pytest.raises(ValidationError, match="larger than what the run history keeps"):
+        run_service.replay_run(hub.db, hub.bus, hub.tenant_id, good.id)
+
+
+def test_a_viewer_cannot_replay_or_discard(hub) -> None:
+    _, run, letter = _dead_run(hub)
+    viewer = accounts.create_user(hub.db, f"v-{uuid.uuid4().hex[:6]}@example.com", "a long password!!").id
+    accounts.add_member(hub.db, hub.tenant_id, viewer, "viewer")
+    with pytest.raises(PermissionDeniedError):
+        run_service.replay_run(hub.db, hub.bus, hub.tenant_id, run.id, user_id=viewer)
+    with pytest.raises(PermissionDeniedError):
+        run_service.replay_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id, user_id=viewer)
+    with pytest.raises(PermissionDeniedError):
+        run_service.discard_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id, user_id=viewer)
+    assert len(run_service.list_dead_letters(hub.bus, hub.tenant_id)) == 1
