@@ -8,7 +8,7 @@ from app.api.metrics import mount_metrics
 from app.api.oauth import mount_oauth
 from app.api.sso import mount_sso
 from app.api.webhooks import mount_webhooks
-from app.pages import activity, catalog, credentials, flow, flows, login, runs, settings, setup
+from app.pages import activity, catalog, credentials, flow, flows, login, run, runs, settings, setup
 from app.state.auth import AuthState
 
 
@@ -47,9 +47,8 @@ app.add_page(
     title="Credentials · Integration Hub",
     on_load=credentials.CredentialsState.load,
 )
-app.add_page(
-    runs.runs_page, route=runs.ROUTE, title="Runs · Integration Hub", on_load=AuthState.require_login
-)
+app.add_page(runs.runs_page, route=runs.ROUTE, title="Runs · Integration Hub", on_load=runs.RunsState.load)
+app.add_page(run.run_page, route=run.ROUTE, title="Run · Integration Hub", on_load=run.RunState.load)
 app.add_page(
     catalog.catalog_page,
     route=catalog.ROUTE,

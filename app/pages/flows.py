@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
 
+from app.components.formatting import RUN_COLORS, when
 from app.context import HubContext, get_context
 from app.control.flow_jobs import enqueue_converge
 from app.errors import HubError
 from app.services import flows
 from app.services.flow_list import SORTS, list_flows
+from app.services.run_history import failed_counts
 from app.state.auth import EDIT_ROLES, AuthState
 from app.state.webhooks import STATUS_COLORS
 from app.templates.layout import page_layout
@@ -21,11 +24,6 @@ from app.templates.layout import page_layout
 ROUTE = "/flows"
 SORT_LABELS = {"updated": "Last changed", "created": "Created", "name": "Name", "status": "Status",
                "last_run": "Last run"}  # fmt: skip
-RUN_COLORS = {"succeeded": "green", "failed": "red", "partially_failed": "orange", "running": "blue"}
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 class FlowsState(AuthState):
@@ -54,8 +52,10 @@ class FlowsState(AuthState):
         if not self.tenant_id:
             self.rows = []
             return
-        found = list_flows(get_context().db, uuid.UUID(self.tenant_id), self.search,
+        db, tenant_id = get_context().db, uuid.UUID(self.tenant_id)
+        found = list_flows(db, tenant_id, self.search,
                            self.sort if self.sort in SORTS else "updated")  # type: ignore[arg-type]  # fmt: skip
+        failed = failed_counts(db, tenant_id, dt.datetime.now(dt.UTC) - dt.timedelta(hours=24))
         self.rows = [
             {
                 "id": str(f.id),
@@ -66,10 +66,11 @@ class FlowsState(AuthState):
                 "version": str(f.version) if f.version else "—",
                 "last_run": f.last_run_status.replace("_", " "),
                 "last_run_color": RUN_COLORS.get(f.last_run_status, "gray"),
-                "last_run_at": _when(f.last_run_at),
-                "created": _when(f.created_at),
-                "updated": _when(f.updated_at),
+                "last_run_at": when(f.last_run_at),
+                "created": when(f.created_at),
+                "updated": when(f.updated_at),
                 "running": "yes" if f.status in ("active", "starting") else "",
+                "failed_24h": str(failed.get(f.id, "")),
             }
             for f in found
         ]
@@ -263,6 +264,10 @@ def _row(row: rx.Var) -> rx.Component:
                               rx.hstack(rx.badge(row["last_run"], color_scheme=row["last_run_color"]),
                                         rx.text(row["last_run_at"], size="1", color_scheme="gray"), align="center"),
                               rx.text("never", size="1", color_scheme="gray"))),
+        rx.table.cell(rx.cond(row["failed_24h"] != "",
+                              rx.link(rx.badge(row["failed_24h"], " failed", color_scheme="red"),
+                                      href="/runs?flow=" + row["id"] + "&status=failed", data_testid="flow-failed"),
+                              rx.text("—", color_scheme="gray"))),
         rx.table.cell(row["created"]),
         rx.table.cell(row["updated"]),
         rx.table.cell(_actions(row)),
@@ -296,7 +301,8 @@ def flows_page() -> rx.Component:
             FlowsState.rows.length() > 0,
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                    "Name", "Trigger", "Status", "Version", "Last run", "Created", "Updated", "")])),
+                    "Name", "Trigger", "Status", "Version", "Last run", "Failed (24 h)", "Created", "Updated",
+                    "")])),
                 rx.table.body(rx.foreach(FlowsState.rows, _row)),
                 width="100%",
                 data_testid="flows-table",

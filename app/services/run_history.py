@@ -130,7 +130,9 @@ def _filtered(query: sa.Select, where: RunFilter) -> sa.Select:
     if where.status:
         if where.status not in {s.value for s in RunStatus}:
             raise ValidationError(f"Unknown run status {where.status!r}.")
-        query = query.where(Run.status == where.status)
+        # "failed" takes in the partly failed runs too, as the failed counts on the Flows page do.
+        wanted = FAILED if where.status == RunStatus.FAILED.value else (where.status,)
+        query = query.where(Run.status.in_(wanted))
     if where.trigger:
         query = query.where(Run.trigger_kind == where.trigger)
     if where.since is not None:
@@ -180,7 +182,9 @@ def list_runs(
         else:
             if older_than is not None:
                 query = query.where(key < sa.tuple_(*decode_cursor(older_than)))
-            found = session.execute(query.order_by(Run.started_at.desc(), Run.id.desc()).limit(limit + 1)).all()
+            found = session.execute(
+                query.order_by(Run.started_at.desc(), Run.id.desc()).limit(limit + 1)
+            ).all()
             rows = [_row(r) for r in found[:limit]]
             has_newer, has_older = older_than is not None, len(found) > limit
     if not rows:
@@ -214,7 +218,9 @@ def run_detail(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> RunDeta
     with tenant_session(db.sessions, tenant_id) as session:
         found = session.execute(_columns().where(Run.id == run_id)).first()
         if found is None:
-            raise NotFoundError("This run does not exist (or belongs to another tenant, or was deleted by retention).")
+            raise NotFoundError(
+                "This run does not exist (or belongs to another tenant, or was deleted by retention)."
+            )
         version_id = session.scalar(sa.select(Run.flow_version_id).where(Run.id == run_id))
         version = session.scalar(sa.select(FlowVersion.number).where(FlowVersion.id == version_id))
         steps = session.scalars(
@@ -257,6 +263,8 @@ def run_logs(
         query = query.where(RunLogLine.message.icontains(text.strip(), autoescape=True))
     with tenant_session(db.sessions, tenant_id) as session:
         if session.scalar(sa.select(Run.id).where(Run.id == run_id)) is None:
-            raise NotFoundError("This run does not exist (or belongs to another tenant, or was deleted by retention).")
+            raise NotFoundError(
+                "This run does not exist (or belongs to another tenant, or was deleted by retention)."
+            )
         lines = session.scalars(query.order_by(RunLogLine.id).limit(max(1, min(limit, 5000)))).all()
         return [LogLine(line.id, line.step_id, line.ts, level_of(line.level), line.message) for line in lines]

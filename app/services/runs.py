@@ -119,7 +119,9 @@ def replay_dead_letter(
     try:
         current = _version_with_step(db, tenant_id, flow_id, env.version, env.step)
     except NotFoundError:
-        raise NotFoundError("The flow of this dead letter was deleted; discard the dead letter instead.") from None
+        raise NotFoundError(
+            "The flow of this dead letter was deleted; discard the dead letter instead."
+        ) from None
     version_id = current if use_current_version else env.version
     try:
         run = bus.replay(runtime_id(tenant_id), dead_id, version_id=version_id, run_id=uuid.uuid4().hex)
@@ -146,7 +148,9 @@ def _may_change(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None, d
             require_role(session, user_id, EDITORS, doing)
 
 
-def _version_with_step(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID, original: str, step: str) -> str:
+def _version_with_step(
+    db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID, original: str, step: str
+) -> str:
     """The flow's current version when it still has `step` (so a fix made after the failure applies), else the
     version the run had."""
     with tenant_session(db.sessions, tenant_id) as session:
@@ -186,7 +190,9 @@ def replay_run(
     with tenant_session(db.sessions, tenant_id) as session:
         run = session.get(Run, run_id)
         if run is None:
-            raise NotFoundError("This run does not exist (or belongs to another tenant, or was deleted by retention).")
+            raise NotFoundError(
+                "This run does not exist (or belongs to another tenant, or was deleted by retention)."
+            )
         flow_id, test_mode = run.flow_id, run.test_mode
         original = runtime_id(run.flow_version_id) if run.flow_version_id else ""
         steps = sa.select(StepExecution).where(StepExecution.run_id == run_id)
@@ -195,7 +201,9 @@ def replay_run(
                 steps.where(StepExecution.status == "dead").order_by(StepExecution.started_at.desc()).limit(1)
             ).first()
             if start is None:
-                raise ValidationError("This run has no failed step to replay from; replay the whole run instead.")
+                raise ValidationError(
+                    "This run has no failed step to replay from; replay the whole run instead."
+                )
         else:
             # The run's first message carries the run's id as its message id (see StreamsBus.start_run).
             start = session.scalars(

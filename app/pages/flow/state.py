@@ -127,6 +127,10 @@ class DesignerState(WebhookState):
             self._redraw()
             return redirect
         self._read_draft()
+        # A link from a run's step (/flows/<id>?node=<step>) opens the designer on that step.
+        wanted = str(self.router.url.query_parameters.get("node", ""))
+        if wanted and edits.node_by_id(self._draft(), wanted) is not None:
+            self._select_node(wanted)
         return redirect
 
     def _here(self) -> str:

@@ -59,6 +59,7 @@ def test_an_imported_python_component_runs_in_a_runner_from_its_installed_code(
         [step] = [s for s in hub.steps(run_id) if s.step_id == "echo"]
         assert step.status == "succeeded", step.error
         assert step.executor == "process" and step.output[0]["data"] == {"order": 7}
+        assert step.instance is not None and step.instance.startswith("pid ")  # recorded: where it ran
     finally:
         executor.close()
 

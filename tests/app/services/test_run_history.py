@@ -80,20 +80,22 @@ def test_filters(hub, flow_id) -> None:
     failed = _seed(hub, flow_id, 2, status="failed", error="HTTP 503 from erp.example.com",
                    start=T0 + dt.timedelta(hours=1))  # fmt: skip
     manual = _seed(hub, other_flow, 1, trigger="manual", start=T0 + dt.timedelta(hours=2))
+    partly = _seed(hub, other_flow, 1, status="partially_failed", start=T0 + dt.timedelta(hours=3))
     tests = _seed(hub, flow_id, 1, test=True)
 
     def ids(**where) -> set[uuid.UUID]:
         return {r.id for r in list_runs(hub.db, hub.tenant_id, RunFilter(**where)).rows}
 
-    assert ids() == set(ok + failed + manual)
-    assert ids(include_tests=True) == set(ok + failed + manual + tests)
-    assert ids(status="failed") == set(failed)
+    assert ids() == set(ok + failed + manual + partly)
+    assert ids(include_tests=True) == set(ok + failed + manual + partly + tests)
+    assert ids(status="failed") == set(failed + partly)  # as the Flows page counts failures
+    assert ids(status="partially_failed") == set(partly)
     assert ids(trigger="manual") == set(manual)
-    assert ids(flow_id=other_flow) == set(manual)
-    assert ids(since=T0 + dt.timedelta(minutes=30)) == set(failed + manual)
+    assert ids(flow_id=other_flow) == set(manual + partly)
+    assert ids(since=T0 + dt.timedelta(minutes=30)) == set(failed + manual + partly)
     assert ids(until=T0 + dt.timedelta(minutes=30)) == set(ok)
     assert ids(text="erp.EXAMPLE") == set(failed)  # the error, any case
-    assert ids(text="invoice") == set(manual)  # the flow's name
+    assert ids(text="invoice") == set(manual + partly)  # the flow's name
     assert ids(text=manual[0].hex[:8]) == set(manual)  # the start of the run's id
     assert ids(text="100%") == set()  # % is literal
     with pytest.raises(ValidationError, match="Unknown run status"):
@@ -136,7 +138,12 @@ def test_a_run_with_its_steps_logs_and_replays(hub) -> None:
     assert detail.run.status == "succeeded" and detail.version == 1 and detail.replays == []
     assert [s.step_id for s in detail.steps] == ["start", "shape", "note"]
     shape = detail.steps[1]
-    assert (shape.input, shape.output, shape.attempt, shape.executor) == ({"id": 3, "x": 1}, [{"id": 3}], 1, "inline")
+    assert (shape.input, shape.output, shape.attempt, shape.executor) == (
+        {"id": 3, "x": 1},
+        [{"id": 3}],
+        1,
+        "inline",
+    )
     lines = run_logs(hub.db, hub.tenant_id, run.id)
     assert lines and all(line.step_id == "note" for line in lines)
     assert run_logs(hub.db, hub.tenant_id, run.id, after_id=lines[-1].id) == []

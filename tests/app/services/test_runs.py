@@ -175,7 +175,9 @@ def test_replay_refusals(hub) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         run_service.replay_run(hub.db, hub.bus, hub.new_tenant("Other"), good.id)
     with tenant_session(hub.db.sessions, hub.tenant_id) as session:
-        session.execute(sa.update(StepExecution).where(StepExecution.run_id == good.id).values(truncated=True))
+        session.execute(
+            sa.update(StepExecution).where(StepExecution.run_id == good.id).values(truncated=True)
+        )
     with pytest.raises(ValidationError, match="larger than what the run history keeps"):
         run_service.replay_run(hub.db, hub.bus, hub.tenant_id, good.id)
 

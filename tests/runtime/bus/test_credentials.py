@@ -145,7 +145,9 @@ def test_masking_never_breaks_the_recorded_json(harness: Harness) -> None:
     [done] = [e for e in harness.step_events(run, "use") if e["t"] == "step.finished"]
     assert done["in"] == {"n": 2525, "ok": True, "note": None, "at": 1764292525123}
     assert done["out"] == [{"kind": "fields", "echo": "••••••"}]
-    assert all(isinstance(e["started"], int | float) for e in events if "started" in e and e["t"].startswith("step"))
+    assert all(
+        isinstance(e["started"], int | float) for e in events if "started" in e and e["t"].startswith("step")
+    )
 
 
 def test_nested_quoted_and_encoded_secrets_are_masked(harness: Harness) -> None:

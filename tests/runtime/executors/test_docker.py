@@ -57,6 +57,7 @@ def test_a_warm_container_runs_the_steps_with_limits_labels_and_no_credentials(
     second = executor.execute(invocation("echo", {"n": 2}))
     assert first.ok and second.ok, (first.error, second.error)
     assert first.executor == "docker" and first.outputs[0].data["data"] == {"n": 1}
+    assert first.instance and len(first.instance) == 12  # the container's short id, for the run history
     assert first.outputs[0].data["credential"] == {"key": "secret-in-the-message-only"}  # with the message
     assert first.outputs[0].data["pid"] == second.outputs[0].data["pid"]  # the same warm container
     assert any("echo from" in text for _, text in first.logs)  # its stderr is the step's log
