@@ -1,4 +1,5 @@
-"""`/metrics` on the hub's own port: the coordinator's per-tenant figures in Prometheus format.
+"""`/metrics` on the hub's own port in Prometheus format: the coordinator's per-tenant figures, the step
+executions the recorder counted, and the webhook figures of the router serving this port.
 
 Tenant names are not for everyone: with HUB_METRICS_TOKEN set, a scraper sends `Authorization: Bearer <token>`;
 without it, only clients on this machine (loopback) are answered, and never a request that came through a
@@ -11,6 +12,7 @@ import asyncio
 import hmac
 import ipaddress
 
+from app.api.webhooks import router_metrics
 from app.context import get_context
 from app.services.activity import metrics
 from runtime.router.app import ASGIApp, Receive, Scope, Send
@@ -52,7 +54,7 @@ def mount_metrics(inner: ASGIApp) -> ASGIApp:
             text = b"metrics need the bearer token (HUB_METRICS_TOKEN), or a client on this machine\n"
             await _answer(send, 403, text, b"text/plain")
             return
-        body = await asyncio.to_thread(metrics, context.db, context.redis)
+        body = await asyncio.to_thread(metrics, context.db, context.redis) + router_metrics()
         await _answer(send, 200, body, b"text/plain; version=0.0.4")
 
     return app

@@ -16,6 +16,7 @@ import redis
 import sqlalchemy.exc
 
 from app.recorder.events import EventFolder, without_nul
+from app.recorder.step_metrics import count_steps
 from app.recorder.sweeper import RunSweeper
 from app.recorder.writer import WriteResult, write_batch
 from app.storage.db import Database
@@ -155,6 +156,10 @@ class Recorder:
             for event in entry.events:
                 folder.add(entry.tenant, event)
         result = write_batch(self.db, folder.batch)
+        try:
+            count_steps(self.bus.redis, result.new_steps)
+        except redis.RedisError as exc:  # the records are written: a missed count must not re-record them
+            log.warning("recorder: step metrics not counted: %s", exc)
         if folder.batch.skipped or result.ignored_runs:
             log.info(
                 "recorder: ignored %d events and %d runs not of this hub's flows",

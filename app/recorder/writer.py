@@ -26,6 +26,7 @@ class WriteResult:
     steps: int = 0
     logs: int = 0
     ignored_runs: int = 0  # events of runs whose flow is not in this database (deleted, or not ours)
+    new_steps: tuple[dict[str, Any], ...] = ()  # the step executions written now (not seen before)
 
 
 def _chunks(values: list[T]) -> Iterator[list[T]]:
@@ -56,7 +57,11 @@ def write_batch(db: Database, batch: RecordBatch) -> WriteResult:
         for chunk in _chunks(lines):
             session.execute(sa.insert(RunLogLine), chunk)
     return WriteResult(
-        runs=len(kept), steps=len(new_rows), logs=len(lines), ignored_runs=len(batch.runs) - len(kept)
+        runs=len(kept),
+        steps=len(new_rows),
+        logs=len(lines),
+        ignored_runs=len(batch.runs) - len(kept),
+        new_steps=tuple(new_rows),
     )
 
 

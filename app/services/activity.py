@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from app.control.standing import Standing, standings
 from app.errors import PermissionDeniedError
+from app.recorder import step_metrics
 from app.runtime_ids import database_id, runtime_id
 from app.storage.db import Database
 from app.storage.models import Flow, Tenant
@@ -70,4 +71,6 @@ def held_back(db: Database, client: redis.Redis, *, is_superuser: bool) -> list[
 def metrics(db: Database, client: redis.Redis) -> bytes:
     tenants = _tenants(db)
     data: Report = report.report(client, tenants)
-    return report.exposition(data, {tenant_id: t.slug for tenant_id, t in tenants.items()})
+    names = {tenant_id: t.slug for tenant_id, t in tenants.items()}
+    steps = step_metrics.exposition(step_metrics.read_figures(client), names, report.label)
+    return report.exposition(data, names) + ("\n".join(steps) + "\n").encode()

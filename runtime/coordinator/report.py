@@ -82,7 +82,7 @@ def exposition(data: Report, names: dict[str, str] | None = None) -> bytes:
     for name, help_text, value in gauges:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
         lines += [
-            f'{name}{{tenant="{_label(names.get(f.tenant, f.tenant))}"}} {value(f)}' for f in data.tenants
+            f'{name}{{tenant="{label(names.get(f.tenant, f.tenant))}"}} {value(f)}' for f in data.tenants
         ]
     name = "hub_tenant_throttled_last_hour"
     lines += [
@@ -92,10 +92,10 @@ def exposition(data: Report, names: dict[str, str] | None = None) -> bytes:
     for f in data.tenants:
         for reason, count in sorted((f.usage.throttled_hour or {}).items()):
             lines.append(
-                f'{name}{{tenant="{_label(names.get(f.tenant, f.tenant))}",reason="{reason}"}} {count}'
+                f'{name}{{tenant="{label(names.get(f.tenant, f.tenant))}",reason="{reason}"}} {count}'
             )
     return ("\n".join(lines) + "\n").encode()
 
 
-def _label(value: str) -> str:
+def label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

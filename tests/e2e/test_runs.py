@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis
 from playwright.sync_api import expect
@@ -197,3 +198,18 @@ def test_runs_list_filters_and_pages(page, hub, hub_data) -> None:
 
     page.goto(f"{hub.base_url}/runs/{uuid.uuid4()}")
     expect(page.get_by_test_id("run-page-error")).to_contain_text("does not exist")
+
+
+def test_health_readiness_and_metrics_on_the_hubs_port(hub, hub_data) -> None:
+    flow_id = hub_data.flow("Counted", _graph("{'ok': id}"))
+    hub_data.wait(hub_data.start(flow_id, {"id": 1}), ("succeeded",))
+    assert httpx.get(f"{hub.base_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{hub.base_url}/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    httpx.post(f"{hub.base_url}/hook/no-such-token", json={})  # builds the router serving this port
+    text = httpx.get(f"{hub.base_url}/metrics").text
+    assert 'hub_step_executions_total{tenant="acme",component="jsonata",status="succeeded"}' in text
+    assert "# TYPE hub_step_duration_seconds histogram" in text
+    assert 'hub_webhook_requests_total{status="404"}' in text
+    assert int(text.split("\nhub_workers ", 1)[1].split("\n", 1)[0]) >= 1
+    assert 'hub_tenant_dead_letters{tenant="acme"}' in text

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import orjson
 import pytest
+import redis
 
+from app.api.health import readiness
 from app.api.metrics import allowed
 from app.errors import PermissionDeniedError
 from app.runtime_ids import runtime_id
 from app.services import activity
+from app.storage.db import Database
+from app.storage.models import Tenant
+from app.storage.scoping import system_session
 from runtime.bus.keys import TenantKeys
 from runtime.coordinator import usage
 from tests.app.hub_runtime import HubRuntime
+from tests.runtime.conftest import LINEAR
 
 LOG_FLOW = ([{"id": "start", "component": "manual", "function": "start"},
              {"id": "log", "component": "log", "function": "log"}],
@@ -94,3 +101,32 @@ def test_flows_held_back_by_the_watch_are_listed_worst_first(hub: HubRuntime) ->
     assert rows[0].flow == "test flow" and rows[0].tenant.startswith("Acme")
     with pytest.raises(PermissionDeniedError):
         activity.held_back(hub.db, hub.bus.redis, is_superuser=False)
+
+
+def test_step_executions_are_counted_by_tenant_component_and_outcome(hub: HubRuntime) -> None:
+    flow_id = hub.flow(*LINEAR)
+    for n in range(3):
+        hub.run_to_end(flow_id, {"price": n, "qty": 2})
+    text = activity.metrics(hub.db, hub.bus.redis).decode()
+    with system_session(hub.db.sessions) as session:
+        slug = session.get(Tenant, hub.tenant_id).slug
+    labels = f'tenant="{slug}",component="jsonata"'
+    assert f'hub_step_executions_total{{{labels},status="succeeded"}} 3' in text
+    assert f"hub_step_duration_seconds_count{{{labels}}} 3" in text
+    assert f'hub_step_duration_seconds_bucket{{{labels},le="+Inf"}} 3' in text
+    buckets = [int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(f"hub_step_duration_seconds_bucket{{{labels}")]  # fmt: skip
+    assert buckets == sorted(buckets)  # cumulative
+    assert "# TYPE hub_step_duration_seconds histogram" in text
+
+
+def test_readiness_names_the_dependency_that_is_down(hub: HubRuntime) -> None:
+    assert asyncio.run(readiness(hub.db, hub.bus.redis))[0] == 200
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    status, body = asyncio.run(readiness(hub.db, down))
+    assert (status, body["status"]) == (503, "unavailable")
+    # Named either way: refused at once, or still retrying when the check's time is up.
+    assert body["problems"] in (["redis: ConnectionError"], ["redis: no answer within 2.0 s"])
+    broken = Database.connect("postgresql+psycopg://hub@127.0.0.1:1/nothing-listens-here")
+    status, body = asyncio.run(readiness(broken, hub.bus.redis))
+    assert (status, body["problems"]) == (503, ["database: OperationalError"])
