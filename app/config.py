@@ -56,6 +56,8 @@ class HubSettings(BaseSettings):
     web_port: int = Field(default=3000, ge=1, le=65535)
     public_base_url: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One JSON object per line (for log collectors) or text; "auto": text on a terminal, else JSON.
+    log_format: Literal["auto", "text", "json"] = "auto"
     session_days: int = Field(default=14, ge=1, le=365)
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_seconds: int = Field(default=900, ge=10)

@@ -28,6 +28,7 @@ from runtime.bus.streams import CommitBatch, StreamsBus, now_ms
 from runtime.executors.warm import executor_name
 from runtime.flows.compiler import ExecutionPlan, PlanStep
 from runtime.flows.expressions import evaluate, truthy
+from runtime.log_context import bound
 from runtime.net.egress import EgressPolicy
 from runtime.steps.context import StepContext
 from runtime.steps.credentials import (
@@ -270,7 +271,8 @@ class MessageProcessor:
             network=(step.component.descriptor.get("x-hub") or {}).get("network") is True,
             instances=step.node.settings.instances,
         )
-        result = executor.execute(invocation, handler)
+        with bound(tenant=env.tenant, flow=env.flow, run=env.run, step=env.step):  # on every line it logs
+            result = executor.execute(invocation, handler)
         flow_secrets = self._run_secrets(env.tenant, plan)
         if flow_secrets:  # the step's own values stay in, even if the credential changed while it ran
             secrets = tuple(sorted(set(secrets) | set(flow_secrets), key=len, reverse=True))

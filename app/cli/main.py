@@ -6,7 +6,6 @@ Every command reads the configuration once; a HubError becomes one line on stder
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ import click
 
 from app.config import HubSettings, get_settings
 from app.errors import HubError
+from app.log_format import configure_logging
 
 EXIT_USAGE = 2
 
@@ -33,8 +33,8 @@ def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings() -> HubSettings:
     value = get_settings()
-    logging.basicConfig(level=value.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    context = click.get_current_context(silent=True)
+    configure_logging(value.log_level, value.log_format, context.info_name if context else "hub")
     return value
 
 

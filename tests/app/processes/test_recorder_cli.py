@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import orjson
 import pytest
 
 from app.services import accounts, flows
@@ -28,7 +29,11 @@ def test_worker_and_recorder_processes_record_a_run(redis, redis_url: str, sqlit
     url = f"sqlite:///{path}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(
-        HUB_REDIS_URL=redis_url, HUB_DATA_DIR=str(tmp_path), HUB_DATABASE_URL=url, HUB_LOG_LEVEL="WARNING"
+        HUB_REDIS_URL=redis_url,
+        HUB_DATA_DIR=str(tmp_path),
+        HUB_DATABASE_URL=url,
+        HUB_LOG_LEVEL="INFO",
+        HUB_LOG_FORMAT="json",
     )
     db = Database.connect(url)
     bus, components = StreamsBus(redis), builtin_registry()
@@ -44,7 +49,13 @@ def test_worker_and_recorder_processes_record_a_run(redis, redis_url: str, sqlit
     flows.publish_flow(db, bus, components, tenant, flow.id)
     run_id = run_service.start_manual_run(db, bus, components, tenant, flow.id, {"hello": "world"})
     processes = [
-        subprocess.Popen([sys.executable, "-m", "app.cli", name], env=env, stdin=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", name],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         for name in ("worker", "recorder")
     ]
     try:
@@ -59,6 +70,12 @@ def test_worker_and_recorder_processes_record_a_run(redis, redis_url: str, sqlit
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
-        codes = [process.wait(30) for process in processes]
+        outputs = [process.communicate(timeout=30) for process in processes]
+        codes = [process.returncode for process in processes]
         db.dispose()
-    assert codes == [0, 0]
+    assert codes == [0, 0], outputs
+    # Every line either process logged is one JSON object naming its service (what a log collector needs).
+    for name, (out, err) in zip(("worker", "recorder"), outputs, strict=True):
+        lines = [orjson.loads(line) for line in (out + err).splitlines() if line.strip()]
+        assert lines and all(line["service"] == name and line["level"] and line["ts"] for line in lines)
+        assert any(f"{name} " in line["message"] and "started" in line["message"] for line in lines), lines
