@@ -58,6 +58,10 @@ class HubSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object per line (for log collectors) or text; "auto": text on a terminal, else JSON.
     log_format: Literal["auto", "text", "json"] = "auto"
+    # Run history kept by default (a tenant's own setting overrides): days since a run started (0: no age
+    # limit) and the newest runs per tenant (0: no count limit). The hourly retention job deletes the rest.
+    retention_days: int = Field(default=30, ge=0, le=36_500)
+    retention_runs: int = Field(default=0, ge=0, le=100_000_000)
     session_days: int = Field(default=14, ge=1, le=365)
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_seconds: int = Field(default=900, ge=10)

@@ -117,6 +117,7 @@ def worker() -> None:
     from app.oauth.tokens import TokenKeeper
     from app.services.catalog import TenantCatalog
     from app.services.quotas import quota_defaults
+    from app.services.retention import default_policy
     from app.services.webhooks import RouteDefaults
     from app.storage.db import Database
     from app.vault.secret_source import VaultSecrets
@@ -134,6 +135,7 @@ def worker() -> None:
         RouteDefaults(config.effective_public_base_url, config.webhook_tenant_rps, config.tenant_max_backlog),
         image_check(config),
         quota_defaults(config),
+        default_policy(config),
     )
     defaults = quota_defaults(config)
     registry = builtin_registry()
@@ -232,12 +234,14 @@ def scheduler() -> None:
 
     from app.control.citizens import install as install_watch
     from app.control.reaper import install as install_reaper
+    from app.control.retention import install as install_retention
     from runtime.control import CONTROL_QUEUE
 
     config = settings()
     scheduler = Scheduler(queue_name=CONTROL_QUEUE, connection=_redis(config), interval=5)
     install_reaper(scheduler)  # flows left starting/stopping, schedules Redis lost: handed back every minute
     install_watch(scheduler)  # flows that keep hitting their limits or crashing: escalated every minute
+    install_retention(scheduler)  # runs past their tenant's retention: deleted every hour
     scheduler.run()
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.services.flows import ImageCheck
+from app.services.retention import RetentionPolicy
 from app.services.webhooks import NO_DEFAULTS, RouteDefaults
 from app.storage.db import Database
 from runtime.bus.streams import StreamsBus
@@ -28,6 +29,9 @@ class ControlContext:
     routes: RouteDefaults = NO_DEFAULTS
     images: ImageCheck | None = None  # the docker executor's check of an image (None without one)
     quotas: TenantQuota = field(default_factory=TenantQuota)  # what a tenant that set none gets
+    retention: RetentionPolicy = field(
+        default_factory=lambda: RetentionPolicy(days=30, runs=0)
+    )  # set none: kept
 
     @property
     def warm(self) -> WarmSet:

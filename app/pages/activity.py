@@ -6,6 +6,7 @@ import reflex as rx
 
 from app.context import get_context
 from app.errors import HubError
+from app.services import retention
 from app.services.activity import activity, held_back
 from app.state.auth import AuthState
 from app.templates.layout import page_layout
@@ -27,6 +28,7 @@ class ActivityState(AuthState):
     workers: int = 0
     rows: list[dict[str, str]] = []
     held: list[dict[str, str]] = []
+    retention: dict[str, str] = {}  # the last retention job's figures; empty before its first run
     error: str = ""
 
     @rx.event
@@ -51,6 +53,7 @@ class ActivityState(AuthState):
              "since": h.standing.since.replace("T", " ").replace("+00:00", " UTC")}
             for h in held_back(ctx.db, ctx.redis, is_superuser=self.is_superuser)
         ]  # fmt: skip
+        self.retention = _retention_figures(ctx.redis)
         self.rows = [
             {
                 "name": row.name,
@@ -66,6 +69,20 @@ class ActivityState(AuthState):
             for row in found
         ]
         return None
+
+
+def _retention_figures(client) -> dict[str, str]:
+    last = retention.last_report(client)
+    if last is None:
+        return {}
+    total = retention.totals(client)
+    return {
+        "when": last.started_at[:19].replace("T", " ") + " UTC",
+        "runs": f"{last.runs:,}", "steps": f"{last.steps:,}", "logs": f"{last.logs:,}",
+        "freed": f"{last.bytes_freed / 1_048_576:,.1f} MB", "seconds": f"{last.seconds:,.1f} s",
+        "total_runs": f"{total.get('runs', 0):,}", "total_freed": f"{total.get('bytes_freed', 0) / 1_048_576:,.1f} MB",
+        "how": "file shrank by" if last.database == "sqlite" else "rows made reusable:",
+    }  # fmt: skip
 
 
 COLUMNS = (
@@ -126,6 +143,23 @@ def _held_back() -> rx.Component:
     )  # fmt: skip
 
 
+def _retention() -> rx.Component:
+    r = ActivityState.retention
+    return rx.vstack(
+        rx.text("Run retention", weight="medium", padding_top="8px"),
+        rx.cond(
+            r.contains("when"),
+            rx.text("Last job ", r["when"], ": deleted ", r["runs"], " runs, ", r["steps"], " step executions and ",
+                    r["logs"], " log lines in ", r["seconds"], "; ", r["how"], " ", r["freed"], ". Since the hub "
+                    "began: ", r["total_runs"], " runs, ", r["total_freed"], ".", size="2",
+                    data_testid="retention-figures"),
+            rx.text("The hourly retention job has not run yet.", size="2", color_scheme="gray",
+                    data_testid="retention-figures"),
+        ),
+        width="100%",
+    )  # fmt: skip
+
+
 def activity_page() -> rx.Component:
     return page_layout(
         ROUTE,
@@ -145,6 +179,7 @@ def activity_page() -> rx.Component:
                 ),
                 _table(),
                 _held_back(),
+                _retention(),
                 rx.text(
                     "Worker time is shared between busy tenants by their weight. Throttled: webhook requests "
                     "refused by a tenant's rate limit or backlog quota. The same figures are at /metrics for "

@@ -9,7 +9,7 @@ import reflex as rx
 from app.components.notice import notice
 from app.context import get_context
 from app.errors import HubError
-from app.services import quotas
+from app.services import quotas, retention
 from app.services.accounts import list_members
 from app.state.auth import AuthState
 from app.templates.layout import coming_next, page_layout
@@ -31,6 +31,50 @@ class SettingsState(AuthState):
     quota_rows: list[dict[str, str]] = []
     quota_error: str = ""
     quota_saved: bool = False
+    # Run retention: this tenant's own values ("" = the hub's default), what is in force, what the job did.
+    retention_days: str = ""
+    retention_runs: str = ""
+    retention_in_force: str = ""
+    retention_default: str = ""
+    retention_freed: str = ""
+    retention_error: str = ""
+    retention_saved: bool = False
+
+    @rx.var
+    def can_set_retention(self) -> bool:
+        return self.role in ("owner", "admin")
+
+    def _load_retention(self) -> None:
+        ctx = get_context()
+        tenant_id = uuid.UUID(self.tenant_id)
+        view = retention.retention_of(ctx.db, tenant_id, retention.default_policy(ctx.settings))
+        self.retention_days = "" if view.own_days is None else str(view.own_days)
+        self.retention_runs = "" if view.own_runs is None else str(view.own_runs)
+        self.retention_in_force = view.effective.describe()
+        self.retention_default = view.default.describe()
+        freed = retention.freed_for(retention.last_report(ctx.redis), tenant_id)
+        self.retention_freed = (f"The last retention job deleted {freed.runs:,} runs of this tenant, with "
+                                f"{freed.steps:,} step executions and {freed.logs:,} log lines.")  # fmt: skip
+
+    @rx.event
+    def save_retention(self, form: dict[str, str]):
+        redirect = self.require_login()
+        if redirect is not None:
+            return redirect
+        self.retention_error, self.retention_saved = "", False
+        ctx = get_context()
+        try:
+            days = retention.parse_limit(form.get("retention_days", ""), "Days", retention.MAX_DAYS)
+            runs = retention.parse_limit(form.get("retention_runs", ""), "Runs", retention.MAX_RUNS)
+            retention.update_retention(ctx.db, uuid.UUID(self.tenant_id), days, runs,
+                                       user_id=uuid.UUID(self.user_id) if self.user_id else None,
+                                       default=retention.default_policy(ctx.settings))  # fmt: skip
+        except HubError as exc:
+            self.retention_error = str(exc)
+            return None
+        self._load_retention()
+        self.retention_saved = True
+        return None
 
     def _load_quotas(self) -> None:
         ctx = get_context()
@@ -85,7 +129,9 @@ class SettingsState(AuthState):
         admin = self.role in ("owner", "admin") or self.is_superuser
         self.sandbox_warning = (sandbox_problem() or "") if admin else ""
         self.quota_error, self.quota_saved = "", False
+        self.retention_error, self.retention_saved = "", False
         self._load_quotas()
+        self._load_retention()
         return None
 
 
@@ -178,6 +224,36 @@ def _quotas() -> rx.Component:
     )  # fmt: skip
 
 
+def _retention() -> rx.Component:
+    return rx.vstack(
+        rx.text("Run retention", weight="medium", padding_top="8px"),
+        rx.text("Runs are kept for ", rx.text.strong(SettingsState.retention_in_force, data_testid="retention-in-force"),
+                " (the hub's default: ", SettingsState.retention_default, "). An hourly job deletes older runs with "
+                "their data and logs; runs still running are kept. Empty means the default, 0 no limit.", size="2",
+                color_scheme="gray"),
+        rx.form(
+            rx.hstack(
+                rx.input(name="retention_days", default_value=SettingsState.retention_days, placeholder="default",
+                         width="8em", disabled=~SettingsState.can_set_retention, data_testid="retention-days"),
+                rx.text("days", size="2"),
+                rx.input(name="retention_runs", default_value=SettingsState.retention_runs, placeholder="default",
+                         width="10em", disabled=~SettingsState.can_set_retention, data_testid="retention-runs"),
+                rx.text("newest runs", size="2"),
+                rx.button("Save retention", type="submit", disabled=~SettingsState.can_set_retention,
+                          data_testid="save-retention"),
+                align="center",
+            ),
+            on_submit=SettingsState.save_retention,
+            reset_on_submit=False,
+        ),
+        notice(SettingsState.retention_error, icon="triangle_alert", color="red", test_id="retention-error"),
+        rx.cond(SettingsState.retention_saved, rx.text("Saved: the next hourly job applies it.", size="2",
+                                                       color_scheme="green", data_testid="retention-saved")),
+        rx.text(SettingsState.retention_freed, size="2", color_scheme="gray"),
+        width="100%",
+    )  # fmt: skip
+
+
 def settings_page() -> rx.Component:
     return page_layout(
         ROUTE,
@@ -188,12 +264,12 @@ def settings_page() -> rx.Component:
         rx.text("Members", weight="medium", padding_top="8px"),
         _members_table(),
         _quotas(),
+        _retention(),
         coming_next(
             "Later releases add here:",
             [
                 "inviting members by link, changing roles, removing members",
                 "API tokens (shown once, scoped, expiring)",
-                "run retention (administrators)",
             ],
         ),
     )

@@ -12,11 +12,20 @@ from app.control.standing import Standing, standings
 from app.errors import PermissionDeniedError
 from app.recorder import step_metrics
 from app.runtime_ids import database_id, runtime_id
+from app.services import retention
 from app.storage.db import Database
 from app.storage.models import Flow, Tenant
 from app.storage.scoping import system_session
 from runtime.coordinator import report
 from runtime.coordinator.report import Report, TenantFigures
+
+RETENTION_SERIES = (
+    ("jobs", "hub_retention_jobs_total", "Retention jobs run."),
+    ("runs", "hub_retention_deleted_runs_total", "Runs deleted by retention."),
+    ("steps", "hub_retention_deleted_steps_total", "Step executions deleted by retention."),
+    ("logs", "hub_retention_deleted_log_lines_total", "Log lines deleted by retention."),
+    ("bytes_freed", "hub_retention_freed_bytes_total", "Space retention gave back (see docs/runs.md)."),
+)
 
 
 @dataclass(frozen=True)
@@ -72,5 +81,8 @@ def metrics(db: Database, client: redis.Redis) -> bytes:
     tenants = _tenants(db)
     data: Report = report.report(client, tenants)
     names = {tenant_id: t.slug for tenant_id, t in tenants.items()}
-    steps = step_metrics.exposition(step_metrics.read_figures(client), names, report.label)
-    return report.exposition(data, names) + ("\n".join(steps) + "\n").encode()
+    lines = step_metrics.exposition(step_metrics.read_figures(client), names, report.label)
+    done = retention.totals(client)
+    for key, name, help_text in RETENTION_SERIES:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {done.get(key, 0)}"]
+    return report.exposition(data, names) + ("\n".join(lines) + "\n").encode()

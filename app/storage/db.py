@@ -17,6 +17,9 @@ from app.errors import ConfigError
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # Takes effect on a new file (before its first table): deleted runs then give their pages back to the
+    # file system (the retention job runs the incremental vacuum).
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     # WAL lets the web app read while the worker's recorder writes; busy_timeout waits instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -213,3 +213,21 @@ def test_health_readiness_and_metrics_on_the_hubs_port(hub, hub_data) -> None:
     assert 'hub_webhook_requests_total{status="404"}' in text
     assert int(text.split("\nhub_workers ", 1)[1].split("\n", 1)[0]) >= 1
     assert 'hub_tenant_dead_letters{tenant="acme"}' in text
+
+
+def test_an_owner_sets_the_tenants_retention(page, hub, hub_data) -> None:
+    login(page, hub)
+    page.goto(f"{hub.base_url}/settings")
+    expect(page.get_by_test_id("retention-in-force")).to_have_text("30 days")  # the hub's default
+    page.get_by_test_id("retention-days").fill("a week")
+    page.get_by_test_id("save-retention").click()
+    expect(page.get_by_test_id("retention-error")).to_contain_text("Days: 'a week' is not a whole number")
+    page.get_by_test_id("retention-days").fill("7")
+    page.get_by_test_id("retention-runs").fill("5000")
+    page.get_by_test_id("save-retention").click()
+    expect(page.get_by_test_id("retention-saved")).to_be_visible()
+    expect(page.get_by_test_id("retention-in-force")).to_have_text("7 days and the newest 5,000 runs")
+    page.get_by_test_id("retention-days").fill("")
+    page.get_by_test_id("retention-runs").fill("")
+    page.get_by_test_id("save-retention").click()
+    expect(page.get_by_test_id("retention-in-force")).to_have_text("30 days")
