@@ -9,7 +9,19 @@ from app.api.metrics import mount_metrics
 from app.api.oauth import mount_oauth
 from app.api.sso import mount_sso
 from app.api.webhooks import mount_webhooks
-from app.pages import activity, catalog, credentials, flow, flows, login, run, runs, settings, setup
+from app.pages import (
+    activity,
+    catalog,
+    credentials,
+    dashboard,
+    flow,
+    flows,
+    login,
+    run,
+    runs,
+    settings,
+    setup,
+)
 from app.state.auth import AuthState
 
 
@@ -35,6 +47,12 @@ app.add_page(
 )
 app.add_page(
     setup.setup_page, route=setup.ROUTE, title="Set up · Integration Hub", on_load=setup.SetupState.on_load
+)
+app.add_page(
+    dashboard.dashboard_page,
+    route=dashboard.ROUTE,
+    title="Dashboard · Integration Hub",
+    on_load=dashboard.DashboardState.load,
 )
 app.add_page(
     flows.flows_page, route=flows.ROUTE, title="Flows · Integration Hub", on_load=flows.FlowsState.load

@@ -12,7 +12,7 @@ from app.errors import HubError
 
 SESSION_COOKIE = "hub_session"
 LOGIN_ROUTE = "/login"
-HOME_ROUTE = "/flows"
+HOME_ROUTE = "/dashboard"
 
 
 EDIT_ROLES = ("owner", "admin", "editor")  # the roles that may change a tenant's flows and credentials
@@ -99,5 +99,5 @@ class AuthState(rx.State):
 
     @rx.event
     def require_login_home(self):
-        """The root URL: to the flows when logged in, else to the login page."""
+        """The root URL: to the dashboard when logged in, else to the login page."""
         return self.require_login() or rx.redirect(HOME_ROUTE)

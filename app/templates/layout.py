@@ -17,6 +17,7 @@ class NavItem:
 
 
 NAV_ITEMS = (
+    NavItem("Dashboard", "/dashboard", "layout-dashboard"),
     NavItem("Flows", "/flows", "workflow"),
     NavItem("Catalog", "/catalog", "blocks"),
     NavItem("Credentials", "/credentials", "key-round"),

@@ -111,4 +111,4 @@ def login(page, hub: HubProcess, password: str = OWNER_PASSWORD, *, succeed: boo
     page.locator("#password").fill(password)
     page.get_by_test_id("login-submit").click()
     if succeed:
-        page.wait_for_url("**/flows**")
+        page.wait_for_url("**/dashboard**")

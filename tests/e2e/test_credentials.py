@@ -313,7 +313,7 @@ def test_single_sign_on_logs_in_a_known_member_and_refuses_a_stranger(page, hub,
     page.locator("input[name=password]").fill("anything")
     page.locator("button[type=submit]").click()
     page.locator("button[type=submit]").click()  # consent
-    page.wait_for_url(f"{hub.base_url}/flows**")
+    page.wait_for_url(f"{hub.base_url}/dashboard**")
     expect(page.get_by_test_id("user-email")).to_have_text(OWNER_EMAIL)
     screenshot(page, "sso-logged-in")
     # A stranger (their own browser) whom the provider knows but the hub does not: refused, with the reason.

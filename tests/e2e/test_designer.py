@@ -63,7 +63,7 @@ def _login_as(page, hub, email: str) -> None:
     page.locator("#email").fill(email)
     page.locator("#password").fill(OWNER_PASSWORD)
     page.get_by_test_id("login-submit").click()
-    page.wait_for_url("**/flows**")
+    page.wait_for_url("**/dashboard**")
 
 
 def _drop(page, component: str, function: str, x: int, y: int) -> None:

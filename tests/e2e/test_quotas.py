@@ -31,7 +31,7 @@ def _login_admin(page, hub) -> None:
     page.locator("#email").fill(ADMIN_EMAIL)
     page.locator("#password").fill(OWNER_PASSWORD)
     page.get_by_test_id("login-submit").click()
-    page.wait_for_url("**/flows**")
+    page.wait_for_url("**/dashboard**")
 
 
 def test_a_hub_administrator_changes_quotas_and_sees_every_tenant(hub, page) -> None:

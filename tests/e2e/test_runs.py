@@ -87,7 +87,14 @@ def test_a_failed_run_replayed_from_its_failed_step_after_the_fix(page, hub, hub
     assert hub_data.wait(run_id, ("failed", "succeeded")) == "failed"
     console = ConsoleWatcher(page)
     login(page, hub)
+    # The dashboard (home) lists the flow among those failing most, linked to its failed runs.
+    expect(page.get_by_test_id("failing-flow").filter(has_text="Orders to the ERP")).to_have_attribute(
+        "href", f"/runs?flow={flow_id}&status=failed"
+    )
+    expect(page.get_by_test_id("chart-runs").locator(".recharts-bar-rectangle").first).to_be_visible()
+    screenshot(page, "dashboard")
 
+    page.goto(f"{hub.base_url}/flows")
     expect(page.get_by_test_id("flow-failed").first).to_contain_text("1 failed")  # the Flows page's count
     page.get_by_test_id("flow-failed").first.click()
     page.wait_for_url("**/runs?flow=*")

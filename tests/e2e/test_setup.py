@@ -39,7 +39,7 @@ def test_first_visit_sets_up_the_hub_then_setup_is_gone(empty_hub, browser) -> N
         page.locator("#password").fill("a long enough password")
         page.locator("#password_again").fill("a long enough password")
         page.get_by_test_id("setup-submit").click()
-        page.wait_for_url("**/flows**")
+        page.wait_for_url("**/dashboard**")
         expect(page.get_by_test_id("tenant-name")).to_have_text("First Co")
 
         page.get_by_test_id("logout").click()

@@ -9,6 +9,7 @@ from tests.e2e.conftest import OWNER_EMAIL, ConsoleWatcher, login, screenshot
 
 pytestmark = pytest.mark.browser
 PAGES = [
+    ("dashboard", "Dashboard"),
     ("flows", "Flows"),
     ("catalog", "Catalog"),
     ("credentials", "Credentials"),
@@ -43,7 +44,7 @@ def test_wrong_password_shows_message_and_opens_no_session(hub, page) -> None:
 def test_login_every_page_switch_tenant_logout(hub, page) -> None:
     watcher = ConsoleWatcher(page)
     login(page, hub)
-    expect(page.get_by_test_id("page-title")).to_have_text("Flows")
+    expect(page.get_by_test_id("page-title")).to_have_text("Dashboard")  # the home page
     expect(page.get_by_test_id("user-email")).to_have_text(OWNER_EMAIL)
     assert _session_cookie(page).startswith("hs_")
 
