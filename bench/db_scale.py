@@ -124,7 +124,7 @@ class StatementCatcher:
         self.seen: list[tuple[str, Any]] = []
         event.listen(engine, "before_cursor_execute", self._catch)
 
-    def _catch(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def _catch(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self.seen.append((statement, parameters))
 
 
@@ -156,7 +156,7 @@ def main() -> None:
               f"{args.runs * LINES_PER_RUN:,} log lines over {TENANTS} tenants ...", flush=True)  # fmt: skip
         print(f"seeded in {seed(db, args.runs):.0f} s")
     with db.engine.connect() as connection:
-        counts = {t: connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()  # noqa: S608
+        counts = {t: connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
                   for t in ("runs", "step_executions", "run_log_lines")}  # fmt: skip
         size = connection.exec_driver_sql(
             "SELECT pg_size_pretty(pg_database_size(current_database()))"
