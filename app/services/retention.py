@@ -51,6 +51,7 @@ class TenantFreed:
     runs: int = 0
     steps: int = 0
     logs: int = 0
+    dead_letters: int = 0
 
 
 @dataclass
@@ -60,6 +61,7 @@ class RetentionReport:
     runs: int = 0
     steps: int = 0
     logs: int = 0
+    dead_letters: int = 0  # with the message bodies they keep, in Redis
     bytes_freed: int = 0  # SQLite: how much the file shrank; PostgreSQL: the size of the rows deleted
     database: str = ""
     tenants: dict[str, TenantFreed] = field(default_factory=dict)  # by tenant id (hex)
@@ -127,7 +129,7 @@ def update_retention(
 def save_report(client: redis.Redis, report: RetentionReport) -> None:
     pipe = client.pipeline(transaction=False)
     pipe.set(LAST_KEY, orjson.dumps(report))
-    for name in ("runs", "steps", "logs", "bytes_freed"):
+    for name in ("runs", "steps", "logs", "dead_letters", "bytes_freed"):
         pipe.hincrby(TOTALS_KEY, name, getattr(report, name))
     pipe.hincrby(TOTALS_KEY, "jobs", 1)
     pipe.execute()

@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from app.control import retention as job
 from app.control.context import serving
 from app.errors import PermissionDeniedError, ValidationError
+from app.runtime_ids import runtime_id
 from app.services import accounts, activity, flows, retention
 from app.storage.models import Run, RunLogLine, StepExecution, Tenant
 from app.storage.scoping import system_session, tenant_session
+from runtime.bus.keys import TenantKeys
 from tests.app.control.test_schedules import control
 from tests.app.hub_runtime import HubRuntime
 
@@ -152,3 +154,17 @@ def test_policy_defaults_overrides_and_who_may_change_it(hub: HubRuntime) -> Non
         retention.parse_limit("soon", "Days", 10)
     with pytest.raises(ValidationError, match="between 0"):
         retention.parse_limit("-1", "Days", 10)
+
+
+def test_dead_letters_past_the_retention_go_with_the_runs(hub: HubRuntime) -> None:
+    _set(hub, hub.tenant_id, 7, None)
+    other = hub.new_tenant("Other")  # the default: 30 days
+    dead = TenantKeys(runtime_id(hub.tenant_id)).dead
+    others = TenantKeys(runtime_id(other)).dead
+    for key in (dead, others):
+        for age_days in (10, 8, 1):
+            at_ms = int((NOW - dt.timedelta(days=age_days)).timestamp() * 1000)
+            hub.bus.redis.xadd(key, {"m": "{}"}, id=f"{at_ms}-0")
+    report = job.apply_retention(hub.db, DEFAULT, now=NOW, client=hub.bus.redis)
+    assert hub.bus.redis.xlen(dead) == 1 and hub.bus.redis.xlen(others) == 3
+    assert report.dead_letters == 2 and report.tenants[hub.tenant_id.hex].dead_letters == 2
