@@ -19,6 +19,7 @@ from app.storage.db import Database
 from app.vault.store import Vault
 from runtime.bus.streams import StreamsBus
 from runtime.net.egress import EgressPolicy
+from runtime.net.egress_store import EgressStore
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class HubContext:
 
     @property
     def egress(self) -> EgressPolicy:
-        return EgressPolicy.parse(self.settings.egress_allow)
+        """The configured allow list and what hub administrators added on the Activity page."""
+        return EgressStore(self.redis).policy(EgressPolicy.parse(self.settings.egress_allow))
 
     @functools.cached_property
     def bus(self) -> StreamsBus:

@@ -36,6 +36,7 @@ from runtime.executors.warm import WarmSet
 from runtime.flows.compiler import ExecutionPlan, FlowValidationError, PlanStep
 from runtime.flows.plans import PlanCache, PlanNotFoundError
 from runtime.net.egress import EgressPolicy
+from runtime.net.egress_store import EgressStore
 from runtime.processing import REBOUND_LIMIT, MessageProcessor, Recording
 from runtime.steps.credentials import CachedCredentials, CredentialSource
 from runtime.steps.executor import Executor, InlineExecutor, StepResult
@@ -114,6 +115,7 @@ class Worker:
         self._slots = 1
         self.fair = FairQueue(self.bus.redis, self.config.fairness)
         self._quota_store = QuotaStore(self.bus.redis)
+        self._egress_store = EgressStore(self.bus.redis)
         self._doorbell = Doorbell(self.bus.redis)
         self._next_housekeeping = 0.0
         self._next_maintenance = 0.0
@@ -175,6 +177,8 @@ class Worker:
         messages; now and then trim streams and retire idle queues."""
         self._tenants = self.bus.tenants()
         self._quotas = self._quota_store.read(self._tenants, self.config.default_quota)
+        # Hosts an administrator allowed since the worker started (the Activity page), on top of its config.
+        self.processor.egress = self._egress_store.policy(self.config.egress)
         self._penalties = self.fair.penalties(self._tenants)
         self._refresh_pacers()
         self._slots = self.fair.announce(self.config.name)

@@ -249,6 +249,7 @@ def _sync_routes(config: HubSettings, client) -> int:
     """Every webhook route and tenant quota rebuilt from the database (start-up; heals a Redis that lost
     data)."""
     from app.services.catalog import TenantCatalog
+    from app.services.egress import publish as publish_egress
     from app.services.quotas import publish_all, quota_defaults
     from app.services.webhooks import RouteDefaults, sync_all_routes
     from app.storage.db import Database
@@ -260,6 +261,7 @@ def _sync_routes(config: HubSettings, client) -> int:
             config.effective_public_base_url, config.webhook_tenant_rps, config.tenant_max_backlog
         )
         publish_all(db, client, quota_defaults(config))
+        publish_egress(db, client)
         return sync_all_routes(db, StreamsBus(client), lambda tenant: TenantCatalog(db, tenant), defaults)
     finally:
         db.dispose()

@@ -1,8 +1,9 @@
 """The control plane's own check, every minute (an rq-scheduler interval job): flows left `starting` or
 `stopping` for longer than STUCK_AFTER (the job that was to converge them was lost with a killed worker, or
 Redis lost it) get a converge job again, and active polling flows whose schedule is missing (Redis restarted
-without its data) get it back. Converging is idempotent, so an extra job costs nothing. Tenants' quotas are
-written to Redis again too (a tenant created from the command line, or a Redis that lost them)."""
+without its data) get it back. Converging is idempotent, so an extra job costs nothing. Tenants' quotas and
+the egress allow list are written to Redis again too (a tenant created from the command line, or a Redis that
+lost them)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rq_scheduler import Scheduler
 from app.control import schedules
 from app.control.context import current
 from app.control.flow_jobs import enqueue_converge
+from app.services.egress import publish as publish_egress
 from app.services.quotas import publish_all
 from app.storage.models import Flow, FlowStatus
 from app.storage.scoping import system_session
@@ -59,6 +61,7 @@ def reap(now: dt.datetime | None = None) -> dict[str, int]:
             enqueue(tenant_id, flow_id, None)  # an active flow's converge puts its schedule back
             restored += 1
     publish_all(ctx.db, ctx.bus.redis, ctx.quotas)
+    publish_egress(ctx.db, ctx.bus.redis)
     return {"stuck": len(stuck), "schedules": restored}
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import reflex as rx
 
+from app.components.notice import notice
 from app.context import get_context
 from app.errors import HubError
-from app.services import retention
+from app.services import egress, retention
 from app.services.activity import activity, held_back
 from app.state.auth import AuthState
 from app.templates.layout import page_layout
@@ -29,7 +32,35 @@ class ActivityState(AuthState):
     rows: list[dict[str, str]] = []
     held: list[dict[str, str]] = []
     retention: dict[str, str] = {}  # the last retention job's figures; empty before its first run
+    egress_configured: str = ""  # HUB_EGRESS_ALLOW, one entry a line
+    egress_added: str = ""  # what administrators added here, one entry a line
+    egress_error: str = ""
+    egress_saved: bool = False
     error: str = ""
+
+    def _load_egress(self) -> None:
+        ctx = get_context()
+        view = egress.egress_view(ctx.db, ctx.settings.egress_allow)
+        self.egress_configured = "\n".join(view.configured) or "(none)"
+        self.egress_added = "\n".join(view.added)
+
+    @rx.event
+    def save_egress(self, form: dict[str, str]):
+        redirect = self.require_login()
+        if redirect is not None:
+            return redirect
+        self.egress_error, self.egress_saved = "", False
+        ctx = get_context()
+        try:
+            egress.update_egress(ctx.db, ctx.redis, form.get("egress_added", ""),
+                                 actor_user_id=uuid.UUID(self.user_id) if self.user_id else None,
+                                 actor_is_superuser=self.is_superuser)  # fmt: skip
+        except HubError as exc:
+            self.egress_error = str(exc)
+            return None
+        self._load_egress()
+        self.egress_saved = True
+        return None
 
     @rx.event
     def load(self):
@@ -54,6 +85,7 @@ class ActivityState(AuthState):
             for h in held_back(ctx.db, ctx.redis, is_superuser=self.is_superuser)
         ]  # fmt: skip
         self.retention = _retention_figures(ctx.redis)
+        self._load_egress()
         self.rows = [
             {
                 "name": row.name,
@@ -160,6 +192,30 @@ def _retention() -> rx.Component:
     )  # fmt: skip
 
 
+def _egress() -> rx.Component:
+    return rx.vstack(
+        rx.text("Internal hosts steps may call", weight="medium", padding_top="8px"),
+        rx.text("Steps may not call private, loopback or link-local addresses (the hub's own network, cloud "
+                "metadata). Allow internal hosts and networks here, one per line: api.corp.example, "
+                "*.corp.example, 10.1.2.3 or 10.1.0.0/16. Workers apply a change within a second.", size="2",
+                color_scheme="gray"),
+        rx.text("From the configuration (HUB_EGRESS_ALLOW): ", rx.code(ActivityState.egress_configured), size="2"),
+        rx.form(
+            rx.vstack(
+                rx.text_area(name="egress_added", default_value=ActivityState.egress_added, rows="4",
+                             placeholder="one host or network a line", width="32em", data_testid="egress-added"),
+                rx.button("Save the allow list", type="submit", data_testid="save-egress"),
+            ),
+            on_submit=ActivityState.save_egress,
+            reset_on_submit=False,
+        ),
+        notice(ActivityState.egress_error, icon="triangle_alert", color="red", test_id="egress-error"),
+        rx.cond(ActivityState.egress_saved, rx.text("Saved: in force on every worker within a second.", size="2",
+                                                    color_scheme="green", data_testid="egress-saved")),
+        width="100%",
+    )  # fmt: skip
+
+
 def activity_page() -> rx.Component:
     return page_layout(
         ROUTE,
@@ -180,6 +236,7 @@ def activity_page() -> rx.Component:
                 _table(),
                 _held_back(),
                 _retention(),
+                _egress(),
                 rx.text(
                     "Worker time is shared between busy tenants by their weight. Throttled: webhook requests "
                     "refused by a tenant's rate limit or backlog quota. The same figures are at /metrics for "

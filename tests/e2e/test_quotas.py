@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from playwright.sync_api import expect
 
 from app.services import accounts
@@ -61,6 +62,17 @@ def test_a_hub_administrator_changes_quotas_and_sees_every_tenant(hub, page) -> 
     expect(page.get_by_test_id("activity-table")).to_contain_text("Beta Corp")
     expect(page.get_by_test_id("activity-workers")).to_contain_text("workers running")
     page.get_by_test_id("activity-refresh").click()
+    expect(page.get_by_test_id("retention-figures")).to_be_visible()
+    # The egress allow list: a bad entry is named and nothing is saved; a good list is in force at once.
+    page.get_by_test_id("egress-added").fill("api.corp.example\n10.0.0.0/99")
+    page.get_by_test_id("save-egress").click()
+    expect(page.get_by_test_id("egress-error")).to_contain_text("'10.0.0.0/99' is neither")
+    page.get_by_test_id("egress-added").fill("api.corp.example\n10.1.0.0/16")
+    page.get_by_test_id("save-egress").click()
+    expect(page.get_by_test_id("egress-saved")).to_be_visible()
+    client = redis.Redis.from_url((hub.data_dir / "redis" / "url").read_text())
+    assert client.get("hub:egress:allow") == b"api.corp.example,10.1.0.0/16"  # what every worker reads
+    client.close()
     screenshot(page, "activity")
     assert watcher.problems == []
 

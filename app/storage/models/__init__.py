@@ -3,6 +3,7 @@
 from app.storage.models.audit import AuditEvent
 from app.storage.models.catalog import Component, ComponentRuntime
 from app.storage.models.flows import Flow, FlowStatus, FlowVersion, Template, Webhook, WebhookKind
+from app.storage.models.hub_settings import HubSetting
 from app.storage.models.runs import Run, RunLogLine, RunStatus, StepExecution
 from app.storage.models.tenancy import ApiToken, Membership, Role, Tenant, User, UserSession
 from app.storage.models.vault import Credential, CredentialKind, OAuthClient, TenantKey
@@ -17,6 +18,7 @@ __all__ = [
     "Flow",
     "FlowStatus",
     "FlowVersion",
+    "HubSetting",
     "Membership",
     "OAuthClient",
     "Role",
