@@ -48,7 +48,7 @@ def test_only_hub_administrators_change_it_and_bad_entries_are_named(hub) -> Non
         egress.update_egress(hub.db, hub.bus.redis, "10.0.0.0/8", actor_user_id=uuid.uuid4(),
                              actor_is_superuser=False)  # fmt: skip
     with pytest.raises(
-        ValidationError, match="'10.0.0.0/40' is neither a host name nor an address or network"
+        ValidationError, match=r"'10\.0\.0\.0/40' is neither a host name nor an address or network"
     ):
         egress.update_egress(hub.db, hub.bus.redis, "api.corp.example\n10.0.0.0/40", actor_user_id=None,
                              actor_is_superuser=True)  # fmt: skip
