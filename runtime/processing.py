@@ -59,6 +59,8 @@ class Effects:
     snap: list[list[Any]] = field(default_factory=list)
     reply: list[list[Any]] = field(default_factory=list)
     agg: list[list[Any]] = field(default_factory=list)
+    bat: list[list[Any]] = field(default_factory=list)  # values handed in to a batch
+    bfl: list[list[Any]] = field(default_factory=list)  # a batch's window ended
     ev: list[str] = field(default_factory=list)
     leaves: int = 0
     failed: int = 0
@@ -75,7 +77,7 @@ class Effects:
             "run": self.batch.key(tk.run(env.run)),
             "delta": len(self.add) + len(self.delay) - 1,
         }
-        for name in ("add", "delay", "dead", "bset", "snap", "reply", "agg", "ev"):
+        for name in ("add", "delay", "dead", "bset", "snap", "reply", "agg", "bat", "bfl", "ev"):
             value = getattr(self, name)
             if value:
                 op[name] = value
@@ -199,8 +201,13 @@ class MessageProcessor:
         effects.ev.append(self._event("step.finished", "succeeded", env, step, result, started))
         if result.collected is not None:
             effects.agg.append(self._collect(env, result.collected, effects))
+        elif result.batched is not None:
+            effects.bat.append(self._batch(env, result.batched, effects))
+        elif result.flushed is not None:
+            effects.bfl.append(self._flush(env, result.flushed, effects))
+            effects.leaves += 1  # the first message's run ends here, unless the batch goes on in it
         elif not children:
-            effects.leaves += 1  # a part handed to an aggregate is not an end of the run
+            effects.leaves += 1  # a part handed to an aggregate or a batch is not an end of the run
         due = now_ms() + int(result.delay_s * 1000) if result.delay_s > 0 else None
         # Only after a fusible step: the result of a step with I/O is committed before anything runs on it, so
         # a crash further down the chain can never make that I/O happen again.
@@ -221,6 +228,34 @@ class MessageProcessor:
         whole = _next(env, env.step, child_message_id(group, env.step, 0, 0), body)
         key = effects.batch.key(effects.batch.tenant_keys.aggregate(env.flow, group))
         return [key, index, orjson.dumps(value, default=str).decode(), count, whole.encode().decode()]
+
+    def _batch_keys(self, env: Envelope, effects: Effects) -> tuple[int, int]:
+        tk = effects.batch.tenant_keys
+        return effects.batch.key(tk.batch(env.flow, env.step)), effects.batch.key(
+            tk.batch_generation(env.flow, env.step)
+        )
+
+    def _whole_batch(self, env: Envelope, generation: str) -> str:
+        """The message the commit script completes with the batch's values (in place of the placeholder)."""
+        metadata = {
+            k: v for k, v in (env.body or {}).get("metadata", {}).items() if k not in ("split", "batch_flush")
+        }
+        body = {"data": AGGREGATE_PLACEHOLDER, "metadata": {**metadata, "batched": True}}
+        return _next(env, env.step, child_message_id(generation, env.step, 0, 1), body).encode().decode()
+
+    def _batch(self, env: Envelope, batched: tuple[int, float, Any], effects: Effects) -> list[Any]:
+        """The commit script's part of a batch: append the value; the first value of a batch starts its window
+        (a delayed message of this run to this step); the value that fills it sends the whole batch."""
+        size, window_s, value = batched
+        items, generation = self._batch_keys(env, effects)
+        flush = _next(env, env.step, child_message_id(env.mid, env.step, 0, 2),
+                      {"data": None, "metadata": {"batch_flush": env.mid}})  # fmt: skip
+        return [items, generation, orjson.dumps(value, default=str).decode(), size, flush.encode().decode(),
+                int(window_s * 1000), env.mid, self._whole_batch(env, env.mid)]  # fmt: skip
+
+    def _flush(self, env: Envelope, generation: str, effects: Effects) -> list[Any]:
+        items, generation_key = self._batch_keys(env, effects)
+        return [items, generation_key, generation, self._whole_batch(env, generation)]
 
     def runs_side_by_side(self, step: PlanStep) -> bool:
         """Whether the step's executor may run several of its messages at once (runner pools)."""

@@ -113,6 +113,14 @@ class TenantKeys:
     def aggregate(self, flow_id: str, group: str) -> str:
         return f"{self.base}:agg:{flow_id}:{group}"
 
+    def batch(self, flow_id: str, step: str) -> str:
+        """The values handed in to a batch step, in arrival order (a list)."""
+        return f"{self.base}:batch:{flow_id}:{step}"
+
+    def batch_generation(self, flow_id: str, step: str) -> str:
+        """The message id that started the batch being filled: its window's end sends that batch only."""
+        return f"{self.base}:batchgen:{flow_id}:{step}"
+
     def snapshots(self, flow_id: str) -> str:
         return f"{self.base}:snap:{flow_id}"
 

@@ -64,7 +64,9 @@ end
 #       8.. keys referenced by index from the ops (run hashes, bodies, snapshots, reply lists).
 # ARGV: 1 consumer group, 2 now (ms), 3 ops: JSON array of
 #   {id, rid, run, delta, add[], delay[[due, payload]], dead[], failed?, leaf?, ev[], bset[[k, v]], bdel?,
-#    snap[[k, field, value]], reply[[k, value]], agg[[k, index, value, count, envelope]]}
+#    snap[[k, field, value]], reply[[k, value]], agg[[k, index, value, count, envelope]],
+#    bat[[items k, generation k, value, size, flush envelope, window ms, generation, whole envelope]],
+#    bfl[[items k, generation k, generation, whole envelope]]}
 # One op is one delivered message; its lists may hold the effects of several steps (fused steps run in the
 # same commit); failed and leaf are counts.
 # An op is applied only if its XACK acknowledged something: a message already committed by another worker
@@ -122,6 +124,38 @@ for _, op in ipairs(ops) do
           queued = queued + 1
           redis.call('DEL', key)
           emitted = emitted + 1
+        end
+      end
+    end
+    -- A batch: the first value starts its window (a delayed message of its own run, which keeps that run
+    -- open), the value that fills it sends the whole batch on in its run, the window's end sends what is there.
+    local function send_batch(items, gen, whole)
+      local values = redis.call('LRANGE', items, 0, -1)
+      redis.call('DEL', items, gen)
+      local s, e = string.find(whole, '"__hub_aggregate_parts__"', 1, true)
+      enqueue(KEYS[6], KEYS[7], KEYS[1], string.sub(whole, 1, s - 1) .. '[' .. table.concat(values, ',') .. ']' .. string.sub(whole, e + 1))
+      queued = queued + 1
+      emitted = emitted + 1
+    end
+    if op.bat then
+      for _, b in ipairs(op.bat) do
+        local items, gen = KEYS[b[1]], KEYS[b[2]]
+        local n = redis.call('RPUSH', items, b[3])
+        redis.call('EXPIRE', items, 2592000)
+        if n == 1 then
+          redis.call('SET', gen, b[7], 'EX', 2592000)
+          if b[6] > 0 then
+            redis.call('ZADD', KEYS[3], now + b[6], KEYS[1] .. '\\n' .. b[5])
+            emitted = emitted + 1
+          end
+        end
+        if n >= b[4] then send_batch(items, gen, b[8]) end
+      end
+    end
+    if op.bfl then
+      for _, f in ipairs(op.bfl) do
+        if redis.call('GET', KEYS[f[2]]) == f[3] and redis.call('LLEN', KEYS[f[1]]) > 0 then
+          send_batch(KEYS[f[1]], KEYS[f[2]], f[4])
         end
       end
     end

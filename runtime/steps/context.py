@@ -26,6 +26,8 @@ class StepContext:
     delay_outputs_s: float = 0.0
     # (group, index, count, value): this message's part of a group that one later message carries whole.
     collected: tuple[str, int, int, Any] | None = None
+    batched: tuple[int, float, Any] | None = None  # (size, window seconds, value)
+    flushed: str | None = None  # the batch generation a window's end asks to send
     # Where the step may connect to (outbound HTTP); internal addresses only when an administrator allows them.
     egress: EgressPolicy = field(default_factory=EgressPolicy)
 
@@ -43,6 +45,17 @@ class StepContext:
         """Hand `value` in as part `index` of `count` of `group`: when the last part is in, one message with
         all of them in order goes to this step again (committed atomically; a redelivered part counts once)."""
         self.collected = (group, int(index), int(count), value)
+
+    def batch(self, size: int, window_s: float, value: Any) -> None:
+        """Hand `value` in to this step's batch (one per flow and step, across runs): when `size` values are in,
+        or `window_s` after the first one (0: no time limit), one message with all of them in arrival order
+        goes to this step again, in the run of the message that completed it or, at the window's end, in the
+        run of the first. Committed atomically: a redelivered message counts once."""
+        self.batched = (int(size), float(window_s), value)
+
+    def flush_batch(self, generation: str) -> None:
+        """At a window's end: send the batch `generation` started, unless it was sent (full) already."""
+        self.flushed = str(generation)
 
     def delay(self, seconds: float) -> None:
         """Hold this step's outputs back for `seconds` (without occupying the worker)."""

@@ -36,6 +36,8 @@ class StepResult:
     logs: list[tuple[str, str]] = field(default_factory=list)
     delay_s: float = 0.0
     collected: tuple[str, int, int, Any] | None = None
+    batched: tuple[int, float, Any] | None = None
+    flushed: str | None = None
     duration_ms: float = 0.0
     executor: str = "inline"
     instance: str | None = None  # the container or process the step ran in (None: in the worker itself)
@@ -96,6 +98,7 @@ class InlineExecutor:
         result.reply = context.reply_value
         result.delay_s = context.delay_outputs_s
         result.collected = context.collected
+        result.batched, result.flushed = context.batched, context.flushed
         if context.snapshot != before:
             result.snapshot = context.snapshot
         return result

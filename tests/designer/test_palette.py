@@ -121,6 +121,7 @@ def test_the_builtin_palette_in_full_order():
         ("Triggers", "schedule", "tick", "Schedule"),
         ("Triggers", "webhook", "receive", "Webhook"),
         ("Actions", "aggregate", "aggregate", "Aggregate"),
+        ("Actions", "batch", "batch", "Batch"),
         ("Actions", "delay", "delay", "Delay"),
         ("Actions", "router", "all", "Every matching branch"),
         ("Actions", "filter", "filter", "Filter"),

@@ -16,6 +16,7 @@ _COMPONENTS = {
     "filter": (transform.FILTER, {"filter": transform.filter_}),
     "split": (transform.SPLIT, {"split": transform.split}),
     "aggregate": (transform.AGGREGATE, {"aggregate": transform.aggregate}),
+    "batch": (transform.BATCH, {"batch": transform.batch}),
     "router": (transform.ROUTER, {"all": triggers.pass_through, "first": triggers.pass_through}),
     "http": (http_request.HTTP, {"request": http_request.request}),
     "http_poll": (http_poll.HTTP_POLL, {"poll": http_poll.poll}),

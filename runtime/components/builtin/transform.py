@@ -83,6 +83,41 @@ def aggregate(message: Message, fields: dict[str, Any], context: StepContext) ->
     return None
 
 
+BATCHED_KEY = "batched"
+MAX_BATCH = 10_000
+MAX_WINDOW_S = 7 * 24 * 3600
+
+
+def _number(fields: dict[str, Any], name: str, default: float) -> float:
+    raw = fields.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise PermanentStepError(f"batch {name} {raw!r} is not a number") from None
+
+
+def batch(message: Message, fields: dict[str, Any], context: StepContext) -> Message | None:
+    """Collects unrelated messages (of any runs) into batches of `size`, or what arrived within `window_s` of
+    a batch's first message; the batch goes on as one message whose data is the list of values."""
+    metadata = dict(message.metadata)
+    if metadata.pop(BATCHED_KEY, None):  # the whole batch, handed back by the commit that completed it
+        return Message(data=message.data, metadata=metadata)
+    generation = metadata.get("batch_flush")
+    if generation:  # the window of the batch that message started has ended
+        context.flush_batch(str(generation))
+        return None
+    size, window_s = _number(fields, "size", 100), _number(fields, "window_s", 60)
+    if not (1 <= size <= MAX_BATCH and size == int(size)):
+        raise PermanentStepError(f"batch size must be a whole number from 1 to {MAX_BATCH} (got {size:g})")
+    if not 0 <= window_s <= MAX_WINDOW_S:
+        raise PermanentStepError(f"batch window must be between 0 (none) and {MAX_WINDOW_S} seconds")
+    value = _evaluate(fields, "value", message.data) if fields.get("value") else message.data
+    context.batch(int(size), window_s, value)
+    return None
+
+
 _EXPRESSION_FIELD = {"label": "JSONata expression", "viewClass": "JSONataView", "required": True}
 
 JSONATA = {
@@ -167,3 +202,25 @@ AGGREGATE = {
         }
     },
 }
+
+BATCH = {
+    "title": "Batch",
+    "description": "Collects separate messages, from any runs, into one message holding a list: when the batch "
+    "has Size values, or Window seconds after its first one, whichever comes first. The batch goes on in the "
+    "run of the message that filled it (or, at the window's end, of its first message); the other runs end "
+    "at this step.",
+    "actions": {
+        "batch": {
+            "title": "Batch messages by count or time",
+            "main": "builtin:batch.batch",
+            "x-hub": {"fusible": True},
+            "fields": {
+                "size": {"label": "Size (values per batch, up to 10,000)", "viewClass": "TextFieldView",
+                         "placeholder": "100"},
+                "window_s": {"label": "Window (seconds after the first value; 0: wait for Size)",
+                             "viewClass": "TextFieldView", "placeholder": "60"},
+                "value": {"label": "Value to collect (JSONata, default: the message)", "viewClass": "JSONataView"},
+            },
+        }
+    },
+}  # fmt: skip

@@ -249,3 +249,67 @@ def test_aggregate_needs_a_split_before_it(harness) -> None:
     assert harness.run_to_end(version, {"a": 1})["status"] == "failed"
     (letter,) = harness.bus.dead_letters(harness.tenant)
     assert "did not come from one" in letter.error
+
+
+def _batch_flow(harness, **fields) -> str:
+    return harness.publish(
+        [START, node("group", "batch", "batch", fields=fields), node("out", "log", "log")],
+        [{"source": "start", "target": "group"}, {"source": "group", "target": "out"}],
+    )
+
+
+def test_batch_collects_separate_runs_by_count(harness) -> None:
+    version = _batch_flow(harness, size="3", window_s="0", value="n")
+    runs = [harness.start(version, {"n": i}) for i in range(7)]
+    harness.drain(lambda: all(run in harness.finished() for run in runs[:6]))
+    # Two full batches went on, each in the run of the message that filled it; the others ended at the batch.
+    outs = {run: [e["in"] for e in harness.step_events(run, "out")] for run in runs}
+    assert outs[runs[2]] == [[0, 1, 2]] and outs[runs[5]] == [[3, 4, 5]]
+    assert all(outs[run] == [] for run in runs if run not in (runs[2], runs[5]))
+    assert all(harness.finished()[run]["status"] == "succeeded" for run in runs[:6])
+    # The seventh waits for two more, with no time limit.
+    tk = TenantKeys(harness.tenant)
+    assert harness.bus.redis.lrange(tk.batch("flow1", "group"), 0, -1) == [b"6"]
+    assert harness.finished()[runs[6]]["status"] == "succeeded"  # its message was handed in: its run is done
+    assert harness.bus.backlog(harness.tenant) == 0
+
+
+def test_batch_window_sends_what_arrived_in_the_first_run(harness) -> None:
+    version = _batch_flow(harness, size="100", window_s="0.3")
+    first, second = harness.start(version, {"a": 1}), harness.start(version, {"b": 2})
+    harness.drain(lambda: second in harness.finished())
+    assert first not in harness.finished()  # kept open by its window
+    harness.drain(lambda: first in harness.finished())
+    assert [e["in"] for e in harness.step_events(first, "out")] == [[{"a": 1}, {"b": 2}]]
+    assert harness.finished()[first]["status"] == "succeeded"
+    tk = TenantKeys(harness.tenant)
+    assert not harness.bus.redis.exists(tk.batch("flow1", "group"), tk.batch_generation("flow1", "group"))
+    # A new batch starts a new window.
+    third = harness.start(version, {"c": 3})
+    harness.drain(lambda: third in harness.finished())
+    assert [e["in"] for e in harness.step_events(third, "out")] == [[{"c": 3}]]
+    assert harness.bus.backlog(harness.tenant) == 0
+
+
+def test_a_full_batch_leaves_nothing_for_its_window(harness) -> None:
+    version = _batch_flow(harness, size="2", window_s="0.2")
+    first, second = harness.start(version, {"a": 1}), harness.start(version, {"b": 2})
+    harness.drain(lambda: first in harness.finished() and second in harness.finished())
+    # Sent by count in the second run; the first run's window then found its batch gone and ended quietly.
+    assert [e["in"] for e in harness.step_events(second, "out")] == [[{"a": 1}, {"b": 2}]]
+    assert harness.step_events(first, "out") == []
+    assert harness.finished()[first]["status"] == "succeeded"
+    assert harness.bus.backlog(harness.tenant) == 0
+
+
+@pytest.mark.parametrize(("fields", "error"), [
+    ({"size": "0"}, "batch size must be a whole number from 1 to 10000"),
+    ({"size": "2.5"}, "batch size must be a whole number"),
+    ({"size": "lots"}, "batch size 'lots' is not a number"),
+    ({"window_s": "-1"}, "batch window must be between 0 (none) and 604800 seconds"),
+])  # fmt: skip
+def test_batch_settings_are_checked(harness, fields, error) -> None:
+    version = _batch_flow(harness, **fields)
+    assert harness.run_to_end(version, {"a": 1})["status"] == "failed"
+    (letter,) = harness.bus.dead_letters(harness.tenant)
+    assert error in letter.error
