@@ -17,14 +17,16 @@ from app.errors import ConfigError
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # Takes effect on a new file (before its first table): deleted runs then give their pages back to the
-    # file system (the retention job runs the incremental vacuum).
-    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    # WAL lets the web app read while the worker's recorder writes; busy_timeout waits instead of failing.
+    # First: every statement after it waits for another process's lock instead of failing at once.
+    cursor.execute("PRAGMA busy_timeout=10000")
+    if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+        # A new file (the setting only takes before the first table): deleted runs then give their pages back
+        # to the file system when the retention job runs the incremental vacuum.
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    # WAL lets the web app read while the worker's recorder writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
