@@ -134,6 +134,11 @@ class RunState(AuthState):
                     return
 
     @rx.event
+    def stop_watching(self) -> None:
+        """The page was left: its watch loop ends at its next round."""
+        self._watching = ""
+
+    @rx.event
     def set_log_level(self, value: str) -> None:
         self.log_level = value if value in (ALL_LEVELS, *LEVELS) else ALL_LEVELS
         self._read_logs(reset=True)
@@ -271,6 +276,11 @@ def _logs() -> rx.Component:
 
 
 def run_page() -> rx.Component:
+    # Unmounted only when another page is shown (a run's replay is the same page with another run).
+    return rx.box(_run_page(), on_unmount=RunState.stop_watching, width="100%")
+
+
+def _run_page() -> rx.Component:
     return page_layout(
         "/runs",
         "Run",

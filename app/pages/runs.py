@@ -117,7 +117,8 @@ class RunsState(AuthState):
 
     @rx.event
     def set_flow(self, value: str) -> None:
-        self.flow = value
+        # Only a flow the list offered: anything else (a stale or forged event) shows every flow.
+        self.flow = value if value in {i for i, _ in self.flow_options} else ANY
         self._list()
 
     @rx.event
