@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ from app.components.json_view import json_view
 from app.context import get_context
 from app.errors import HubError
 from app.services import runs as run_service
-from app.services.run_history import LEVELS, RunDetail, run_detail, run_logs
+from app.services.run_history import LEVELS, LOG_PAGE, LogLine, RunDetail, RunSnapshot, read_run, run_logs
 from app.state.auth import EDIT_ROLES, AuthState
 from app.templates.layout import page_layout
 
@@ -21,7 +22,18 @@ ROUTE = "/runs/[run_id]"
 LIVE = ("queued", "running")
 POLL_S = 1.0
 WATCH_LIMIT_S = 30 * 60  # a page left open on a run that never ends stops asking after this
+SESSION_CHECK_ROUNDS = 30  # a live page checks its session this often (a logout or removal stops it)
+MAX_SHOWN_LINES = 5000
 ALL_LEVELS = "all"
+RUN_KEYS = ("id", "flow", "flow_id", "status", "color", "trigger", "started", "finished", "duration", "error",
+            "version", "replay_of", "failed", "pending")  # fmt: skip
+log = logging.getLogger(__name__)
+
+
+def _snapshot(tenant_id: str, run_id: uuid.UUID | None, level: str, text: str, after_id: int) -> RunSnapshot:
+    ctx = get_context()
+    return read_run(ctx.db, ctx.bus, uuid.UUID(tenant_id), run_id, level="" if level == ALL_LEVELS else level,
+                    text=text, after_id=after_id)  # fmt: skip
 
 
 class RunState(AuthState):
@@ -29,12 +41,14 @@ class RunState(AuthState):
     steps: list[dict[str, Any]] = []
     replays: list[dict[str, str]] = []
     logs: list[dict[str, str]] = []
+    logs_more: bool = False  # the last read filled a page: more lines may follow
     log_level: str = ALL_LEVELS
     log_text: str = ""
     error: str = ""
+    notice: str = ""
     live: bool = False
     _last_log_id: int = 0
-    _watching: str = ""  # the run a watch loop follows; a new page load starts a new loop
+    _watching: str = ""  # the token of the one watch loop that may update this page
 
     @rx.var
     def can_edit(self) -> bool:
@@ -46,32 +60,36 @@ class RunState(AuthState):
         except ValueError:
             return None
 
+    def _read(self) -> RunSnapshot:
+        return _snapshot(self.tenant_id, self._run_id(), self.log_level, self.log_text, self._last_log_id)
+
     @rx.event
     def load(self):
         redirect = self.require_login()
-        self.run, self.steps, self.replays, self.logs, self.error = {}, [], [], [], ""
-        self.log_level, self.log_text, self._last_log_id = ALL_LEVELS, "", 0
+        self.run, self.steps, self.replays, self.logs, self.error, self.notice = {}, [], [], [], "", ""
+        self.log_level, self.log_text, self._last_log_id, self.logs_more = ALL_LEVELS, "", 0, False
+        self._watching, self.live = "", False
         if redirect is not None or not self.tenant_id:
             return redirect
-        if not self._refresh():
-            return None
-        self._read_logs(reset=True)
+        self._apply(self._read())
         if self.live:
             self._watching = uuid.uuid4().hex
             return RunState.watch(self._watching)
         return None
 
-    def _refresh(self) -> bool:
-        run_id = self._run_id()
-        try:
-            if run_id is None:
-                raise HubError("This run does not exist: the address is not a run's id.")
-            detail = run_detail(get_context().db, uuid.UUID(self.tenant_id), run_id)
-        except HubError as exc:
-            self.error, self.run, self.live = str(exc), {}, False
-            return False
-        self._show(detail)
-        return True
+    def _apply(self, found: RunSnapshot) -> None:
+        self.error = found.error
+        if found.in_flight:
+            run_id = str(self._run_id())
+            self.run = {key: "" for key in RUN_KEYS} | {"id": run_id, "status": "queued", "color": "gray",
+                                                        "pending": "yes"}  # fmt: skip
+            self.live = True
+            return
+        if found.detail is None:
+            self.run, self.live = {}, False
+            return
+        self._show(found.detail)
+        self._add_lines(found.lines)
 
     def _show(self, detail: RunDetail) -> None:
         r = detail.run
@@ -82,9 +100,10 @@ class RunState(AuthState):
             "duration": duration(r.duration_ms), "error": r.error or "",
             "version": str(detail.version) if detail.version else "deleted",
             "replay_of": str(r.replay_of_id or ""), "failed": "yes" if r.status in ("failed", "partially_failed") else "",
+            "pending": "",
         }  # fmt: skip
         self.live = r.status in LIVE
-        self.steps = [
+        steps = [
             {"id": str(s.id), "step": s.step_id, "what": f"{s.component} · {s.function}" if s.component else "",
              "attempt": str(s.attempt), "status": s.status, "color": RUN_COLORS.get(s.status, "gray"),
              "where": f"{s.executor} · {s.instance}" if s.instance else s.executor,
@@ -93,16 +112,35 @@ class RunState(AuthState):
              "truncated": "yes" if s.truncated else "", "error": s.error or ""}
             for s in detail.steps
         ]  # fmt: skip
+        if [s["id"] for s in steps] != [s["id"] for s in self.steps]:  # else nothing new to send the browser
+            self.steps = steps
         self.replays = [{"id": str(p.id), "short": p.id.hex[:8], "status": p.status.replace("_", " "),
                          "color": RUN_COLORS.get(p.status, "gray"), "started": when(p.started_at, seconds=True)}
                         for p in detail.replays]  # fmt: skip
 
+    def _add_lines(self, lines: list[LogLine]) -> None:
+        self.logs_more = len(lines) >= LOG_PAGE
+        if not lines:
+            return
+        self._last_log_id = lines[-1].id
+        room = MAX_SHOWN_LINES - len(self.logs)
+        if room <= 0:
+            self.notice = (f"The page shows the first {MAX_SHOWN_LINES:,} log lines; search or filter the log to "
+                           "find the others.")  # fmt: skip
+            self.logs_more = False
+            return
+        self.logs = self.logs + [
+            {"ts": when(line.ts, seconds=True), "level": line.level, "step": line.step_id or "",
+             "message": line.message, "color": {"error": "red", "warn": "amber"}.get(line.level, "gray")}
+            for line in lines[:room]
+        ]  # fmt: skip
+
     def _read_logs(self, *, reset: bool = False) -> None:
         run_id = self._run_id()
-        if run_id is None or not self.run:
+        if run_id is None or not self.run.get("flow_id"):
             return
         if reset:
-            self.logs, self._last_log_id = [], 0
+            self.logs, self._last_log_id, self.notice = [], 0, ""
         try:
             lines = run_logs(get_context().db, uuid.UUID(self.tenant_id), run_id,
                              level="" if self.log_level == ALL_LEVELS else self.log_level, text=self.log_text,
@@ -110,26 +148,45 @@ class RunState(AuthState):
         except HubError as exc:
             self.error = str(exc)
             return
-        if lines:
-            self._last_log_id = lines[-1].id
-            self.logs = self.logs + [
-                {"ts": when(line.ts, seconds=True), "level": line.level, "step": line.step_id or "",
-                 "message": line.message, "color": {"error": "red", "warn": "amber"}.get(line.level, "gray")}
-                for line in lines
-            ]  # fmt: skip
+        self._add_lines(lines)
+
+    @rx.event
+    def more_logs(self) -> None:
+        self._read_logs()
 
     @rx.event(background=True)
     async def watch(self, token: str):
-        """Follow a running run: new steps and log lines appear without a reload, until it finishes."""
+        """Follow a running run: new steps and log lines appear without a reload, until it finishes. The reads
+        happen outside the state's lock, so the page's own events never wait behind them."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WATCH_LIMIT_S
-        while loop.time() < deadline:
+        rounds = failures = 0
+        while True:
             await asyncio.sleep(POLL_S)
+            rounds += 1
             async with self:
                 if self._watching != token or not self.live:
                     return
-                await asyncio.to_thread(self._refresh)
-                await asyncio.to_thread(self._read_logs)
+                if loop.time() > deadline or failures >= 5:
+                    self.live = False
+                    self.notice = ("Live updates stopped (after 30 minutes, or the database did not answer); "
+                                   "reload the page to follow the run again.")  # fmt: skip
+                    return
+                if rounds % SESSION_CHECK_ROUNDS == 0 and self.require_login() is not None:
+                    self.live = False  # logged out, or no longer a member: no more of this tenant's data
+                    return
+                asked = (self.tenant_id, self._run_id(), self.log_level, self.log_text, self._last_log_id)
+            try:
+                found = await asyncio.to_thread(_snapshot, *asked)
+            except Exception:  # the database or Redis did not answer: try again, give up after a few rounds
+                log.warning("run page: reading run %s failed", asked[1], exc_info=True)
+                failures += 1
+                continue
+            failures = 0
+            async with self:
+                if self._watching != token or asked[2:] != (self.log_level, self.log_text, self._last_log_id):
+                    continue  # the filter changed or another loop took over meanwhile: this read is stale
+                self._apply(found)
                 if not self.live:
                     return
 
@@ -193,6 +250,8 @@ def _header() -> rx.Component:
             _fact("Started (UTC)", r["started"]), _fact("Finished", r["finished"]), _fact("Duration", r["duration"]),
             spacing="6", wrap="wrap",
         ),
+        rx.cond(r["pending"] != "", rx.text("This run has started: it shows here as soon as its first steps are "
+                                            "recorded.", size="2", color_scheme="gray", data_testid="run-pending")),
         rx.cond(r["replay_of"] != "", rx.text("Replay of ", rx.link(r["replay_of"], href="/runs/" + r["replay_of"],
                                                                      data_testid="replay-of"), size="2")),
         rx.cond(RunState.replays.length() > 0, rx.hstack(
@@ -270,6 +329,11 @@ def _logs() -> rx.Component:
             )), width="100%", max_height="400px", overflow_y="auto", font_family="monospace"),
             rx.text("No log lines.", size="2", color_scheme="gray", data_testid="log-empty"),
         ),
+        rx.cond(RunState.logs_more & ~RunState.live,
+                rx.button("Load more lines", variant="soft", size="1", on_click=RunState.more_logs,
+                          data_testid="log-more")),
+        rx.cond(RunState.notice != "", rx.text(RunState.notice, size="2", color_scheme="amber",
+                                               data_testid="run-notice")),
         width="100%",
         margin_top="16px",
     )  # fmt: skip

@@ -36,6 +36,15 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+LEVEL_ALIASES = {"warning": "warn", "critical": "error", "fatal": "error", "trace": "debug"}
+
+
+def level_of(value: str) -> str:
+    """One spelling per level, whatever a component wrote ("ERROR", "Warning"): the log filter compares them."""
+    value = value.strip().lower()
+    return LEVEL_ALIASES.get(value, value)
+
+
 def from_ms(value: int | float) -> dt.datetime:
     return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
 
@@ -160,7 +169,7 @@ class EventFolder:
                 "run_id": run_id,
                 "step_id": step[:100],
                 "ts": started + dt.timedelta(milliseconds=duration),
-                "level": str(level)[:10],
+                "level": level_of(str(level))[:10],
                 "message": str(text),
             }
             for level, text in event.get("logs") or ()

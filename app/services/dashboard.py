@@ -58,7 +58,9 @@ class Dashboard:
 def _hour(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
     """The start of the hour of a timestamp, as the database computes it (grouped there, not in Python)."""
     if dialect == "postgresql":
-        return sa.func.date_trunc("hour", column)
+        # In UTC whatever the session's time zone: date_trunc on a timestamptz cuts in the session's zone,
+        # and a half-hour zone would shift every bucket.
+        return sa.func.date_trunc("hour", sa.func.timezone("UTC", column))
     return sa.func.strftime("%Y-%m-%d %H:00:00", column)
 
 
@@ -84,9 +86,8 @@ def dashboard(db: Database, tenant_id: uuid.UUID, now: dt.datetime | None = None
             .group_by(hour, Run.status)
         ).all()
         for bucket, status, count in rows:
-            key = (
-                bucket if isinstance(bucket, str) else bucket.astimezone(dt.UTC).strftime("%Y-%m-%d %H:00:00")
-            )
+            # SQLite gives the text; PostgreSQL a timestamp in UTC wall time (no zone).
+            key = bucket if isinstance(bucket, str) else bucket.strftime("%Y-%m-%d %H:00:00")
             counts[key][status] += count
         finished = session.execute(
             sa.select(Run.flow_id, Run.started_at, Run.finished_at)

@@ -9,22 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.errors import NotFoundError, ValidationError
+from app.errors import HubError, NotFoundError, ValidationError
+from app.recorder.events import LEVEL_ALIASES, level_of
+from app.runtime_ids import runtime_id
 from app.storage.db import Database
 from app.storage.models import Flow, FlowVersion, Run, RunLogLine, RunStatus, StepExecution
 from app.storage.scoping import tenant_session
+from runtime.bus.streams import StreamsBus
 
 PAGE_SIZE = 50
 LOG_PAGE = 500
 FAILED = (RunStatus.FAILED.value, RunStatus.PARTIALLY_FAILED.value)
 LEVELS = ("debug", "info", "warn", "error")  # a filter shows its level and the ones after it
-_LEVEL_ALIASES = {"warning": "warn", "critical": "error", "fatal": "error", "trace": "debug"}
 
 
 @dataclass(frozen=True)
@@ -245,11 +247,6 @@ def run_detail(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> RunDeta
         )
 
 
-def level_of(value: str) -> str:
-    value = value.lower()
-    return _LEVEL_ALIASES.get(value, value)
-
-
 def run_logs(
     db: Database,
     tenant_id: uuid.UUID,
@@ -268,8 +265,9 @@ def run_logs(
         if level not in LEVELS:
             raise ValidationError(f"Unknown log level {level!r}; one of {', '.join(LEVELS)}.")
         shown = list(LEVELS[LEVELS.index(level) :])
-        shown += [alias for alias, meant in _LEVEL_ALIASES.items() if meant in shown]
-        query = query.where(RunLogLine.level.in_(shown))
+        shown += [alias for alias, meant in LEVEL_ALIASES.items() if meant in shown]
+        # Lines recorded before levels were normalised may be in any case.
+        query = query.where(sa.func.lower(RunLogLine.level).in_(shown))
     if text.strip():
         query = query.where(RunLogLine.message.icontains(text.strip(), autoescape=True))
     with tenant_session(db.sessions, tenant_id) as session:
@@ -279,3 +277,40 @@ def run_logs(
             )
         lines = session.scalars(query.order_by(RunLogLine.id).limit(max(1, min(limit, 5000)))).all()
         return [LogLine(line.id, line.step_id, line.ts, level_of(line.level), line.message) for line in lines]
+
+
+@dataclass
+class RunSnapshot:
+    """One read of a run for its page: the run, or the fact that it started and is not recorded yet, and its
+    log lines after the ones already shown."""
+
+    detail: RunDetail | None = None
+    in_flight: bool = False
+    lines: list[LogLine] = field(default_factory=list)
+    error: str = ""
+
+
+def read_run(
+    db: Database,
+    bus: StreamsBus,
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID | None,
+    *,
+    level: str = "",
+    text: str = "",
+    after_id: int = 0,
+) -> RunSnapshot:
+    if run_id is None:
+        return RunSnapshot(error="This run does not exist: the address is not a run's id.")
+    try:
+        detail = run_detail(db, tenant_id, run_id)
+    except NotFoundError as exc:
+        # A run just started (a replay, a manual start) is in Redis before the recorder writes it.
+        if bus.runs_in_flight(runtime_id(tenant_id), [runtime_id(run_id)]):
+            return RunSnapshot(in_flight=True)
+        return RunSnapshot(error=str(exc))
+    try:
+        lines = run_logs(db, tenant_id, run_id, level=level, text=text, after_id=after_id)
+    except HubError as exc:
+        return RunSnapshot(detail, error=str(exc))
+    return RunSnapshot(detail, lines=lines)

@@ -142,6 +142,13 @@ def discard_dead_letter(
         raise NotFoundError("This dead letter does not exist any more (already replayed or discarded?).")
 
 
+def _is_preview(value: Any) -> bool:
+    """What the recorder keeps of a value too large for the history (runtime/processing.py `_preview`)."""
+    return (
+        isinstance(value, dict) and value.get("truncated") is True and isinstance(value.get("preview"), str)
+    )
+
+
 def _may_change(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None, doing: str) -> None:
     if user_id is not None:
         with tenant_session(db.sessions, tenant_id) as session:
@@ -214,7 +221,9 @@ def replay_run(
             if start is None:
                 raise ValidationError("No step of this run was recorded, so its input is unknown; start the flow "
                                       "again instead.")  # fmt: skip
-        step, data, truncated = start.step_id, start.input, start.truncated
+        step, data = start.step_id, start.input
+        # The flag says the input or the output was cut; only a cut input (the recorder's preview) matters here.
+        truncated = start.truncated and _is_preview(data)
     if from_failed_step:
         dead_id = _dead_letter_of(bus, tenant_id, run_id, step)
         if dead_id is not None:

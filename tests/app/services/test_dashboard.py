@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
+
 from app.services import flows
 from app.services.dashboard import dashboard, percentile
+from app.storage.db import Database
 from app.storage.models import Run
 from app.storage.scoping import tenant_session
 
@@ -52,3 +55,17 @@ def test_another_tenant_sees_none_of_it(hub) -> None:
 def test_percentile() -> None:
     assert percentile([], 0.5) == 0
     assert percentile([1, 2, 3, 4], 0.5) == 2 and percentile(list(range(1, 101)), 0.95) == 95
+
+
+def test_hours_are_utc_whatever_the_database_sessions_time_zone(hub) -> None:
+    if hub.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no session time zone")
+    orders = flows.create_flow(hub.db, hub.tenant_id, "Orders").id
+    _run(hub, orders, 0.2, "succeeded")  # 12:18 UTC
+    url = hub.db.engine.url.set(query={"options": "-c timezone=Asia/Kolkata"})  # +05:30
+    kolkata = Database.connect(url.render_as_string(hide_password=False))
+    try:
+        board = dashboard(kolkata, hub.tenant_id, now=NOW)
+    finally:
+        kolkata.dispose()
+    assert (board.hours[-1].hour, board.hours[-1].succeeded) == ("12:00", 1)

@@ -13,6 +13,7 @@ from app.services.run_history import (
     RunFilter,
     failed_counts,
     list_runs,
+    read_run,
     run_detail,
     run_logs,
 )
@@ -167,3 +168,28 @@ def test_log_filters(hub, flow_id) -> None:
     assert run_logs(hub.db, hub.tenant_id, run_id, level="warn")[0].level == "warn"
     with pytest.raises(ValidationError, match="Unknown log level"):
         messages(level="loud")
+
+
+def test_levels_in_any_case_are_filtered_alike(hub, flow_id) -> None:
+    [run_id] = _seed(hub, flow_id, 1)
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        for level in ("ERROR", "Warning", "info"):  # as a runner or an older recorder stored them
+            session.add(RunLogLine(run_id=run_id, step_id="call", level=level, message=level))
+    assert [line.message for line in run_logs(hub.db, hub.tenant_id, run_id, level="warn")] == [
+        "ERROR",
+        "Warning",
+    ]
+    assert [line.level for line in run_logs(hub.db, hub.tenant_id, run_id)] == ["error", "warn", "info"]
+
+
+def test_a_run_started_but_not_recorded_yet_is_in_flight(hub) -> None:
+    flow_id = hub.flow([START], [])
+    run_id = hub.start(flow_id, {"n": 1})  # no worker or recorder has run
+    found = read_run(hub.db, hub.bus, hub.tenant_id, run_id)
+    assert (found.in_flight, found.detail, found.error) == (True, None, "")
+    gone = read_run(hub.db, hub.bus, hub.tenant_id, uuid.uuid4())
+    assert not gone.in_flight and "does not exist" in gone.error
+    assert "not a run's id" in read_run(hub.db, hub.bus, hub.tenant_id, None).error
+    hub.drive(lambda: hub.finished(run_id))
+    recorded = read_run(hub.db, hub.bus, hub.tenant_id, run_id)
+    assert recorded.detail is not None and recorded.detail.run.status == "succeeded"

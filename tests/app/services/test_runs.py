@@ -8,10 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from app.errors import BackpressureError, NotFoundError, PermissionDeniedError, ValidationError
+from app.runtime_ids import runtime_id
 from app.services import accounts, flows
 from app.services import runs as run_service
 from app.storage.models import StepExecution
 from app.storage.scoping import tenant_session
+from runtime.bus.keys import TenantKeys
 from runtime.bus.streams import StreamsBus
 from tests.runtime.conftest import START, node
 
@@ -174,12 +176,41 @@ def test_replay_refusals(hub) -> None:
         run_service.replay_run(hub.db, hub.bus, hub.tenant_id, good.id, from_failed_step=True)
     with pytest.raises(NotFoundError, match="does not exist"):
         run_service.replay_run(hub.db, hub.bus, hub.new_tenant("Other"), good.id)
+    steps = sa.update(StepExecution).where(StepExecution.run_id == good.id)
     with tenant_session(hub.db.sessions, hub.tenant_id) as session:
-        session.execute(
-            sa.update(StepExecution).where(StepExecution.run_id == good.id).values(truncated=True)
-        )
+        session.execute(steps.values(truncated=True))  # only outputs were cut: the input is whole
+    assert run_service.replay_run(hub.db, hub.bus, hub.tenant_id, good.id)
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        session.execute(steps.values(input={"truncated": True, "preview": '{"id": 1, "blob": "xx'}))
     with pytest.raises(ValidationError, match="larger than what the run history keeps"):
         run_service.replay_run(hub.db, hub.bus, hub.tenant_id, good.id)
+
+
+def test_replay_refused_when_the_start_is_unknown_or_gone(hub) -> None:
+    flow_id = hub.flow(*BROKEN)
+    hub.bus.redis.set("test:fixed", 1)
+    first, second = hub.run_to_end(flow_id, {"id": 1}), hub.run_to_end(flow_id, {"id": 2})
+    with tenant_session(hub.db.sessions, hub.tenant_id) as session:
+        session.execute(sa.delete(StepExecution).where(StepExecution.run_id == first.id))
+        # The second run's first step is one the current version does not have, and its version is gone.
+        session.execute(
+            sa.update(StepExecution).where(StepExecution.run_id == second.id).values(step_id="ghost")
+        )
+    with pytest.raises(ValidationError, match="No step of this run was recorded"):
+        run_service.replay_run(hub.db, hub.bus, hub.tenant_id, first.id)
+    hub.bus.redis.delete(
+        TenantKeys(runtime_id(hub.tenant_id)).flow_version(runtime_id(second.flow_version_id))
+    )
+    with pytest.raises(ValidationError, match="version this run used is gone"):
+        run_service.replay_run(hub.db, hub.bus, hub.tenant_id, second.id)
+
+
+def test_a_replay_into_a_full_backlog_is_refused(hub) -> None:
+    _, run, _ = _dead_run(hub)
+    full = StreamsBus(hub.bus.redis, max_backlog=1)
+    hub.bus.redis.set(TenantKeys(runtime_id(hub.tenant_id)).backlog, 5)
+    with pytest.raises(BackpressureError, match="nothing was started"):
+        run_service.replay_run(hub.db, full, hub.tenant_id, run.id)
 
 
 def test_a_viewer_cannot_replay_or_discard(hub) -> None:
