@@ -63,13 +63,21 @@ async def _answer(send: Send, status: int, body: dict) -> None:
 
 
 def mount_health(inner: ASGIApp) -> ASGIApp:
+    checking = asyncio.Lock()  # one check at a time: probes of a hanging dependency must not pile up threads
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in (HEALTH, READY):
             await inner(scope, receive, send)
         elif scope["path"] == HEALTH:
             await _answer(send, 200, {"status": "ok"})
+        elif checking.locked():
+            await _answer(
+                send, 503, {"status": "unavailable", "problems": ["the previous check has not ended"]}
+            )
         else:
             context = get_context()
-            await _answer(send, *await readiness(context.db, context.redis))
+            async with checking:
+                status, body = await readiness(context.db, context.redis)
+            await _answer(send, status, body)
 
     return app

@@ -3,9 +3,9 @@ with their step executions and log lines, in batches, then gives the space back.
 
 Batches of a thousand runs, each its own short transaction, children first (each by its run index), so that
 no statement holds locks for long and PostgreSQL's autovacuum keeps up; the job then VACUUMs the three tables
-so the space is reusable at once. SQLite files shrink: new databases use incremental auto-vacuum, and an older
-file is converted by one full VACUUM the first time something is deleted. Runs still queued or running are
-never deleted, whatever their age."""
+so the space is reusable at once. SQLite files shrink: new databases use incremental auto-vacuum (an older
+file keeps its size and reuses the space; docs/runs.md says how to convert it). Runs still queued or running
+are never deleted, whatever their age."""
 
 from __future__ import annotations
 
@@ -195,7 +195,9 @@ def _reclaim(db: Database) -> None:
                 # executescript steps the pragma to its end; execute() frees a single page per call.
                 connection.connection.dbapi_connection.executescript("PRAGMA incremental_vacuum;")
             else:
-                log.warning("retention: converting the SQLite file to incremental vacuum (one full VACUUM)")
-                connection.exec_driver_sql("PRAGMA auto_vacuum=INCREMENTAL")
-                connection.exec_driver_sql("VACUUM")
+                # Not converted here: a full VACUUM holds the only write lock for as long as it takes, and every
+                # other process of the hub would fail meanwhile. The freed pages are reused by new runs.
+                log.warning("retention: this SQLite file predates incremental vacuum, so it keeps its size (new "
+                            "runs reuse the space); to shrink it once, stop the hub and run: sqlite3 FILE "
+                            "'PRAGMA auto_vacuum=INCREMENTAL; VACUUM;'")  # fmt: skip
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

@@ -156,7 +156,7 @@ def _failing() -> rx.Component:
             rx.cond(
                 DashboardState.failing.length() > 0,
                 rx.foreach(DashboardState.failing, lambda f: rx.hstack(
-                    rx.link(f["name"], href="/runs?flow=" + f["id"] + "&status=failed", data_testid="failing-flow"),
+                    rx.link(f["name"], href="/runs?flow=" + f["id"] + "&status=failed&period=24h", data_testid="failing-flow"),
                     rx.spacer(), rx.badge(f["failed"], " failed", color_scheme="red"), width="100%",
                 )),
                 rx.text("No failed runs. ", size="2", color_scheme="gray", data_testid="no-failing"),

@@ -266,7 +266,7 @@ def _row(row: rx.Var) -> rx.Component:
                               rx.text("never", size="1", color_scheme="gray"))),
         rx.table.cell(rx.cond(row["failed_24h"] != "",
                               rx.link(rx.badge(row["failed_24h"], " failed", color_scheme="red"),
-                                      href="/runs?flow=" + row["id"] + "&status=failed", data_testid="flow-failed"),
+                                      href="/runs?flow=" + row["id"] + "&status=failed&period=24h", data_testid="flow-failed"),
                               rx.text("—", color_scheme="gray"))),
         rx.table.cell(row["created"]),
         rx.table.cell(row["updated"]),

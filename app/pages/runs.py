@@ -56,13 +56,15 @@ class RunsState(AuthState):
         query = self.router.url.query_parameters
         self.flow = str(query.get("flow") or ANY)
         self.status = str(query.get("status") or ANY) if query.get("status") in STATUSES else ANY
-        self.trigger, self.text, self.include_tests, self.period = ANY, "", False, "7d"
+        self.trigger, self.text, self.include_tests = ANY, "", False
+        self.period = str(query.get("period")) if query.get("period") in PERIODS else "7d"
         with tenant_session(get_context().db.sessions, uuid.UUID(self.tenant_id)) as session:
             self.flow_options = [[str(i), n] for i, n in session.execute(sa.select(Flow.id, Flow.name)
                                                                         .order_by(sa.func.lower(Flow.name)))]  # fmt: skip
         if self.flow != ANY and self.flow not in {i for i, _ in self.flow_options}:
             self.flow = ANY
         self._list()
+        self._dead_letters()
         return None
 
     def _filter(self) -> RunFilter:
@@ -84,6 +86,10 @@ class RunsState(AuthState):
         except HubError as exc:
             self.error, self.rows, self.older, self.newer = str(exc), [], "", ""
             return
+        if not page.rows and (older_than or newer_than):
+            # The runs around the cursor are gone (retention, or the period moved on): back to the newest.
+            self._list()
+            return
         self.rows = [
             {
                 "id": str(r.id),
@@ -100,7 +106,6 @@ class RunsState(AuthState):
             for r in page.rows
         ]
         self.older, self.newer = page.older or "", page.newer or ""
-        self._dead_letters()
 
     def _dead_letters(self) -> None:
         if self.flow == ANY:
@@ -120,6 +125,7 @@ class RunsState(AuthState):
         # Only a flow the list offered: anything else (a stale or forged event) shows every flow.
         self.flow = value if value in {i for i, _ in self.flow_options} else ANY
         self._list()
+        self._dead_letters()  # read when the flow changes, not at every filter or page
 
     @rx.event
     def set_status(self, value: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import redis
 import reflex as rx
 
 from app.components.notice import notice
@@ -52,7 +53,13 @@ class SettingsState(AuthState):
         self.retention_runs = "" if view.own_runs is None else str(view.own_runs)
         self.retention_in_force = view.effective.describe()
         self.retention_default = view.default.describe()
-        freed = retention.freed_for(retention.last_report(ctx.redis), tenant_id)
+        try:
+            freed = retention.freed_for(retention.last_report(ctx.redis), tenant_id)
+        except redis.RedisError:
+            self.retention_freed = (
+                "What the last retention job deleted cannot be read now (Redis does not answer)."
+            )
+            return
         self.retention_freed = (f"The last retention job deleted {freed.runs:,} runs of this tenant, with "
                                 f"{freed.steps:,} step executions and {freed.logs:,} log lines.")  # fmt: skip
 

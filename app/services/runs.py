@@ -172,9 +172,13 @@ def _version_with_step(
 
 
 def _dead_letter_of(bus: StreamsBus, tenant_id: uuid.UUID, run_id: uuid.UUID, step: str) -> str | None:
-    for letter in bus.dead_letters(runtime_id(tenant_id), count=10_000):
-        if letter.envelope.run == runtime_id(run_id) and letter.envelope.step == step:
-            return letter.entry_id
+    """The run's dead letter for `step`, read through all of the tenant's in pages (retention bounds them)."""
+    after = "-"
+    while page := bus.dead_letters(runtime_id(tenant_id), count=1000, after=after):
+        for letter in page:
+            if letter.envelope.run == runtime_id(run_id) and letter.envelope.step == step:
+                return letter.entry_id
+        after = page[-1].entry_id
     return None
 
 

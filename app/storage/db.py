@@ -39,6 +39,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # A database host that drops packets would otherwise hold a connecting thread for minutes.
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
     return sa.create_engine(url, **kwargs)
 
 

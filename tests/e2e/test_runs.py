@@ -89,7 +89,7 @@ def test_a_failed_run_replayed_from_its_failed_step_after_the_fix(page, hub, hub
     login(page, hub)
     # The dashboard (home) lists the flow among those failing most, linked to its failed runs.
     expect(page.get_by_test_id("failing-flow").filter(has_text="Orders to the ERP")).to_have_attribute(
-        "href", f"/runs?flow={flow_id}&status=failed"
+        "href", f"/runs?flow={flow_id}&status=failed&period=24h"
     )
     expect(page.get_by_test_id("chart-runs").locator(".recharts-bar-rectangle").first).to_be_visible()
     screenshot(page, "dashboard")
@@ -205,6 +205,8 @@ def test_runs_list_filters_and_pages(page, hub, hub_data) -> None:
 
     page.goto(f"{hub.base_url}/runs/{uuid.uuid4()}")
     expect(page.get_by_test_id("run-page-error")).to_contain_text("does not exist")
+    page.goto(f"{hub.base_url}/runs/not-a-run")
+    expect(page.get_by_test_id("run-page-error")).to_contain_text("the address is not a run's id")
 
 
 def test_health_readiness_and_metrics_on_the_hubs_port(hub, hub_data) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import sqlite3
 import uuid
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from app.control import retention as job
@@ -16,9 +18,12 @@ from app.control.context import serving
 from app.errors import PermissionDeniedError, ValidationError
 from app.runtime_ids import runtime_id
 from app.services import accounts, activity, flows, retention
+from app.storage import migrations
+from app.storage.db import Database
 from app.storage.models import Run, RunLogLine, StepExecution, Tenant
 from app.storage.scoping import system_session, tenant_session
 from runtime.bus.keys import TenantKeys
+from runtime.bus.streams import StreamsBus
 from tests.app.control.test_schedules import control
 from tests.app.hub_runtime import HubRuntime
 
@@ -168,3 +173,21 @@ def test_dead_letters_past_the_retention_go_with_the_runs(hub: HubRuntime) -> No
     report = job.apply_retention(hub.db, DEFAULT, now=NOW, client=hub.bus.redis)
     assert hub.bus.redis.xlen(dead) == 1 and hub.bus.redis.xlen(others) == 3
     assert report.dead_letters == 2 and report.tenants[hub.tenant_id.hex].dead_letters == 2
+
+
+def test_an_older_sqlite_file_is_not_vacuumed_behind_the_hubs_back(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:  # a file created before incremental vacuum was set on new files
+        raw.execute("CREATE TABLE older (a)")
+    migrations.upgrade(f"sqlite:///{path}")
+    db = Database.connect(f"sqlite:///{path}")
+    try:
+        hub = HubRuntime(db, StreamsBus(redis.Redis()), None)  # only the database is used here
+        _set(hub, hub.tenant_id, 7, None)
+        _runs(hub, hub.tenant_id, [10] * 20)
+        report = job.apply_retention(db, DEFAULT, now=NOW)
+        assert report.runs == 20 and report.bytes_freed == 0  # deleted; the space is reused, not returned
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 0  # no full VACUUM ran
+    finally:
+        db.dispose()

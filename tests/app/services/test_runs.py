@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -224,3 +225,21 @@ def test_a_viewer_cannot_replay_or_discard(hub) -> None:
     with pytest.raises(PermissionDeniedError):
         run_service.discard_dead_letter(hub.db, hub.bus, hub.tenant_id, letter.id, user_id=viewer)
     assert len(run_service.list_dead_letters(hub.bus, hub.tenant_id)) == 1
+
+
+def test_the_failed_steps_dead_letter_is_found_behind_many_others(hub) -> None:
+    _, run, _ = _dead_run(hub)
+    dead = TenantKeys(runtime_id(hub.tenant_id)).dead
+    [(entry_id, fields)] = hub.bus.redis.xrange(dead)
+    doc = orjson.loads(fields[b"m"])
+    hub.bus.redis.xdel(dead, entry_id)
+    pipe = hub.bus.redis.pipeline()
+    for _ in range(1500):  # other runs' letters first, more than one page of them
+        pipe.xadd(dead, {"m": orjson.dumps({**doc, "env": {**doc["env"], "run": uuid.uuid4().hex}})})
+    pipe.xadd(dead, {"m": fields[b"m"]})
+    pipe.execute()
+    hub.bus.redis.set("test:fixed", 1)
+    replay_id = run_service.replay_run(hub.db, hub.bus, hub.tenant_id, run.id, from_failed_step=True)
+    assert hub.bus.redis.xlen(dead) == 1500  # its own letter was the one replayed (and consumed)
+    hub.drive(lambda: hub.finished(replay_id))
+    assert hub.run(replay_id).status == "succeeded"
