@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 KEY = "hub:metrics:steps"
+SEP = "\x1f"  # between the parts of a field: a character no component name or status holds
 BUCKETS_MS = (1, 5, 10, 50, 100, 500, 1000, 5000, 30_000, 120_000)
 
 
@@ -25,13 +26,13 @@ def count_steps(client: redis.Redis, rows: Iterable[dict[str, Any]]) -> None:
     ms: Counter[str] = Counter()
     for row in rows:
         tenant, component = row["tenant_id"].hex, row["component"] or "-"
-        totals[f"{tenant}|{component}|{row['status']}|n"] += 1
+        totals[SEP.join((tenant, component, row["status"], "n"))] += 1
         duration = float(row.get("duration_ms") or 0.0)
-        ms[f"{tenant}|{component}|ms"] += duration
+        ms[SEP.join((tenant, component, "ms"))] += duration
         for bound in BUCKETS_MS:
             if duration <= bound:
-                totals[f"{tenant}|{component}|le{bound}"] += 1
-        totals[f"{tenant}|{component}|count"] += 1
+                totals[SEP.join((tenant, component, f"le{bound}"))] += 1
+        totals[SEP.join((tenant, component, "count"))] += 1
     if not totals:
         return
     pipe = client.pipeline(transaction=False)
@@ -56,7 +57,7 @@ def read_figures(client: redis.Redis) -> StepFigures:
     count: dict[tuple[str, str], int] = {}
     sum_ms: dict[tuple[str, str], float] = {}
     for raw_field, raw_value in client.hgetall(KEY).items():
-        parts = raw_field.decode().split("|")
+        parts = raw_field.decode().split(SEP)
         value = raw_value.decode()
         if len(parts) == 4 and parts[3] == "n":
             executions[(parts[0], parts[1], parts[2])] = int(value)

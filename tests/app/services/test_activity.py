@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 
 import orjson
 import pytest
@@ -12,6 +13,7 @@ import redis
 from app.api.health import readiness
 from app.api.metrics import allowed
 from app.errors import PermissionDeniedError
+from app.recorder import step_metrics
 from app.runtime_ids import runtime_id
 from app.services import activity
 from app.storage.db import Database
@@ -130,3 +132,12 @@ def test_readiness_names_the_dependency_that_is_down(hub: HubRuntime) -> None:
     broken = Database.connect("postgresql+psycopg://hub@127.0.0.1:1/nothing-listens-here")
     status, body = asyncio.run(readiness(broken, hub.bus.redis))
     assert (status, body["problems"]) == (503, ["database: OperationalError"])
+
+
+def test_step_counts_keep_any_component_name(hub: HubRuntime) -> None:
+    tenant = uuid.uuid4()
+    rows = [{"tenant_id": tenant, "component": "acme|odd name", "status": "dead", "duration_ms": 3.0}]
+    step_metrics.count_steps(hub.bus.redis, rows)
+    figures = step_metrics.read_figures(hub.bus.redis)
+    assert figures.executions[(tenant.hex, "acme|odd name", "dead")] == 1
+    assert figures.count[(tenant.hex, "acme|odd name")] == 1
