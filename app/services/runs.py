@@ -3,8 +3,10 @@ of a tenant: list, replay, discard."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +37,18 @@ class DeadLetterView:
     data: Any
 
 
-def _backpressure(exc: BacklogFullError) -> BackpressureError:
-    return BackpressureError(
-        f"Too much work is waiting for this tenant ({exc}); nothing was started. Try again in a moment.",
-        BACKPRESSURE_RETRY_S,
-    )
+@contextlib.contextmanager
+def _admitted() -> Iterator[None]:
+    """Starting a run: the tenant's full backlog or the flow's concurrency limit become a BackpressureError."""
+    try:
+        yield
+    except BacklogFullError as exc:
+        raise BackpressureError(
+            f"Too much work is waiting for this tenant ({exc}); nothing was started. Try again in a moment.",
+            BACKPRESSURE_RETRY_S,
+        ) from None
+    except ConcurrencyLimitError as exc:
+        raise BackpressureError(f"The flow is busy: {exc}. Try again when a run has finished.", 1) from None
 
 
 def start_manual_run(
@@ -55,7 +64,7 @@ def start_manual_run(
     """Run the flow's published version with `data` as its trigger's output; returns the run id."""
     version, plan = current_plan(db, components, tenant_id, flow_id)
     run_id = uuid.uuid4()
-    try:
+    with _admitted():
         bus.start_run(
             runtime_id(tenant_id),
             runtime_id(flow_id),
@@ -66,10 +75,6 @@ def start_manual_run(
             trigger="manual",
             test=test,
         )
-    except BacklogFullError as exc:
-        raise _backpressure(exc) from None
-    except ConcurrencyLimitError as exc:
-        raise BackpressureError(f"The flow is busy: {exc}. Try again when a run has finished.", 1) from None
     return run_id
 
 
@@ -124,13 +129,10 @@ def replay_dead_letter(
         ) from None
     version_id = current if use_current_version else env.version
     try:
-        run = bus.replay(runtime_id(tenant_id), dead_id, version_id=version_id, run_id=uuid.uuid4().hex)
+        with _admitted():
+            run = bus.replay(runtime_id(tenant_id), dead_id, version_id=version_id, run_id=uuid.uuid4().hex)
     except DeadLetterGoneError:
         raise NotFoundError("This dead letter was replayed or discarded meanwhile.") from None
-    except BacklogFullError as exc:
-        raise _backpressure(exc) from None
-    except ConcurrencyLimitError as exc:
-        raise BackpressureError(f"The flow is busy: {exc}. Try again when a run has finished.", 1) from None
     return database_id(run)
 
 
@@ -240,13 +242,9 @@ def replay_run(
         raise ValidationError("The version this run used is gone and the current one has no such step; publish "
                               f"a version with step {step!r} first.")  # fmt: skip
     new_run = uuid.uuid4()
-    try:
+    with _admitted():
         bus.start_run(
             runtime_id(tenant_id), runtime_id(flow_id), version, step, {"data": data},
             run_id=runtime_id(new_run), trigger="replay", test=test_mode, replay_of=runtime_id(run_id),
         )  # fmt: skip
-    except BacklogFullError as exc:
-        raise _backpressure(exc) from None
-    except ConcurrencyLimitError as exc:
-        raise BackpressureError(f"The flow is busy: {exc}. Try again when a run has finished.", 1) from None
     return new_run
