@@ -8,6 +8,8 @@ from app.api.health import mount_health
 from app.api.metrics import mount_metrics
 from app.api.oauth import mount_oauth
 from app.api.sso import mount_sso
+from app.api.v1 import mount_api
+from app.api.v1.wiring import hub_from_context
 from app.api.webhooks import mount_webhooks
 from app.pages import (
     activity,
@@ -32,10 +34,14 @@ def index() -> rx.Component:
 class HubApp(rx.App):
     """Reflex's app with the webhooks in front of its whole stack: a webhook request is answered before Reflex's
     own middleware sees it (measured: ~1.5x the throughput of mounting it inside, through `api_transformer`).
-    The OAuth2 callback, single sign-on, /metrics, /healthz and /readyz sit there too: no pages."""
+    The REST API (/api/v1), the OAuth2 callback, single sign-on, /metrics, /healthz and /readyz sit there
+    too: no pages."""
 
     def __call__(self):
-        return mount_webhooks(mount_health(mount_metrics(mount_oauth(mount_sso(super().__call__())))))
+        pages = super().__call__()
+        return mount_webhooks(
+            mount_health(mount_metrics(mount_api(mount_oauth(mount_sso(pages)), hub_from_context)))
+        )
 
 
 app = HubApp(

@@ -1,15 +1,16 @@
-"""The Flows page's list: each flow with its trigger, status, published version and last run, searched and
-sorted on the server."""
+"""Reading flows: the Flows page's list (each flow with its trigger, status, published version and last run,
+searched and sorted on the server) and one flow with its draft."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from app.services.plans import get_flow
 from app.storage.db import Database
 from app.storage.models import Flow, FlowVersion, Run
 from app.storage.scoping import tenant_session
@@ -86,3 +87,32 @@ def _sorted(summaries: list[FlowSummary], sort: Sort) -> list[FlowSummary]:
     }
     key, newest_first = keys.get(sort, keys["updated"])
     return sorted(summaries, key=key, reverse=newest_first)
+
+
+@dataclass(frozen=True)
+class FlowDetail:
+    id: uuid.UUID
+    name: str
+    description: str
+    status: str
+    status_reason: str | None
+    trigger: dict[str, Any]
+    lock_version: int
+    version: int | None  # the published version's number; None when never published
+    graph: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def read_flow(db: Database, tenant_id: uuid.UUID, flow_id: uuid.UUID) -> FlowDetail:
+    """One flow with its draft, as the API shows it."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        flow = get_flow(session, flow_id)
+        number = None
+        if flow.current_version_id is not None:
+            number = session.scalar(
+                sa.select(FlowVersion.number).where(FlowVersion.id == flow.current_version_id)
+            )
+        return FlowDetail(flow.id, flow.name, flow.description, flow.status, flow.status_reason,
+                          dict(flow.trigger or {}), flow.lock_version, number, dict(flow.graph or {}),
+                          flow.created_at, flow.updated_at)  # fmt: skip

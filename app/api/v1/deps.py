@@ -1,0 +1,102 @@
+"""What every API route needs: the hub's shared objects and the caller, checked for scope and role.
+
+The order of the checks is the answer a caller gets: no token or a dead one is 401, a token without the scope or a
+role that may not do it is 403, and only then is the object looked up (404 for another tenant's id, exactly as for
+an id that never existed)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import redis
+from fastapi import Depends, Request
+
+from app.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from app.services import api_tokens
+from app.services.api_tokens import Principal, Scope
+from app.services.members import EDITORS
+from app.services.webhooks import RouteDefaults
+from app.storage.db import Database
+from app.vault.store import Vault
+from runtime.bus.streams import StreamsBus
+from runtime.components.spec import ComponentResolver
+
+
+@dataclass(frozen=True)
+class Hub:
+    """The shared objects the routes hand to the services (the web app's HubContext in production)."""
+
+    db: Database
+    redis: redis.Redis
+    bus: StreamsBus
+    vault: Vault
+    routes: RouteDefaults
+    components_for: Callable[[uuid.UUID], ComponentResolver]
+    enqueue: Callable[[uuid.UUID, uuid.UUID, uuid.UUID | None], None]
+    base_url: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    hub: Hub
+    principal: Principal
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.principal.tenant_id
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.principal.user_id
+
+    @property
+    def components(self) -> ComponentResolver:
+        return self.hub.components_for(self.tenant_id)
+
+
+async def refuse_nul(request: Request) -> None:
+    """PostgreSQL stores no NUL character in text or JSON: refused here with a clear message, for every route,
+    instead of a database error deep in a service."""
+    if "%00" in request.url.query or b"\x00" in await request.body() or b"\\u0000" in await request.body():
+        raise ValidationError("Text in a request may not contain the NUL character (\\u0000).")
+
+
+def hub_of(request: Request) -> Hub:
+    return request.app.state.hub_provider()
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError(api_tokens.REFUSED)
+    return token.strip()
+
+
+def _caller(scope: Scope, roles: tuple[Any, ...] | None) -> Callable[[Request], Caller]:
+    def resolve(request: Request) -> Caller:
+        hub = hub_of(request)
+        principal = api_tokens.authenticate(hub.db, _bearer(request))
+        if scope.value not in principal.scopes:
+            raise PermissionDeniedError(
+                f"This token lacks the {scope.value!r} scope; create a token with it on the Settings page."
+            )
+        if roles is not None and principal.role not in roles:
+            raise PermissionDeniedError(
+                f"Your role here ({principal.role.value}) cannot do this; it needs "
+                f"{' or '.join(r.value for r in roles)}."
+            )
+        return Caller(hub=hub, principal=principal)
+
+    return resolve
+
+
+# Route parameters: `reader: Reader` in a GET, `editor: Writer` in a change, `runner: Runner` to start runs.
+Reader = Annotated[Caller, Depends(_caller(Scope.READ, None))]
+Writer = Annotated[Caller, Depends(_caller(Scope.WRITE, EDITORS))]
+Runner = Annotated[Caller, Depends(_caller(Scope.RUN, EDITORS))]
+# Reading what only editors see in the UI too (webhook URLs: whoever has one can start the flow).
+EditorReader = Annotated[Caller, Depends(_caller(Scope.READ, EDITORS))]
