@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy.orm import Session
@@ -33,6 +34,12 @@ def insert_tenant_rows(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUI
                 runtime="builtin",
             ),
             m.Template(tenant_id=tenant_id, name=f"tpl-{tag}", graph={}),
+            m.Invitation(
+                tenant_id=tenant_id,
+                token_hash=token_hash(f"invite-{tag}"),
+                role="viewer",
+                expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+            ),
             m.AuditEvent(tenant_id=tenant_id, action=f"test.{tag}"),
             key,
             flow,

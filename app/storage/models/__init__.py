@@ -5,7 +5,7 @@ from app.storage.models.catalog import Component, ComponentRuntime
 from app.storage.models.flows import Flow, FlowStatus, FlowVersion, Template, Webhook, WebhookKind
 from app.storage.models.hub_settings import HubSetting
 from app.storage.models.runs import Run, RunLogLine, RunStatus, StepExecution
-from app.storage.models.tenancy import ApiToken, Membership, Role, Tenant, User, UserSession
+from app.storage.models.tenancy import ApiToken, Invitation, Membership, Role, Tenant, User, UserSession
 from app.storage.models.vault import Credential, CredentialKind, OAuthClient, TenantKey
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "FlowStatus",
     "FlowVersion",
     "HubSetting",
+    "Invitation",
     "Membership",
     "OAuthClient",
     "Role",

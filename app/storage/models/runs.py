@@ -47,6 +47,8 @@ class Run(UuidPk, TenantOwned, Base):
         sa.Index(None, "tenant_id", "flow_id", "started_at", "id"),
         sa.Index(None, "tenant_id", "status", "started_at"),
         sa.Index(None, "replay_of_id"),
+        # A version's first run (the audit of the credentials it uses) and the FK's SET NULL on version deletion.
+        sa.Index(None, "flow_version_id"),
     )
 
 

@@ -1,4 +1,4 @@
-"""Tenants, users, memberships, API tokens and login sessions."""
+"""Tenants, users, memberships, invitations, API tokens and login sessions."""
 
 from __future__ import annotations
 
@@ -88,6 +88,27 @@ class ApiToken(UuidPk, TenantOwned, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (sa.Index(None, "tenant_id", "user_id"),)
+
+
+class Invitation(UuidPk, TenantOwned, Base):
+    """A link that makes whoever opens it (or only `email`, when set) a member with `role`; used once."""
+
+    __tablename__ = "invitations"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    accepted_at: Mapped[dt.datetime | None]
+    accepted_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("role", Role), name="role_known"),
+        sa.Index(None, "tenant_id", "created_at"),
+    )
 
 
 class UserSession(UuidPk, Base):

@@ -1,0 +1,148 @@
+"""Members and roles: invitation links (single use, expiring, revocable, for one address when named), role
+changes within what the actor may grant, removal, a tenant never without an owner, and the audit of each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app.errors import NotFoundError, PermissionDeniedError, ValidationError
+from app.services import accounts, api_tokens, invitations, members
+from app.storage.models import AuditEvent, Invitation, Role
+from app.storage.scoping import system_session
+
+
+@pytest.fixture
+def team(db):
+    tenant = accounts.create_tenant(db, f"Acme {uuid.uuid4().hex[:6]}")
+    people = {}
+    for role in ("owner", "admin", "editor", "viewer"):
+        user = accounts.create_user(db, f"{role}@example.com", "a long password!!")
+        accounts.add_member(db, tenant.id, user.id, role)
+        people[role] = user.id
+    return tenant.id, people
+
+
+def _user(db, email: str) -> uuid.UUID:
+    return accounts.create_user(db, email, "a long password!!").id
+
+
+def _actions(db) -> list[str]:
+    with system_session(db.sessions) as session:
+        return list(session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def test_an_invitation_link_makes_a_member_once(db, team) -> None:
+    tenant_id, people = team
+    token, view = invitations.invite(db, tenant_id, people["admin"], "editor")
+    assert token.startswith("hub_inv_") and view.state == "pending" and view.role == Role.EDITOR
+    newcomer = _user(db, "new@example.com")
+    shown = invitations.preview(db, token)
+    assert shown.role == Role.EDITOR and shown.tenant_name.startswith("Acme")
+    assert invitations.accept(db, token, newcomer) == tenant_id
+    assert {m.email: m.role for m in members.members_of(db, tenant_id, newcomer)}[
+        "new@example.com"
+    ] == Role.EDITOR
+    other = _user(db, "other@example.com")
+    with pytest.raises(NotFoundError, match="not valid any more"):
+        invitations.accept(db, token, other)
+    with pytest.raises(NotFoundError):
+        invitations.preview(db, token)
+    [listed] = invitations.list_invitations(db, tenant_id, people["owner"])
+    assert listed.state == "accepted" and token not in repr(listed)
+    assert [a for a in _actions(db) if a.startswith("member.i") or a == "member.joined"] == [
+        "member.invited",
+        "member.joined",
+    ]
+
+
+def test_expired_revoked_and_forged_links_are_refused(db, team) -> None:
+    tenant_id, people = team
+    newcomer = _user(db, "new@example.com")
+    expired, _ = invitations.invite(db, tenant_id, people["owner"], "viewer", expires_in_hours=1)
+    with system_session(db.sessions) as session:
+        session.execute(
+            sa.update(Invitation).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    revoked, view = invitations.invite(db, tenant_id, people["owner"], "viewer")
+    invitations.revoke_invitation(db, tenant_id, people["admin"], view.id)
+    for token in (expired, revoked, "hub_inv_forged", "nonsense"):
+        with pytest.raises(NotFoundError, match="ask for a new one"):
+            invitations.accept(db, token, newcomer)
+    states = {v.id: v.state for v in invitations.list_invitations(db, tenant_id, people["owner"])}
+    assert sorted(states.values()) == ["expired", "revoked"]
+
+
+def test_a_named_invitation_is_only_for_that_address(db, team) -> None:
+    tenant_id, people = team
+    token, _ = invitations.invite(db, tenant_id, people["owner"], "viewer", email="Named@Example.com")
+    with pytest.raises(PermissionDeniedError, match="for named@example.com"):
+        invitations.accept(db, token, _user(db, "someone@example.com"))
+    assert invitations.accept(db, token, _user(db, "named@example.com")) == tenant_id
+    with pytest.raises(ValidationError, match="already a member"):
+        invitations.invite(db, tenant_id, people["owner"], "viewer", email="named@example.com")
+
+
+def test_who_may_invite_whom(db, team) -> None:
+    tenant_id, people = team
+    for role in ("editor", "viewer"):
+        with pytest.raises(PermissionDeniedError):
+            invitations.invite(db, tenant_id, people[role], "viewer")
+    with pytest.raises(PermissionDeniedError, match="Only an owner can invite an owner"):
+        invitations.invite(db, tenant_id, people["admin"], "owner")
+    assert invitations.invite(db, tenant_id, people["owner"], "owner")[1].role == Role.OWNER
+    with pytest.raises(ValidationError, match="Unknown role"):
+        invitations.invite(db, tenant_id, people["owner"], "god")
+    with pytest.raises(ValidationError, match="expires after"):
+        invitations.invite(db, tenant_id, people["owner"], "viewer", expires_in_hours=0)
+    with pytest.raises(ValidationError, match="not an e-mail"):
+        invitations.invite(db, tenant_id, people["owner"], "viewer", email="nobody")
+    with pytest.raises(PermissionDeniedError):
+        invitations.list_invitations(db, tenant_id, people["editor"])
+
+
+def test_already_a_member_cannot_accept_again(db, team) -> None:
+    tenant_id, people = team
+    token, _ = invitations.invite(db, tenant_id, people["owner"], "admin")
+    with pytest.raises(ValidationError, match="already a member"):
+        invitations.accept(db, token, people["viewer"])
+
+
+def test_roles_change_within_what_the_actor_may_grant(db, team) -> None:
+    tenant_id, people = team
+    assert members.change_role(db, tenant_id, people["admin"], people["viewer"], "editor").role == Role.EDITOR
+    with pytest.raises(PermissionDeniedError, match="Only an owner"):
+        members.change_role(db, tenant_id, people["admin"], people["editor"], "owner")
+    with pytest.raises(PermissionDeniedError, match="Only an owner"):
+        members.change_role(db, tenant_id, people["admin"], people["owner"], "viewer")
+    with pytest.raises(PermissionDeniedError):
+        members.change_role(db, tenant_id, people["editor"], people["viewer"], "admin")
+    with pytest.raises(ValidationError, match="at least one owner"):
+        members.change_role(db, tenant_id, people["owner"], people["owner"], "admin")
+    members.change_role(db, tenant_id, people["owner"], people["admin"], "owner")
+    members.change_role(db, tenant_id, people["owner"], people["owner"], "viewer")  # another owner remains
+    with pytest.raises(NotFoundError):
+        members.change_role(db, tenant_id, people["admin"], uuid.uuid4(), "viewer")
+    assert "member.role_changed" in _actions(db)
+
+
+def test_removal_revokes_tokens_and_keeps_an_owner(db, team) -> None:
+    tenant_id, people = team
+    _, token = api_tokens.create_token(db, tenant_id, people["editor"], "script", ["read"], expires_in_days=1)
+    with pytest.raises(PermissionDeniedError):
+        members.remove_member(db, tenant_id, people["viewer"], people["editor"])
+    members.remove_member(db, tenant_id, people["admin"], people["editor"])
+    assert "editor@example.com" not in {m.email for m in members.members_of(db, tenant_id, people["owner"])}
+    [listed] = api_tokens.list_tokens(db, tenant_id, people["owner"])
+    assert listed.id == token.id and listed.state == "revoked"
+    with pytest.raises(PermissionDeniedError, match="Only an owner can remove an owner"):
+        members.remove_member(db, tenant_id, people["admin"], people["owner"])
+    with pytest.raises(ValidationError, match="at least one owner"):
+        members.remove_member(db, tenant_id, people["owner"], people["owner"])
+    members.remove_member(db, tenant_id, people["viewer"], people["viewer"])  # anyone may leave
+    with pytest.raises(NotFoundError):
+        members.members_of(db, tenant_id, people["viewer"])
+    assert _actions(db).count("member.removed") == 2
