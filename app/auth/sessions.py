@@ -64,7 +64,9 @@ def login(
         user = session.scalar(sa.select(User).where(User.email == email))
         ok = verify_password(password, user.password_hash if user else None)
         if not (ok and user is not None and user.is_active):
-            audit.record(session, "login.failed", ip=ip, email=email)
+            # The user, when the address is one: the tenants' admins see failed logins of their members.
+            audit.record(session, "login.failed", ip=ip, email=email, target_type="user" if user else None,
+                         target_id=user.id if user else None)  # fmt: skip
             failed = True
         else:
             failed = False

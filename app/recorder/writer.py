@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.recorder.events import FINISHED, RecordBatch, RunChange
+from app.services import audit
 from app.storage.db import Database
 from app.storage.models import Flow, FlowVersion, Run, RunLogLine, RunStatus, StepExecution
 from app.storage.scoping import system_session
@@ -45,8 +46,10 @@ def write_batch(db: Database, batch: RecordBatch) -> WriteResult:
     if not batch.runs:
         return WriteResult()
     with system_session(db.sessions) as session:
-        kept = _apply_runs(session, batch)
+        new_runs: list[Run] = []
+        kept = _apply_runs(session, batch, new_runs)
         session.flush()  # step rows reference the runs
+        _audit_credential_use(session, new_runs)
         rows = [row for row in batch.steps if (row["tenant_id"], row["run_id"]) in kept]
         present = _existing(session, StepExecution.id, (row["id"] for row in rows))
         new_rows = [row for row in rows if row["id"] not in present]
@@ -77,7 +80,7 @@ def _owned(session: Session, model: Any, pairs: Iterable[tuple[uuid.UUID, uuid.U
     return found & wanted
 
 
-def _apply_runs(session: Session, batch: RecordBatch) -> set[tuple[uuid.UUID, uuid.UUID]]:
+def _apply_runs(session: Session, batch: RecordBatch, created: list[Run]) -> set[tuple[uuid.UUID, uuid.UUID]]:
     changes = list(batch.runs.values())
     runs = {}
     for chunk in _chunks(list({c.run_id for c in changes})):
@@ -109,11 +112,38 @@ def _apply_runs(session: Session, batch: RecordBatch) -> set[tuple[uuid.UUID, uu
             )
             session.add(run)
             runs[change.run_id] = run
+            created.append(run)
         elif run.tenant_id != change.tenant_id:
             continue  # the run belongs to another tenant: this event may not touch it
         _merge(run, change, {r for t, r in originals if t == change.tenant_id})
         kept.add(key)
     return kept
+
+
+def _audit_credential_use(session: Session, new_runs: list[Run]) -> None:
+    """The audit log's "credential used": once per flow version, at its first run, for each credential the
+    version uses. One indexed lookup per version seen in the batch (most batches: runs of versions that ran
+    before, found at once)."""
+    by_version: dict[uuid.UUID, list[Run]] = {}
+    for run in new_runs:
+        if run.flow_version_id is not None and not run.test_mode:
+            by_version.setdefault(run.flow_version_id, []).append(run)
+    for version_id, runs in by_version.items():
+        earlier = session.scalar(
+            sa.select(Run.id)
+            .where(Run.flow_version_id == version_id, Run.id.not_in([r.id for r in runs]))
+            .limit(1)
+        )
+        if earlier is not None:
+            continue
+        version = session.get(FlowVersion, version_id)
+        first = min(runs, key=lambda r: (r.started_at, r.id))
+        used = sorted({str(n["credential_id"]) for n in (version.graph or {}).get("nodes") or []
+                       if isinstance(n, dict) and n.get("credential_id")})  # fmt: skip
+        for credential_id in used:
+            audit.record(session, "credential.used", tenant_id=first.tenant_id, target_type="credential",
+                         target_id=credential_id, flow_id=str(first.flow_id), version=version.number,
+                         run_id=str(first.id))  # fmt: skip
 
 
 def _merge(run: Run, change: RunChange, originals: set[uuid.UUID]) -> None:

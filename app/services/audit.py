@@ -1,4 +1,4 @@
-"""Writing audit events."""
+"""Writing audit events (app/services/audit_log.py reads them)."""
 
 from __future__ import annotations
 

@@ -135,3 +135,30 @@ def test_an_edit_reaches_a_worker_that_has_the_old_values_cached(hub: HubRuntime
     credential_service.delete_credential(hub.db, hub.tenant_id, editor.id, credential, changes=hub.bus)
     with pytest.raises(CredentialUnavailable, match="does not exist"):
         cache.get(hub.tenant_id.hex, str(credential))
+
+
+def test_the_first_run_of_each_version_audits_the_credentials_it_uses(hub: HubRuntime, server) -> None:
+    import sqlalchemy as sa
+
+    from app.storage.models import AuditEvent
+    from app.storage.scoping import system_session
+
+    vault = Vault([MasterKey(key_id="k", key=os.urandom(32))])
+    credential = _credential(hub, vault)
+    _worker(hub, vault)
+    flow_id = _flow(hub, f"{server.url}/echo", credential)
+    first = hub.run_to_end(flow_id, {"n": 1})
+    hub.run_to_end(flow_id, {"n": 2})
+
+    def used() -> list[AuditEvent]:
+        with system_session(hub.db.sessions) as session:
+            rows = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "credential.used")).all()
+            session.expunge_all()
+            return list(rows)
+
+    [event] = used()
+    assert (event.tenant_id, event.target_id) == (hub.tenant_id, str(credential))
+    assert event.details == {"flow_id": str(flow_id), "version": 1, "run_id": str(first.id)}
+    flows.publish_flow(hub.db, hub.bus, hub.components, hub.tenant_id, flow_id)  # version 2: audited again
+    hub.run_to_end(flow_id, {"n": 3})
+    assert [e.details["version"] for e in used()] == [1, 2]
