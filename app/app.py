@@ -13,16 +13,20 @@ from app.api.v1.wiring import hub_from_context
 from app.api.webhooks import mount_webhooks
 from app.pages import (
     activity,
+    audit,
     catalog,
     credentials,
     dashboard,
     flow,
     flows,
+    invite,
     login,
+    members,
     run,
     runs,
     settings,
     setup,
+    tokens,
 )
 from app.state.auth import AuthState
 
@@ -91,4 +95,25 @@ app.add_page(
     route=activity.ROUTE,
     title="Activity · Integration Hub",
     on_load=activity.ActivityState.load,
+)
+app.add_page(
+    members.members_page,
+    route=members.ROUTE,
+    title="Members · Integration Hub",
+    on_load=members.MembersState.load,
+)
+app.add_page(
+    tokens.tokens_page,
+    route=tokens.ROUTE,
+    title="API tokens · Integration Hub",
+    on_load=tokens.TokensState.load,
+)
+app.add_page(
+    audit.audit_page, route=audit.ROUTE, title="Audit log · Integration Hub", on_load=audit.AuditState.load
+)
+app.add_page(
+    invite.invite_page,
+    route=invite.ROUTE,
+    title="Invitation · Integration Hub",
+    on_load=invite.InviteState.load,
 )

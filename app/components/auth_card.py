@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 
-def auth_card(title: str, subtitle: str, *children: rx.Component) -> rx.Component:
+def auth_card(title: str, subtitle: str | rx.Var, *children: rx.Component) -> rx.Component:
     return rx.center(
         rx.card(
             rx.vstack(

@@ -1,4 +1,4 @@
-"""Settings: the current tenant, its members, and its quotas (changed by hub administrators)."""
+"""Settings: the current tenant's quotas (changed by hub administrators) and run retention."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from app.components.notice import notice
 from app.context import get_context
 from app.errors import HubError
 from app.services import quotas, retention
-from app.services.accounts import list_members
 from app.state.auth import AuthState
-from app.templates.layout import coming_next, page_layout
+from app.templates.layout import page_layout
 from runtime.executors.sandbox import sandbox_problem
 
 ROUTE = "/settings"
@@ -26,7 +25,6 @@ def _in_force(name: str, value: int) -> str:
 
 
 class SettingsState(AuthState):
-    members: list[dict[str, str]] = []
     sandbox_warning: str = ""  # for admins: why component runners are not sandboxed on this machine
     # One row per quota: name, label, this tenant's own value ("" = the default), the value in force.
     quota_rows: list[dict[str, str]] = []
@@ -129,10 +127,7 @@ class SettingsState(AuthState):
     def load(self):
         redirect = self.require_login()
         if redirect is not None or not self.tenant_id:
-            self.members = []
             return redirect
-        members = list_members(get_context().db, uuid.UUID(self.tenant_id))
-        self.members = [{"email": m.email, "name": m.display_name, "role": m.role.value} for m in members]
         admin = self.role in ("owner", "admin") or self.is_superuser
         self.sandbox_warning = (sandbox_problem() or "") if admin else ""
         self.quota_error, self.quota_saved = "", False
@@ -140,29 +135,6 @@ class SettingsState(AuthState):
         self._load_quotas()
         self._load_retention()
         return None
-
-
-def _members_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("E-mail"),
-                rx.table.column_header_cell("Name"),
-                rx.table.column_header_cell("Role"),
-            )
-        ),
-        rx.table.body(
-            rx.foreach(
-                SettingsState.members,
-                lambda m: rx.table.row(
-                    rx.table.cell(m["email"]), rx.table.cell(m["name"]), rx.table.cell(rx.badge(m["role"]))
-                ),
-            )
-        ),
-        variant="surface",
-        width="100%",
-        data_testid="members-table",
-    )
 
 
 def _quota_row(row: rx.Var) -> rx.Component:
@@ -265,18 +237,18 @@ def settings_page() -> rx.Component:
     return page_layout(
         ROUTE,
         "Settings",
-        "Your tenant and the people in it.",
+        "Your tenant's limits and how long it keeps runs.",
         notice(SettingsState.sandbox_warning, icon="shield_alert", color="amber", test_id="sandbox-warning"),
         rx.heading(rx.text.span("Tenant: "), rx.text.span(AuthState.tenant_name), size="4"),
-        rx.text("Members", weight="medium", padding_top="8px"),
-        _members_table(),
+        rx.text(
+            "The people in it are on the ",
+            rx.link("Members", href="/members"),
+            " page; personal tokens for the REST API on ",
+            rx.link("API tokens", href="/tokens"),
+            ".",
+            size="2",
+            color_scheme="gray",
+        ),
         _quotas(),
         _retention(),
-        coming_next(
-            "Later releases add here:",
-            [
-                "inviting members by link, changing roles, removing members",
-                "API tokens (shown once, scoped, expiring)",
-            ],
-        ),
     )

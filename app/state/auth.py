@@ -34,6 +34,11 @@ class AuthState(rx.State):
     role: str = ""
     tenants: list[dict[str, str]] = []
 
+    @rx.var
+    def can_administer(self) -> bool:
+        """Owners and admins: members, invitations, the audit log."""
+        return self.role in ("owner", "admin")
+
     def _apply(self, info: sessions.SessionInfo | None) -> None:
         self.authenticated = info is not None
         self.user_id = str(info.user_id) if info else ""

@@ -22,8 +22,11 @@ NAV_ITEMS = (
     NavItem("Catalog", "/catalog", "blocks"),
     NavItem("Credentials", "/credentials", "key-round"),
     NavItem("Runs", "/runs", "activity"),
+    NavItem("Members", "/members", "users"),
+    NavItem("API tokens", "/tokens", "key-square"),
     NavItem("Settings", "/settings", "settings"),
 )
+TENANT_ADMIN_ITEMS = (NavItem("Audit log", "/audit", "scroll-text"),)  # the tenant's owners and admins
 ADMIN_ITEMS = (NavItem("Activity", "/activity", "gauge"),)  # hub administrators only
 
 
@@ -39,7 +42,7 @@ def _nav_link(item: NavItem, active: bool) -> rx.Component:
         border_radius="8px",
         background_color=rx.color("indigo", 3) if active else "transparent",
         width="100%",
-        data_testid=f"nav-{item.label.lower()}",
+        data_testid=f"nav-{item.route.strip('/')}",
     )
 
 
@@ -73,6 +76,10 @@ def _sidebar(active_route: str) -> rx.Component:
             padding_bottom="16px",
         ),
         *[_nav_link(item, item.route == active_route) for item in NAV_ITEMS],
+        *[
+            rx.cond(AuthState.can_administer, _nav_link(item, item.route == active_route))
+            for item in TENANT_ADMIN_ITEMS
+        ],
         *[
             rx.cond(AuthState.is_superuser, _nav_link(item, item.route == active_route))
             for item in ADMIN_ITEMS

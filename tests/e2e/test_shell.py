@@ -15,6 +15,9 @@ PAGES = [
     ("credentials", "Credentials"),
     ("runs", "Runs"),
     ("settings", "Settings"),
+    ("tokens", "API tokens"),
+    ("audit", "Audit log"),
+    ("members", "Members"),
 ]
 TIMEOUT = 20_000
 
@@ -53,7 +56,7 @@ def test_login_every_page_switch_tenant_logout(hub, page) -> None:
         page.wait_for_url(f"**/{route}**")
         page.get_by_test_id("page-title").filter(has_text=title).wait_for()
         screenshot(page, f"page-{route}")
-    # Settings lists the members of the current tenant only.
+    # Members lists the members of the current tenant only.
     expect(page.get_by_test_id("members-table")).to_contain_text(OWNER_EMAIL)
 
     page.get_by_test_id("tenant-switcher").click()
