@@ -20,6 +20,7 @@ from app.paths import PROJECT_ROOT
 
 def _migrate(config: HubSettings) -> str | None:
     from app.services.catalog import sync_builtins
+    from app.services.templates import sync_gallery
     from app.storage import migrations
     from app.storage.db import Database, check_database
 
@@ -29,6 +30,7 @@ def _migrate(config: HubSettings) -> str | None:
         check_database(db.engine)
         migrations.upgrade(url)
         sync_builtins(db)  # the built-in library, as the catalog shows it, follows the code
+        sync_gallery(db)  # so do the templates shipped with the hub
     finally:
         db.dispose()
     return migrations.head_revision(url)

@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 
 from app.api.v1 import problems
 from app.api.v1.deps import Hub, refuse_nul
-from app.api.v1.routes import components, credentials, flows, runs, webhooks
+from app.api.v1.routes import components, credentials, flows, runs, templates, webhooks
 from app.api.v1.schemas import ErrorBody
 from runtime.router.app import ASGIApp, Receive, Scope, Send
 
@@ -33,7 +33,7 @@ def create_api(hub: Callable[[], Hub]) -> FastAPI:
         title="Integration Hub API",
         version="1",
         description=(
-            "Flows, runs, components, credentials and webhooks of one tenant: the tenant of the API token. "
+            "Flows, runs, components, credentials, webhooks and templates of one tenant: the tenant of the API token. "
             "Send `Authorization: Bearer <token>`; tokens are made on the Settings page with the scopes "
             "read, write and run. Errors are JSON: `{code, message}`."
         ),
@@ -44,7 +44,8 @@ def create_api(hub: Callable[[], Hub]) -> FastAPI:
         dependencies=[Depends(refuse_nul)],
     )
     api.state.hub_provider = hub
-    for module in (flows, runs, components, credentials, webhooks):
+    # templates before flows: its /flows/import must win over /flows/{flow_id}.
+    for module in (templates, flows, runs, components, credentials, webhooks):
         api.include_router(module.router, prefix=PREFIX)
     problems.install(api)
     api.openapi = functools.partial(_openapi, api)  # type: ignore[method-assign]

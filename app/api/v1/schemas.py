@@ -266,3 +266,58 @@ class WebhookSettingsIn(In):
 
 
 WebhookKindParam = Literal["production", "test"]
+
+
+# -- templates ----------------------------------------------------------------------------------------------
+class SlotOut(Out):
+    node_id: str
+    node_name: str
+    component: str
+    kind: str
+    component_name: str | None
+    label: str
+
+
+class TemplateOut(Out):
+    id: uuid.UUID
+    name: str
+    description: str
+    scope: Literal["global", "tenant"]
+    trigger: str
+    steps: int
+    slots: list[SlotOut] = Field(description="The credentials a flow made from it needs, by step.")
+    created_by: str
+    updated_at: dt.datetime
+
+
+class TemplateDetail(TemplateOut):
+    graph: dict[str, Any]
+
+
+class TemplateFromFlow(In):
+    flow_id: uuid.UUID
+    name: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=10_000)
+
+
+class DocumentIn(In):
+    document: dict[str, Any] = Field(description="A flow or template export (format integration-hub.*/1).")
+
+
+class Instantiate(In):
+    name: str = Field(default="", max_length=200)
+    credentials: dict[str, str] = Field(
+        default_factory=dict, description="Step id -> the id of this tenant's credential to use there."
+    )
+    leave_unmapped: bool = Field(
+        default=False, description="Make the flow even if some steps get no credential."
+    )
+
+
+class FlowImport(DocumentIn, Instantiate):
+    pass
+
+
+class InstantiatedOut(Out):
+    flow_id: uuid.UUID
+    unmapped: list[SlotOut]

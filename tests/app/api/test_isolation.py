@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from app.services import catalog, credentials, runs, webhooks
+from app.services import catalog, credentials, runs, templates, webhooks
 from app.services.webhooks import RouteDefaults
 from tests.app.api.conftest import ApiWorld
 from tests.app.services.test_runs import BROKEN
@@ -29,6 +29,10 @@ BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/api/v1/credentials"): {"name": "n", "kind": "api_key", "values": {"key": "x"}},
     ("PATCH", "/api/v1/credentials/{credential_id}"): {"name": "renamed"},
     ("PUT", "/api/v1/flows/{flow_id}/webhooks/settings"): {"settings": {"mode": "async"}},
+    ("POST", "/api/v1/templates"): {"flow_id": None},  # filled with tenant A's flow
+    ("POST", "/api/v1/templates/import"): {"document": {"format": "integration-hub.template/1", "graph": {}}},
+    ("POST", "/api/v1/templates/{template_id}/instantiate"): {"leave_unmapped": True},
+    ("POST", "/api/v1/flows/import"): {"document": {"format": "integration-hub.template/1", "graph": {}}},
 }
 
 
@@ -52,9 +56,12 @@ def tenant_a(world: ApiWorld) -> dict[str, str]:
         world.users["owner_a"], name="Key", kind="api_key", values={"key": "k-123"},
     )  # fmt: skip
     component = catalog.import_descriptor(hub.db, DESCRIPTOR, name="tenant-widget", tenant_id=world.tenant_a)
+    template = templates.save_flow_as_template(
+        hub.db, world.vault, world.tenant_a, world.users["owner_a"], flow_id
+    )
     return {"flow_id": str(flow_id), "run_id": str(run.id), "dead_letter_id": letter.id,
             "credential_id": str(credential.id), "component_id": str(component.component_id),
-            "number": "1", "kind": "production"}  # fmt: skip
+            "template_id": str(template.id), "number": "1", "kind": "production"}  # fmt: skip
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:
@@ -67,9 +74,10 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 
 def _call(world: ApiWorld, method: str, path: str, ids: dict[str, str], token: str):
-    return world.client.request(
-        method, _fill(path, ids), json=BODIES.get((method, path)), headers=world.headers(token)
-    )
+    body = BODIES.get((method, path))
+    if body is not None and "flow_id" in body:  # an id in the body: tenant A's too
+        body = {**body, "flow_id": ids["flow_id"]}
+    return world.client.request(method, _fill(path, ids), json=body, headers=world.headers(token))
 
 
 def test_every_route_that_names_an_object_hides_it_from_another_tenant(world: ApiWorld, tenant_a) -> None:
@@ -83,6 +91,10 @@ def test_every_route_that_names_an_object_hides_it_from_another_tenant(world: Ap
         assert answer.json()["code"] == "not_found", (method, path, answer.text)
         checked += 1
     assert checked >= 25
+    # Routes that take tenant A's id in the body instead of the path.
+    for method, path in [(m, p) for (m, p), body in BODIES.items() if "flow_id" in body]:
+        answer = _call(world, method, path, tenant_a, token_b)
+        assert answer.status_code == 404, (method, path, answer.text)
     # And lists asked for tenant A's objects by id find nothing.
     for path in (
         f"/api/v1/runs?flow_id={tenant_a['flow_id']}",
@@ -134,6 +146,7 @@ def test_ids_that_never_existed_are_not_found_too(world: ApiWorld) -> None:
     token = world.token("owner_a", world.tenant_a)
     ids = {"flow_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "dead_letter_id": "1-0",
            "credential_id": str(uuid.uuid4()), "component_id": str(uuid.uuid4()), "number": "1",
+           "template_id": str(uuid.uuid4()),
            "kind": "production"}  # fmt: skip
     for method, path in _routes(world):
         if "{" in path:

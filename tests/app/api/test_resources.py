@@ -223,3 +223,50 @@ def test_every_error_is_json_with_a_code_and_a_message(world: ApiWorld, owner) -
         answer = world.client.request(method, path, json=body, headers=owner)
         assert answer.status_code == status, (path, answer.text)
         assert set(answer.json()) >= {"code", "message"} and answer.json()["message"], (path, answer.text)
+
+
+def test_an_export_imported_into_another_tenant_asks_for_its_credentials(world: ApiWorld, owner) -> None:
+    key = world.client.post("/api/v1/credentials", json={"name": "Shop", "kind": "api_key", "values": {"key": CANARY}},
+                            headers=owner).json()  # fmt: skip
+    graph = {"nodes": [{"id": "hook", "component": "webhook", "function": "receive"},
+                       {"id": "call", "component": "http", "function": "request", "name": "Shop API",
+                        "credential_id": key["id"], "fields": {"method": "GET", "url": "https://shop.example.com"}}],
+             "edges": [{"source": "hook", "target": "call"}]}  # fmt: skip
+    flow_id = world.client.post(
+        "/api/v1/flows", json={"name": "Shop sync", "graph": graph}, headers=owner
+    ).json()["id"]
+    exported = world.client.get(f"/api/v1/flows/{flow_id}/export", headers=owner)
+    assert CANARY not in exported.text and key["id"] not in exported.text
+
+    other = world.headers(world.token("owner_b", world.tenant_b))
+    body = {"document": exported.json()}
+    asked = world.client.post("/api/v1/flows/import", json=body, headers=other)
+    assert asked.status_code == 422 and "Shop API: api_key" in asked.json()["message"]
+    foreign = world.client.post(
+        "/api/v1/flows/import", json={**body, "credentials": {"call": key["id"]}}, headers=other
+    )
+    assert foreign.status_code == 404
+    theirs = world.client.post("/api/v1/credentials", json={"name": "Mine", "kind": "api_key", "values": {"key": "b"}},
+                               headers=other).json()  # fmt: skip
+    made = world.client.post(
+        "/api/v1/flows/import", json={**body, "credentials": {"call": theirs["id"]}}, headers=other
+    )
+    assert made.status_code == 201 and made.json()["unmapped"] == []
+    flow = world.client.get(f"/api/v1/flows/{made.json()['flow_id']}", headers=other).json()
+    assert flow["name"] == "Shop sync" and flow["graph"]["nodes"][1]["credential_id"] == theirs["id"]
+
+    saved = world.client.post(
+        "/api/v1/templates", json={"flow_id": flow_id, "name": "Shop template"}, headers=owner
+    )
+    assert saved.status_code == 201 and [s["label"] for s in saved.json()["slots"]] == ["Shop API: api_key"]
+    gallery = world.client.get("/api/v1/templates", headers=owner).json()
+    assert gallery[0]["name"] == "Shop template" and gallery[0]["scope"] == "tenant"
+    template_id = saved.json()["id"]
+    assert CANARY not in world.client.get(f"/api/v1/templates/{template_id}/export", headers=owner).text
+    made = world.client.post(f"/api/v1/templates/{template_id}/instantiate", json={"leave_unmapped": True},
+                             headers=owner)  # fmt: skip
+    assert made.status_code == 201 and [s["node_id"] for s in made.json()["unmapped"]] == ["call"]
+    bad = world.client.post("/api/v1/templates/import", json={"document": {"nodes": [], "connections": {}}},
+                            headers=owner)  # fmt: skip
+    assert bad.status_code == 422 and "n8n" in bad.json()["message"]
+    assert world.client.delete(f"/api/v1/templates/{template_id}", headers=owner).status_code == 204
