@@ -106,7 +106,7 @@ def test_a_flow_travels_as_a_template_without_its_secrets_and_asks_for_credentia
     with pytest.raises(ValidationError, match="take no credential"):
         templates.instantiate(hub.db, tenant_b, editor_b, imported.id, credentials={"hook": str(wrong.id)})
 
-    with pytest.raises(ValidationError, match="Pick a credential for each step.*Shop API: api_key"):
+    with pytest.raises(ValidationError, match=r"Pick a credential for each step.*Shop API: api_key"):
         templates.instantiate(hub.db, tenant_b, editor_b, imported.id)
     skipped = templates.instantiate(
         hub.db, tenant_b, editor_b, imported.id, name="Later", leave_unmapped=True
