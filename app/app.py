@@ -26,6 +26,7 @@ from app.pages import (
     runs,
     settings,
     setup,
+    templates,
     tokens,
 )
 from app.state.auth import AuthState
@@ -116,4 +117,10 @@ app.add_page(
     route=invite.ROUTE,
     title="Invitation · Integration Hub",
     on_load=invite.InviteState.load,
+)
+app.add_page(
+    templates.templates_page,
+    route=templates.ROUTE,
+    title="Templates · Integration Hub",
+    on_load=templates.TemplatesState.load,
 )

@@ -19,6 +19,7 @@ class NavItem:
 NAV_ITEMS = (
     NavItem("Dashboard", "/dashboard", "layout-dashboard"),
     NavItem("Flows", "/flows", "workflow"),
+    NavItem("Templates", "/templates", "layout-template"),
     NavItem("Catalog", "/catalog", "blocks"),
     NavItem("Credentials", "/credentials", "key-round"),
     NavItem("Runs", "/runs", "activity"),

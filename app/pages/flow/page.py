@@ -12,6 +12,7 @@ from app.context import get_context
 from app.errors import HubError
 from app.pages.flow.panels import side_panel
 from app.pages.flow.state import DesignerState as S
+from app.services import templates
 from app.services.accounts import slugify
 from app.services.flow_export import export_flow
 from app.state.webhooks import WebhookState
@@ -42,6 +43,22 @@ class FlowExportState(WebhookState):
             data=json.dumps(document, indent=2, ensure_ascii=False),
             filename=f"{slugify(self.flow_name)}.flow.json",
         )
+
+    @rx.event
+    def save_as_template(self):
+        """The draft into this tenant's templates: credentials become slots, pasted secrets are masked."""
+        self.error = ""
+        if self.require_login() is not None:
+            self.error = "Your session has ended; log in again."
+            return None
+        ctx = get_context()
+        try:
+            view = templates.save_flow_as_template(ctx.db, ctx.vault, uuid.UUID(self.tenant_id), self._user(),
+                                                   uuid.UUID(self.current_flow_id))  # fmt: skip
+        except (HubError, ValueError) as exc:
+            self.error = str(exc)
+            return None
+        return rx.toast.success(f"Saved as the template {view.name!r} (see Templates).")
 
 
 def _versions() -> rx.Component:
@@ -146,6 +163,8 @@ def _header() -> rx.Component:
         _versions(),
         rx.button("Export", variant="soft", color_scheme="gray", on_click=FlowExportState.export,
                   data_testid="export-flow"),
+        rx.button("Save as template", variant="soft", color_scheme="gray", on_click=FlowExportState.save_as_template,
+                  disabled=S.read_only, data_testid="save-as-template"),
         rx.button("Save", on_click=S.save, disabled=S.read_only, variant="solid", color_scheme="indigo",
                   data_testid="save-flow"),
         _activation(),
