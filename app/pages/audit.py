@@ -66,25 +66,35 @@ class AuditState(AuthState):
 
     @rx.event
     def set_category(self, value: str):
+        if self.require_login() is not None:
+            return rx.redirect("/login")
         self.category = value
         self._read(None)
 
     @rx.event
     def set_period(self, value: str):
+        if self.require_login() is not None:
+            return rx.redirect("/login")
         self.period = value
         self._read(None)
 
     @rx.event
     def search_actor(self, form: dict[str, str]):
+        if self.require_login() is not None:
+            return rx.redirect("/login")
         self.actor = form.get("actor", "")
         self._read(None)
 
     @rx.event
     def older_page(self):
+        if self.require_login() is not None:
+            return rx.redirect("/login")
         self._read(self.older or None)
 
     @rx.event
     def newest_page(self):
+        if self.require_login() is not None:
+            return rx.redirect("/login")
         self._read(None)
 
 

@@ -146,7 +146,12 @@ class CatalogState(AuthState):
             self.delete_error = f"Your role here ({self.role or 'none'}) cannot delete components."
             return None
         try:
-            label = catalog.delete_component(get_context().db, self._tenant(), uuid.UUID(self.selected["id"]))
+            label = catalog.delete_component(
+                get_context().db,
+                self._tenant(),
+                uuid.UUID(self.selected["id"]),
+                user_id=uuid.UUID(self.user_id) if self.user_id else None,
+            )
         except HubError as exc:
             self.delete_error = str(exc)
             return None

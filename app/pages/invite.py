@@ -11,7 +11,7 @@ from app.auth import sessions
 from app.components.auth_card import auth_card, error_callout, field
 from app.context import get_context
 from app.errors import HubError
-from app.services import accounts, invitations
+from app.services import invitations
 from app.state.auth import HOME_ROUTE, AuthState
 
 ROUTE = "/invite/[token]"
@@ -72,11 +72,17 @@ class InviteState(AuthState):
         if not email.strip() or not password:
             self.error = "Enter your e-mail and password."
             return None
+        ctx = get_context()
         try:
             if self.new_account:
-                accounts.create_user(get_context().db, email, password, form.get("name", ""))
+                # The account exists only with the membership: no invitation, no account.
+                tenant_id = invitations.accept_as_new_user(ctx.db, self._token(), email, password,
+                                                           form.get("name", ""))  # fmt: skip
+                self._open_session(email, password)
+                self._apply(sessions.switch_tenant(ctx.db, self.session_token, tenant_id))
+                return [rx.redirect(HOME_ROUTE), rx.toast.success(f"Welcome to {self.tenant}.")]
             self._open_session(email, password)
-            self._apply(sessions.resolve(get_context().db, self.session_token))
+            self._apply(sessions.resolve(ctx.db, self.session_token))
             return self._join()
         except HubError as exc:
             self.error = str(exc)

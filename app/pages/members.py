@@ -25,10 +25,6 @@ class MembersState(AuthState):
     invite_link: str = ""  # shown once, right after the invitation is made
     error: str = ""
 
-    @rx.var
-    def can_manage(self) -> bool:
-        return self.role in ("owner", "admin")
-
     def _ids(self) -> tuple[uuid.UUID, uuid.UUID]:
         return uuid.UUID(self.tenant_id), uuid.UUID(self.user_id)
 
@@ -42,7 +38,7 @@ class MembersState(AuthState):
             for m in members.members_of(db, tenant_id, user_id)
         ]  # fmt: skip
         self.invitations = []
-        if self.can_manage:
+        if self.can_administer:
             self.invitations = [
                 {"id": str(i.id), "role": i.role.value, "email": i.email or "anyone with the link",
                  "by": i.created_by, "expires": when(i.expires_at), "state": i.state}
@@ -53,12 +49,17 @@ class MembersState(AuthState):
         self.error = ""
         try:
             action()
-        except HubError as exc:
+        except (HubError, ValueError) as exc:  # ValueError: an id that is not one, sent by hand
             self.error = str(exc)
         try:
             self._reload()
         except HubError as exc:
             self.error = self.error or str(exc)
+
+    @rx.event
+    def dismiss(self):
+        """Shown once: forgotten as soon as it is copied (not kept in the page's state until the next visit)."""
+        self.invite_link = ""
 
     @rx.event
     def load(self):
@@ -121,7 +122,7 @@ class MembersState(AuthState):
 
 def _role_cell(m: rx.Var) -> rx.Component:
     return rx.cond(
-        MembersState.can_manage,
+        MembersState.can_administer,
         rx.select.root(
             rx.select.trigger(data_testid="member-role"),
             rx.select.content(*[rx.select.item(role, value=role) for role in ROLES]),
@@ -142,7 +143,7 @@ def _member_row(m: rx.Var) -> rx.Component:
         rx.table.cell(m["last_login"]),
         rx.table.cell(
             rx.cond(
-                MembersState.can_manage | (m["me"] == "yes"),
+                MembersState.can_administer | (m["me"] == "yes"),
                 rx.button(
                     rx.cond(m["me"] == "yes", "Leave", "Remove"),
                     size="1",
@@ -205,6 +206,13 @@ def _invite_link() -> rx.Component:
                             size="1",
                             variant="soft",
                             on_click=rx.set_clipboard(MembersState.invite_link),
+                        ),
+                        rx.button(
+                            "Done",
+                            size="1",
+                            variant="soft",
+                            on_click=MembersState.dismiss,
+                            data_testid="invite-done",
                         ),
                         align="center",
                     ),
@@ -278,5 +286,5 @@ def members_page() -> rx.Component:
             color_scheme="gray",
         ),
         _members_table(),
-        rx.cond(MembersState.can_manage, _invitations()),
+        rx.cond(MembersState.can_administer, _invitations()),
     )

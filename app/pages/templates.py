@@ -91,7 +91,7 @@ class TemplatesState(AuthState):
             view, _ = templates.get_template(get_context().db, self._ids()[0], uuid.UUID(template_id))
             self.template_id, self.document = template_id, ""
             self._open(f"New flow from “{view.name}”", view.name, view.slots)
-        except HubError as exc:
+        except (HubError, ValueError) as exc:
             self.error = str(exc)
         return None
 
@@ -135,7 +135,7 @@ class TemplatesState(AuthState):
             else:
                 made = templates.instantiate_document(db, tenant_id, user_id, templates.parse_document(self.document),
                                                       name=name, credentials=mapping, leave_unmapped=True)  # fmt: skip
-        except HubError as exc:
+        except (HubError, ValueError) as exc:
             self.dialog_error = str(exc)
             return None
         self.dialog_open = False
@@ -157,9 +157,12 @@ class TemplatesState(AuthState):
 
     @rx.event
     def export(self, template_id: str):
+        if self.require_login() is not None:
+            return rx.redirect("/login")
+        tenant_id, user_id = self._ids()
         try:
-            document = templates.export_template(get_context().db, self._ids()[0], uuid.UUID(template_id))
-        except HubError as exc:
+            document = templates.export_template(get_context().db, tenant_id, user_id, uuid.UUID(template_id))
+        except (HubError, ValueError) as exc:
             self.error = str(exc)
             return None
         return rx.download(data=json.dumps(document, indent=2, ensure_ascii=False),
@@ -173,7 +176,7 @@ class TemplatesState(AuthState):
         try:
             name = templates.delete_template(get_context().db, tenant_id, user_id, uuid.UUID(template_id))
             self._reload()
-        except HubError as exc:
+        except (HubError, ValueError) as exc:
             self.error = str(exc)
             return None
         return rx.toast.success(f"Deleted the template {name!r}.")

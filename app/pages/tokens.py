@@ -37,6 +37,11 @@ class TokensState(AuthState):
         ]  # fmt: skip
 
     @rx.event
+    def dismiss(self):
+        """Shown once: forgotten as soon as it is copied (not kept in the page's state until the next visit)."""
+        self.new_token = ""
+
+    @rx.event
     def load(self):
         redirect = self.require_login()
         self.new_token, self.error = "", ""
@@ -76,7 +81,7 @@ class TokensState(AuthState):
             api_tokens.revoke_token(get_context().db, uuid.UUID(self.tenant_id), uuid.UUID(self.user_id),
                                     uuid.UUID(token_id))  # fmt: skip
             self._reload()
-        except HubError as exc:
+        except (HubError, ValueError) as exc:
             self.error = str(exc)
         return None
 
@@ -136,6 +141,13 @@ def _new_token() -> rx.Component:
                             size="1",
                             variant="soft",
                             on_click=rx.set_clipboard(TokensState.new_token),
+                        ),
+                        rx.button(
+                            "Done",
+                            size="1",
+                            variant="soft",
+                            on_click=TokensState.dismiss,
+                            data_testid="token-done",
                         ),
                         align="center",
                     ),

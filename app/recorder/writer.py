@@ -131,7 +131,11 @@ def _audit_credential_use(session: Session, new_runs: list[Run]) -> None:
     for version_id, runs in by_version.items():
         earlier = session.scalar(
             sa.select(Run.id)
-            .where(Run.flow_version_id == version_id, Run.id.not_in([r.id for r in runs]))
+            .where(
+                Run.flow_version_id == version_id,
+                Run.id.not_in([r.id for r in runs]),
+                Run.test_mode.is_(False),
+            )
             .limit(1)
         )
         if earlier is not None:

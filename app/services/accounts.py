@@ -14,7 +14,7 @@ from app.errors import NotFoundError, ValidationError
 from app.services import audit
 from app.storage.db import Database
 from app.storage.models import Membership, Role, Tenant, User
-from app.storage.scoping import system_session, tenant_session
+from app.storage.scoping import system_session
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
@@ -151,20 +151,3 @@ def first_run_setup(db: Database, email: str, password: str, tenant_name: str) -
     tenant = create_tenant(db, tenant_name)
     add_member(db, tenant.id, user.id, Role.OWNER)
     return user, tenant
-
-
-@dataclass(frozen=True)
-class MemberView:
-    email: str
-    display_name: str
-    role: Role
-
-
-def list_members(db: Database, tenant_id: uuid.UUID) -> list[MemberView]:
-    with tenant_session(db.sessions, tenant_id) as session:
-        rows = session.execute(
-            sa.select(User.email, User.display_name, Membership.role)
-            .join(Membership, Membership.user_id == User.id)
-            .order_by(User.email)
-        ).all()
-    return [MemberView(email=r.email, display_name=r.display_name, role=Role(r.role)) for r in rows]

@@ -52,7 +52,7 @@ class TokenView:
     def state(self) -> str:
         if self.revoked_at is not None:
             return "revoked"
-        if self.expires_at is not None and _aware(self.expires_at) <= utcnow():
+        if self.expires_at is not None and self.expires_at <= utcnow():
             return "expired"
         return "active"
 
@@ -66,11 +66,6 @@ class Principal:
     user_id: uuid.UUID
     role: Role
     scopes: frozenset[str]
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes (stored in UTC).
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def parse_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -185,9 +180,9 @@ def authenticate(db: Database, token: str) -> Principal:
         if found is None:
             raise AuthenticationError(REFUSED)
         row, role = found
-        if row.revoked_at is not None or (row.expires_at is not None and _aware(row.expires_at) <= now):
+        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
             raise AuthenticationError(REFUSED)
-        if row.last_used_at is None or _aware(row.last_used_at) <= now - LAST_USED_GRANULARITY:
+        if row.last_used_at is None or row.last_used_at <= now - LAST_USED_GRANULARITY:
             row.last_used_at = now
         return Principal(token_id=row.id, tenant_id=row.tenant_id, user_id=row.user_id, role=Role(role),
                          scopes=frozenset(row.scopes or ()))  # fmt: skip

@@ -320,6 +320,16 @@ def get_descriptor(session: Session, component_id: uuid.UUID) -> tuple[Component
     return row, parsed.descriptor, list(row.descriptor.get("x-hub-warnings") or [])
 
 
+def component_detail(
+    db: Database, tenant_id: uuid.UUID, component_id: uuid.UUID
+) -> tuple[Component, list[str]]:
+    """A component the tenant sees (its own or a global one) with its descriptor's repair warnings."""
+    with tenant_session(db.sessions, tenant_id) as session:
+        row, _, warnings = get_descriptor(session, component_id)
+        session.expunge(row)
+        return row, warnings
+
+
 def builtin_icon(name: str) -> str | None:
     return f"/components/{name}.svg" if (ICONS / f"{name}.svg").is_file() else None
 
@@ -435,7 +445,9 @@ class TenantCatalog:
         return self._found[name]
 
 
-def delete_component(db: Database, tenant_id: uuid.UUID, component_id: uuid.UUID) -> str:
+def delete_component(
+    db: Database, tenant_id: uuid.UUID, component_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+) -> str:
     """Delete one of the tenant's own components; refused while a flow's draft or published version uses it.
 
     Returns the deleted component's "name version"."""
@@ -471,6 +483,7 @@ def delete_component(db: Database, tenant_id: uuid.UUID, component_id: uuid.UUID
             session,
             "component.deleted",
             tenant_id=tenant_id,
+            actor_user_id=user_id,
             target_type="component",
             target_id=component_id,
             name=label,

@@ -40,11 +40,16 @@ def create_flow(
     trigger: dict[str, Any] | None = None,
     *,
     user_id: uuid.UUID | None = None,
+    known_graph: dict[str, Any] | None = None,
 ) -> Flow:
+    """A new, inactive flow. Its credential references are checked as a save checks them (only those that
+    `known_graph`, the flow it is copied from, did not already hold): none the creator may not use."""
     name = name.strip()
     if not name:
         raise ValidationError("A flow needs a name.")
     with tenant_session(db.sessions, tenant_id) as session:
+        if graph is not None and user_id is not None:
+            _check_new_credentials(TenantCredentials(session, user_id), known_graph, graph)
         flow = Flow(
             tenant_id=tenant_id,
             name=name[:200],
@@ -384,7 +389,7 @@ def duplicate_flow(
     with tenant_session(db.sessions, tenant_id) as session:
         source = get_flow(session, flow_id)
         name, graph, trigger = f"{source.name} (copy)"[:200], source.graph, source.trigger
-    return create_flow(db, tenant_id, name, graph, trigger, user_id=user_id)
+    return create_flow(db, tenant_id, name, graph, trigger, user_id=user_id, known_graph=graph)
 
 
 def rename_flow(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.passwords import hash_password, password_problem
 from app.auth.tokens import new_token, token_hash
 from app.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.services import audit
@@ -47,16 +48,12 @@ class InvitationPreview:
     invited_by: str
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _state(row: Invitation, now: dt.datetime) -> str:
     if row.accepted_at is not None:
         return "accepted"
     if row.revoked_at is not None:
         return "revoked"
-    return "expired" if _aware(row.expires_at) <= now else "pending"
+    return "expired" if row.expires_at <= now else "pending"
 
 
 def invite(
@@ -150,6 +147,45 @@ def preview(db: Database, token: str) -> InvitationPreview:
         return InvitationPreview(tenant.name if tenant else "", Role(row.role), row.email, inviter)
 
 
+def _still_allowed(session, row: Invitation) -> None:
+    """The inviter must still be a member who may grant the role: a link made by someone removed or demoted
+    since is void (else an admin about to be removed could keep a way back in)."""
+    creator_role = session.scalar(
+        sa.select(Membership.role).where(
+            Membership.user_id == row.created_by, Membership.tenant_id == row.tenant_id
+        )
+    )
+    if creator_role is None or not may_grant(Role(creator_role), Role(row.role)):
+        raise NotFoundError(
+            "The person who made this invitation may no longer invite with it; ask for a new one."
+        )
+
+
+def _join(session, row: Invitation, user: User) -> uuid.UUID:
+    if row.email and row.email != user.email:
+        raise PermissionDeniedError(
+            f"This invitation is for {row.email}; you are logged in as {user.email}. Log out and open the link again."
+        )
+    _still_allowed(session, row)
+    if session.scalar(
+        sa.select(Membership.id).where(Membership.user_id == user.id, Membership.tenant_id == row.tenant_id)
+    ):
+        raise ValidationError("You are already a member of this tenant.")
+    # Claimed by one conditional update: of two people opening the same link at once, one gets in.
+    claimed = session.execute(
+        sa.update(Invitation)
+        .where(Invitation.id == row.id, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
+        .values(accepted_at=utcnow(), accepted_by=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise NotFoundError(GONE)
+    session.add(Membership(tenant_id=row.tenant_id, user_id=user.id, role=row.role))
+    audit.record(session, "member.joined", tenant_id=row.tenant_id, actor_user_id=user.id, target_type="user",
+                 target_id=user.id, role=row.role, invitation=str(row.id))  # fmt: skip
+    return row.tenant_id
+
+
 def accept(db: Database, token: str, user_id: uuid.UUID) -> uuid.UUID:
     """Make the user a member; returns the tenant's id. Refused for another address than the one invited."""
     try:
@@ -158,31 +194,33 @@ def accept(db: Database, token: str, user_id: uuid.UUID) -> uuid.UUID:
             user = session.get(User, user_id)
             if user is None or not user.is_active:
                 raise NotFoundError(GONE)
-            if row.email and row.email != user.email:
-                raise PermissionDeniedError(
-                    f"This invitation is for {row.email}; you are logged in as {user.email}. "
-                    "Log out and open the link again."
-                )
-            if session.scalar(
-                sa.select(Membership.id).where(
-                    Membership.user_id == user_id, Membership.tenant_id == row.tenant_id
-                )
-            ):
-                raise ValidationError("You are already a member of this tenant.")
-            # Claimed by one conditional update: of two people opening the same link at once, one gets in.
-            claimed = session.execute(
-                sa.update(Invitation)
-                .where(
-                    Invitation.id == row.id, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)
-                )
-                .values(accepted_at=utcnow(), accepted_by=user_id)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:
-                raise NotFoundError(GONE)
-            session.add(Membership(tenant_id=row.tenant_id, user_id=user_id, role=row.role))
-            audit.record(session, "member.joined", tenant_id=row.tenant_id, actor_user_id=user_id,
-                         target_type="user", target_id=user_id, role=row.role, invitation=str(row.id))  # fmt: skip
-            return row.tenant_id
+            return _join(session, row, user)
     except IntegrityError:  # two tabs accepting at once
         raise ValidationError("You are already a member of this tenant.") from None
+
+
+def accept_as_new_user(
+    db: Database, token: str, email: str, password: str, display_name: str = ""
+) -> uuid.UUID:
+    """Create an account and join with it, in one transaction, only through a pending invitation (for its
+    address, when it names one): the hub has no open sign-up. Returns the tenant's id."""
+    address = normalise_email(email)
+    if problem := password_problem(password):
+        raise ValidationError(problem)
+    try:
+        with system_session(db.sessions) as session:
+            row = _pending(session, token)
+            if row.email and row.email != address:
+                raise PermissionDeniedError(f"This invitation is for {row.email}; sign up with that address.")
+            _still_allowed(session, row)
+            if session.scalar(sa.select(User.id).where(User.email == address)) is not None:
+                raise ValidationError(f"An account with {address} exists already: log in to join.")
+            user = User(email=address, display_name=display_name.strip() or address.split("@")[0],
+                        password_hash=hash_password(password))  # fmt: skip
+            session.add(user)
+            session.flush()
+            audit.record(session, "user.created", actor_user_id=user.id, target_type="user", target_id=user.id,
+                         email=address, invitation=str(row.id))  # fmt: skip
+            return _join(session, row, user)
+    except IntegrityError:  # the same address signing up twice at once
+        raise ValidationError(f"An account with {address} exists already: log in to join.") from None

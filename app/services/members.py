@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.services import audit
 from app.storage.db import Database
-from app.storage.models import ApiToken, Membership, Role, User
+from app.storage.models import ApiToken, Invitation, Membership, Role, User
 from app.storage.scoping import tenant_session
 from app.storage.types import utcnow
 
@@ -78,9 +78,26 @@ def _membership(session: Session, member_id: uuid.UUID) -> Membership:
 def _keep_an_owner(session: Session, membership: Membership) -> None:
     if membership.role != Role.OWNER.value:
         return
-    owners = session.scalar(sa.select(sa.func.count(Membership.id)).where(Membership.role == "owner"))
-    if (owners or 0) <= 1:
+    # The owners' rows locked (PostgreSQL): two owners demoting each other at once are served one after the
+    # other, and the second sees one owner left. SQLite lets one writer in at a time anyway.
+    owners = session.scalars(
+        sa.select(Membership.id).where(Membership.role == "owner").with_for_update()
+    ).all()
+    if len(owners) <= 1:
         raise ValidationError("A tenant keeps at least one owner: make someone else owner first.")
+
+
+def _revoke_invitations(session: Session, member_id: uuid.UUID) -> None:
+    """The pending invitations a member made, once they may no longer invite (accepting checks it too)."""
+    session.execute(
+        sa.update(Invitation)
+        .where(
+            Invitation.created_by == member_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
 
 
 def change_role(
@@ -102,6 +119,8 @@ def change_role(
             if old == Role.OWNER:
                 _keep_an_owner(session, membership)
             membership.role = role.value
+            if role not in ADMINS:
+                _revoke_invitations(session, member_id)
             audit.record(session, "member.role_changed", tenant_id=tenant_id, actor_user_id=user_id,
                          target_type="user", target_id=member_id, old=old.value, new=role.value)  # fmt: skip
     return next(m for m in members_of(db, tenant_id, user_id) if m.user_id == member_id)
@@ -118,6 +137,7 @@ def remove_member(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, member
                 raise PermissionDeniedError("Only an owner can remove an owner.")
         _keep_an_owner(session, membership)
         session.delete(membership)
+        _revoke_invitations(session, member_id)
         session.execute(
             sa.update(ApiToken)
             .where(ApiToken.user_id == member_id, ApiToken.revoked_at.is_(None))

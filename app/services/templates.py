@@ -19,7 +19,7 @@ from app.services import audit, designer, flows
 from app.services.credentials import visible_credential
 from app.services.flow_export import FORMAT as FLOW_FORMAT
 from app.services.flow_export import export_flow
-from app.services.members import EDITORS, require_role
+from app.services.members import EDITORS, require_role, role_of
 from app.storage.db import Database
 from app.storage.models import Template, User
 from app.storage.scoping import system_session, tenant_session
@@ -103,6 +103,17 @@ def parse_document(raw: str | bytes | dict[str, Any]) -> Document:
             raw = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ValidationError(f"The file is not JSON ({exc}).") from None
+    else:
+        try:
+            size = len(orjson.dumps(raw))
+        except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
+            raise ValidationError(
+                "The document holds a value that cannot be stored (a number beyond 64 bits?)."
+            ) from None
+        if size > MAX_BYTES:
+            raise ValidationError(
+                f"The document is larger than {MAX_BYTES // (1024 * 1024)} MB; is it an export?"
+            )
     if not isinstance(raw, dict):
         raise ValidationError("The file is JSON but not an exported flow or template (expected an object).")
     if raw.get("format") not in (FLOW_FORMAT, FORMAT):
@@ -148,20 +159,27 @@ def parse_document(raw: str | bytes | dict[str, Any]) -> Document:
     )
 
 
-def _slots_of(graph: dict[str, Any]) -> tuple[Slot, ...]:
-    return parse_document({"format": FORMAT, "graph": graph}).slots
-
-
 def _document(row: Template) -> dict[str, Any]:
     return {"format": FORMAT, "name": row.name, "description": row.description, "graph": row.graph}
 
 
 # -- the gallery --------------------------------------------------------------------------------------------------
+def _stored_slots(row: Template) -> tuple[Slot, ...]:
+    """The slots saved with the template (listing never re-validates every graph)."""
+    slots = []
+    for raw in row.credential_slots or []:
+        try:
+            slots.append(Slot(**raw))
+        except TypeError:  # written by a later version with more keys: read what this one knows
+            slots.append(Slot(**{k: raw.get(k) for k in ("node_id", "node_name", "component", "kind")}))
+    return tuple(slots)
+
+
 def _view(row: Template, author: str | None) -> TemplateView:
     graph = row.graph or {}
     return TemplateView(row.id, row.name, row.description, "global" if row.tenant_id is None else "tenant",
                         str((row.trigger or {}).get("kind") or "manual"), len(graph.get("nodes") or []),
-                        _slots_of(graph), author or ("the hub" if row.tenant_id is None else "a removed user"),
+                        _stored_slots(row), author or ("the hub" if row.tenant_id is None else "a removed user"),
                         row.updated_at)  # fmt: skip
 
 
@@ -196,8 +214,12 @@ def get_template(db: Database, tenant_id: uuid.UUID, template_id: uuid.UUID) -> 
         return _view(row, author), dict(row.graph or {})
 
 
-def export_template(db: Database, tenant_id: uuid.UUID, template_id: uuid.UUID) -> dict[str, Any]:
+def export_template(
+    db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, template_id: uuid.UUID
+) -> dict[str, Any]:
     with tenant_session(db.sessions, tenant_id) as session:
+        if role_of(session, user_id) is None:
+            raise NotFoundError("This template does not exist (or belongs to another tenant).")
         return _document(_get(session, template_id))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import ValidationError
-from app.services import accounts
+from app.services import accounts, members
 from app.storage.db import Database
 
 
@@ -49,7 +49,7 @@ def test_membership_rules(db: Database) -> None:
     accounts.add_member(db, tenant.id, user.id, "editor")
     with pytest.raises(ValidationError, match="already a member"):
         accounts.add_member(db, tenant.id, user.id, "viewer")
-    assert [(m.email, m.role.value) for m in accounts.list_members(db, tenant.id)] == [
+    assert [(m.email, m.role.value) for m in members.members_of(db, tenant.id, user.id)] == [
         ("a@example.com", "editor")
     ]
 
@@ -60,5 +60,5 @@ def test_members_are_listed_per_tenant(db: Database) -> None:
     bob = accounts.create_user(db, "bob@example.com", None)
     accounts.add_member(db, a.id, alice.id, "owner")
     accounts.add_member(db, b.id, bob.id, "owner")
-    assert [m.email for m in accounts.list_members(db, a.id)] == ["alice@example.com"]
-    assert [m.email for m in accounts.list_members(db, b.id)] == ["bob@example.com"]
+    assert [m.email for m in members.members_of(db, a.id, alice.id)] == ["alice@example.com"]
+    assert [m.email for m in members.members_of(db, b.id, bob.id)] == ["bob@example.com"]

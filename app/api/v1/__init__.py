@@ -7,15 +7,17 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI
+import orjson
+from fastapi import FastAPI
 
 from app.api.v1 import problems
-from app.api.v1.deps import Hub, refuse_nul
+from app.api.v1.deps import Hub
 from app.api.v1.routes import components, credentials, flows, runs, templates, webhooks
 from app.api.v1.schemas import ErrorBody
 from runtime.router.app import ASGIApp, Receive, Scope, Send
 
 PREFIX = "/api/v1"
+MAX_BODY = 4 * 1024 * 1024  # a flow, a template or a component.json; larger bodies are not ours
 OPENAPI = f"{PREFIX}/openapi.json"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
@@ -41,7 +43,6 @@ def create_api(hub: Callable[[], Hub]) -> FastAPI:
         docs_url=None,  # the UIs load scripts from a CDN: not on a hub that may have no internet
         redoc_url=None,
         responses=_ERRORS,
-        dependencies=[Depends(refuse_nul)],
     )
     api.state.hub_provider = hub
     # templates before flows: its /flows/import must win over /flows/{flow_id}.
@@ -72,8 +73,56 @@ def mount_api(inner: ASGIApp, hub: Callable[[], Hub]) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path == PREFIX or path.startswith(PREFIX + "/"):
-            await api(scope, receive, send)
+            await limit_body(api)(scope, receive, send)
         else:
             await inner(scope, receive, send)
 
     return app
+
+
+def limit_body(api: ASGIApp, limit: int = MAX_BODY) -> ASGIApp:
+    """Bodies up to `limit` bytes, read before the API sees them; a larger one is answered 413 at once (a token
+    holder cannot make the hub buffer or store megabytes of template or descriptor)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > limit:
+                await _too_large(send, limit)
+                return
+        body, sent = b"".join(chunks), False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await api(scope, replay, send)
+
+    return app
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = orjson.dumps(
+        {"code": "too_large", "message": f"The request body is larger than {limit // 1024 // 1024} MB."}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

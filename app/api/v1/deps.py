@@ -6,13 +6,16 @@ an id that never existed)."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import redis
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.errors import AuthenticationError, PermissionDeniedError, ValidationError
 from app.services import api_tokens
@@ -57,11 +60,42 @@ class Caller:
         return self.hub.components_for(self.tenant_id)
 
 
-async def refuse_nul(request: Request) -> None:
-    """PostgreSQL stores no NUL character in text or JSON: refused here with a clear message, for every route,
-    instead of a database error deep in a service."""
-    if "%00" in request.url.query or b"\x00" in await request.body() or b"\\u0000" in await request.body():
+_LONG_NUMBER = re.compile(rb"\d{19,}")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _unstorable(value: Any) -> str | None:
+    """What in a decoded body the hub cannot store: a NUL character, an integer beyond 64 bits."""
+    if isinstance(value, str):
+        return "the NUL character (\\u0000)" if "\x00" in value else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "an integer beyond 64 bits" if not _INT64[0] <= value <= _INT64[1] else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _unstorable(key) or _unstorable(item)
+        if found:
+            return found
+    return None
+
+
+async def _refuse_unstorable(request: Request) -> None:
+    """PostgreSQL stores no NUL character, and the hub's JSON encoder no integer beyond 64 bits: refused here
+    with a clear message, for every route, instead of an error deep in a service. The body is decoded for this
+    only when its bytes may hold one."""
+    if "%00" in request.url.query:
         raise ValidationError("Text in a request may not contain the NUL character (\\u0000).")
+    body = await request.body()
+    if b"\x00" in body:
+        raise ValidationError("Text in a request may not contain the NUL character (\\u0000).")
+    if b"\\u0000" in body or _LONG_NUMBER.search(body):
+        try:
+            found = _unstorable(json.loads(body))
+        except ValueError:
+            return  # not JSON: the body's validation refuses it
+        if found:
+            raise ValidationError(f"A request may not contain {found}.")
 
 
 def hub_of(request: Request) -> Hub:
@@ -76,19 +110,20 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _caller(scope: Scope, roles: tuple[Any, ...] | None) -> Callable[[Request], Caller]:
-    def resolve(request: Request) -> Caller:
+def _caller(scope: Scope, roles: tuple[Any, ...] | None) -> Callable[[Request], Awaitable[Caller]]:
+    async def resolve(request: Request) -> Caller:
         hub = hub_of(request)
-        principal = api_tokens.authenticate(hub.db, _bearer(request))
+        principal = await run_in_threadpool(api_tokens.authenticate, hub.db, _bearer(request))
         if scope.value not in principal.scopes:
             raise PermissionDeniedError(
-                f"This token lacks the {scope.value!r} scope; create a token with it on the Settings page."
+                f"This token lacks the {scope.value!r} scope; make a token with it on the API tokens page."
             )
         if roles is not None and principal.role not in roles:
             raise PermissionDeniedError(
                 f"Your role here ({principal.role.value}) cannot do this; it needs "
                 f"{' or '.join(r.value for r in roles)}."
             )
+        await _refuse_unstorable(request)  # after the caller is known: a stranger gets 401 whatever they sent
         return Caller(hub=hub, principal=principal)
 
     return resolve

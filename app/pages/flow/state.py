@@ -604,8 +604,10 @@ class DesignerState(WebhookState):
         ctx = get_context()
         tenant_id, _ = self._ids()
         try:
+            _, stored, _ = service.read_draft(ctx.db, tenant_id, uuid.UUID(self.current_flow_id))
             copy = flows.create_flow(ctx.db, tenant_id, f"{self.flow_name} (my copy)"[:200], self._draft(),
-                                     service.trigger_of(self._draft(), self._catalog()), user_id=self._user())  # fmt: skip
+                                     service.trigger_of(self._draft(), self._catalog()), user_id=self._user(),
+                                     known_graph=stored)  # fmt: skip
         except HubError as exc:
             self.save_message = str(exc)
             return None

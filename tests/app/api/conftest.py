@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
-from app.api.v1 import create_api
+from app.api.v1 import create_api, limit_body
 from app.api.v1.deps import Hub
 from app.config import MasterKey
 from app.services import accounts, api_tokens, catalog
@@ -63,7 +63,7 @@ def world(hub: HubRuntime, redis) -> Iterator[ApiWorld]:
                   components_for=lambda tenant_id: TenantCatalog(hub.db, tenant_id),
                   enqueue=lambda t, f, u: enqueued.append((t, f)), base_url="http://hub.test")  # fmt: skip
     api = create_api(lambda: api_hub)
-    with TestClient(api, raise_server_exceptions=False) as client:
+    with TestClient(limit_body(api), raise_server_exceptions=False) as client:  # as mounted in the hub
         world = ApiWorld(hub, client, hub.tenant_id, tenant_b, vault, api, enqueued)
         world.member("owner_a", hub.tenant_id, "owner")
         world.member("viewer_a", hub.tenant_id, "viewer")

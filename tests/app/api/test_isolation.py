@@ -152,3 +152,30 @@ def test_ids_that_never_existed_are_not_found_too(world: ApiWorld) -> None:
         if "{" in path:
             answer = _call(world, method, path, ids, token)
             assert answer.status_code == 404, (method, path, answer.status_code, answer.text)
+
+
+def test_credential_ids_of_another_tenant_are_refused_wherever_a_body_names_them(
+    world: ApiWorld, tenant_a
+) -> None:
+    """A flow's graph and a template's credential mapping carry credential ids: tenant A's mean nothing in B."""
+    token_b = world.headers(world.token("owner_b", world.tenant_b))
+    theirs = tenant_a["credential_id"]
+    graph = {"nodes": [{"id": "hook", "component": "webhook", "function": "receive"},
+                       {"id": "call", "component": "http", "function": "request", "credential_id": theirs,
+                        "fields": {"url": "https://example.com"}}],
+             "edges": [{"source": "hook", "target": "call"}]}  # fmt: skip
+    made = world.client.post("/api/v1/flows", json={"name": "Planted", "graph": graph}, headers=token_b)
+    assert made.status_code == 422 and made.json()["code"] == "flow_invalid", made.text
+    own = world.client.post("/api/v1/flows", json={"name": "Own"}, headers=token_b).json()
+    saved = world.client.put(f"/api/v1/flows/{own['id']}/draft", json={"graph": graph, "lock_version": own["lock_version"]},
+                             headers=token_b)  # fmt: skip
+    assert saved.status_code == 422 and saved.json()["code"] == "flow_invalid", saved.text
+    document = {"format": "integration-hub.template/1", "name": "T",
+                "graph": {**graph, "nodes": [graph["nodes"][0], {**graph["nodes"][1], "credential_id": None,
+                                                                  "credential_needed": {"kind": "api_key"}}]}}  # fmt: skip
+    template = world.client.post(
+        "/api/v1/templates/import", json={"document": document}, headers=token_b
+    ).json()
+    used = world.client.post(f"/api/v1/templates/{template['id']}/instantiate", json={"credentials": {"call": theirs}},
+                             headers=token_b)  # fmt: skip
+    assert used.status_code == 404, used.text

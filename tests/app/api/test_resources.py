@@ -270,3 +270,29 @@ def test_an_export_imported_into_another_tenant_asks_for_its_credentials(world: 
                             headers=owner)  # fmt: skip
     assert bad.status_code == 422 and "n8n" in bad.json()["message"]
     assert world.client.delete(f"/api/v1/templates/{template_id}", headers=owner).status_code == 204
+
+
+def test_what_the_api_refuses_before_any_service_sees_it(world: ApiWorld, owner) -> None:
+    naive = world.client.get("/api/v1/runs?since=2026-01-01T00:00:00", headers=owner)
+    assert naive.status_code == 422 and "timezone" in naive.text.lower()
+    aware = world.client.get("/api/v1/runs?since=2026-01-01T00:00:00Z", headers=owner)
+    assert aware.status_code == 200
+    huge = world.client.post("/api/v1/templates/import", content=b"{" + b" " * (5 * 1024 * 1024) + b"}",
+                             headers={**owner, "content-type": "application/json"})  # fmt: skip
+    assert huge.status_code == 413 and huge.json()["code"] == "too_large"
+    stranger = world.client.post("/api/v1/flows", json={"name": "a\u0000b"})
+    assert stranger.status_code == 401  # who is asking comes first
+    literal = world.client.post("/api/v1/flows", json={"name": "a\\u0000b"}, headers=owner)
+    assert literal.status_code == 201 and literal.json()["name"] == "a\\u0000b"  # the text, not the character
+    big = world.client.post("/api/v1/templates/import", json={"document": {"n": 2**64}}, headers=owner)
+    assert big.status_code == 422 and "64 bits" in big.json()["message"]
+
+
+def test_discarding_a_dead_letter_needs_write_not_just_run(world: ApiWorld) -> None:
+    flow_id = world.hub.flow(*BROKEN)
+    world.hub.run_to_end(flow_id, {"id": 1})
+    [letter] = world.client.get(
+        "/api/v1/dead-letters", headers=world.headers(world.token("owner_a", world.tenant_a))
+    ).json()
+    runner = world.headers(world.token("owner_a", world.tenant_a, ["run"]))
+    assert world.client.delete(f"/api/v1/dead-letters/{letter['id']}", headers=runner).status_code == 403

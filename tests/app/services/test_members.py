@@ -4,7 +4,9 @@ changes within what the actor may grant, removal, a tenant never without an owne
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -146,3 +148,90 @@ def test_removal_revokes_tokens_and_keeps_an_owner(db, team) -> None:
     with pytest.raises(NotFoundError):
         members.members_of(db, tenant_id, people["viewer"])
     assert _actions(db).count("member.removed") == 2
+
+
+def test_a_link_dies_with_its_creators_right_to_invite(db, team) -> None:
+    tenant_id, people = team
+    removed_link, _ = invitations.invite(db, tenant_id, people["admin"], "admin")
+    members.remove_member(db, tenant_id, people["owner"], people["admin"])
+    with pytest.raises(NotFoundError):  # revoked at the removal
+        invitations.accept(db, removed_link, _user(db, "one@example.com"))
+    # A link the accept-time check catches even if it was not revoked (made by an owner, then demoted).
+    co_owner = _user(db, "co@example.com")
+    accounts.add_member(db, tenant_id, co_owner, "owner")
+    owner_link, view = invitations.invite(db, tenant_id, co_owner, "owner")
+    members.change_role(db, tenant_id, people["owner"], co_owner, "admin")
+    with system_session(db.sessions) as session:  # as if made before this version revoked links on demotion
+        session.execute(sa.update(Invitation).where(Invitation.id == view.id).values(revoked_at=None))
+    with pytest.raises(NotFoundError, match="may no longer invite with it"):
+        invitations.accept(db, owner_link, _user(db, "two@example.com"))
+
+
+def test_an_account_is_made_only_through_a_pending_invitation(db, team) -> None:
+    tenant_id, people = team
+    for token in ("hub_inv_forged", "nonsense"):
+        with pytest.raises(NotFoundError):
+            invitations.accept_as_new_user(db, token, "walkin@example.com", "a long password!!")
+    named, _ = invitations.invite(db, tenant_id, people["owner"], "editor", email="named@example.com")
+    with pytest.raises(PermissionDeniedError, match="sign up with that address"):
+        invitations.accept_as_new_user(db, named, "other@example.com", "a long password!!")
+    with pytest.raises(ValidationError):
+        invitations.accept_as_new_user(db, named, "named@example.com", "short")
+    assert accounts.find_user_by_email(db, "walkin@example.com") is None
+    assert accounts.find_user_by_email(db, "other@example.com") is None
+    assert (
+        invitations.accept_as_new_user(db, named, "Named@Example.com", "a long password!!", "Nia")
+        == tenant_id
+    )
+    joined = {m.email: m for m in members.members_of(db, tenant_id, people["owner"])}["named@example.com"]
+    assert joined.role == Role.EDITOR and joined.display_name == "Nia"
+    existing, _ = invitations.invite(db, tenant_id, people["owner"], "viewer")
+    with pytest.raises(ValidationError, match="exists already: log in"):
+        invitations.accept_as_new_user(db, existing, "viewer@example.com", "a long password!!")
+
+
+@pytest.mark.postgres
+def test_two_people_opening_one_link_at_once_make_one_member(db, team) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time: the two cannot interleave")
+    tenant_id, people = team
+    token, _ = invitations.invite(db, tenant_id, people["owner"], "editor")
+    users = [_user(db, f"racer{i}@example.com") for i in range(2)]
+    barrier = threading.Barrier(2)
+
+    def accept(user_id):
+        barrier.wait()
+        try:
+            return invitations.accept(db, token, user_id)
+        except NotFoundError:
+            return None
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(accept, users))
+    assert sorted(r is not None for r in results) == [False, True]
+    emails = {m.email for m in members.members_of(db, tenant_id, people["owner"])}
+    assert len(emails & {"racer0@example.com", "racer1@example.com"}) == 1
+
+
+@pytest.mark.postgres
+def test_two_owners_demoting_each_other_at_once_leave_one_owner(db, team) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time: the two cannot interleave")
+    tenant_id, people = team
+    second = _user(db, "second@example.com")
+    accounts.add_member(db, tenant_id, second, "owner")
+    barrier = threading.Barrier(2)
+
+    def demote(pair):
+        actor, target = pair
+        barrier.wait()
+        try:
+            members.change_role(db, tenant_id, actor, target, "admin")
+            return True
+        except ValidationError:
+            return False
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(demote, [(people["owner"], second), (second, people["owner"])]))
+    owners = [m for m in members.members_of(db, tenant_id, people["admin"]) if m.role == Role.OWNER]
+    assert len(owners) == 1 and sorted(results) == [False, True]

@@ -89,7 +89,7 @@ def test_a_flow_travels_as_a_template_without_its_secrets_and_asks_for_credentia
         hub.db, vault, hub.tenant_id, editor_a, flow.id, name="Orders sync"
     )
     assert saved.scope == "tenant" and [(s.node_id, s.kind) for s in saved.slots] == [("call", "api_key")]
-    document = templates.export_template(hub.db, hub.tenant_id, saved.id)
+    document = templates.export_template(hub.db, hub.tenant_id, editor_a, saved.id)
     raw = orjson.dumps(document)
     assert CANARY.encode() not in raw and str(key.id).encode() not in raw
 
@@ -154,7 +154,7 @@ def test_who_may_change_the_gallery(hub: HubRuntime, vault: Vault) -> None:
     viewer = _member(hub, "viewer", hub.tenant_id)
     editor = _member(hub, "editor", hub.tenant_id)
     shipped = templates.list_templates(hub.db, hub.tenant_id)[0]
-    document = templates.export_template(hub.db, hub.tenant_id, shipped.id)
+    document = templates.export_template(hub.db, hub.tenant_id, viewer, shipped.id)
     with pytest.raises(PermissionDeniedError):
         templates.import_template(hub.db, hub.tenant_id, viewer, document)
     with pytest.raises(PermissionDeniedError):
@@ -166,7 +166,18 @@ def test_who_may_change_the_gallery(hub: HubRuntime, vault: Vault) -> None:
     other = hub.new_tenant("Other")
     assert own.id not in {t.id for t in templates.list_templates(hub.db, other)}
     with pytest.raises(NotFoundError):
-        templates.export_template(hub.db, other, own.id)
+        templates.export_template(hub.db, other, _member(hub, "owner", other), own.id)
+    with pytest.raises(NotFoundError):  # not a member: as if it did not exist
+        templates.export_template(hub.db, hub.tenant_id, _member(hub, "owner", other), own.id)
     with pytest.raises(PermissionDeniedError):
         templates.delete_template(hub.db, hub.tenant_id, viewer, own.id)
     assert templates.delete_template(hub.db, hub.tenant_id, editor, own.id) == shipped.name
+
+
+def test_a_document_too_big_to_store_is_refused_even_when_already_decoded() -> None:
+    with pytest.raises(ValidationError, match="beyond 64 bits"):
+        templates.parse_document({"format": templates.FORMAT, "graph": {"nodes": []}, "n": 2**64})
+    with pytest.raises(ValidationError, match="larger than 2 MB"):
+        templates.parse_document(
+            {"format": templates.FORMAT, "graph": {"nodes": []}, "pad": "x" * (3 * 1024 * 1024)}
+        )

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from app.api.v1.deps import Reader, Writer
 from app.api.v1.schemas import ComponentDetail, ComponentImport, ComponentOut, ImportOut
 from app.services import catalog
-from app.storage.scoping import tenant_session
 
 router = APIRouter(prefix="/components", tags=["components"])
 
@@ -24,11 +23,10 @@ def list_components(reader: Reader, search: str = Query("", max_length=200)) -> 
 
 @router.get("/{component_id}", response_model=ComponentDetail, summary="A component with its descriptor")
 def get_component(component_id: uuid.UUID, reader: Reader) -> ComponentDetail:
-    with tenant_session(reader.hub.db.sessions, reader.tenant_id) as session:
-        row, _, warnings = catalog.get_descriptor(session, component_id)
-        descriptor = {k: v for k, v in (row.descriptor or {}).items() if not k.startswith("x-hub-")}
-        return ComponentDetail(id=row.id, name=row.name, version=row.version, descriptor=descriptor,
-                               scope="global" if row.tenant_id is None else "tenant", warnings=warnings)  # fmt: skip
+    row, warnings = catalog.component_detail(reader.hub.db, reader.tenant_id, component_id)
+    descriptor = {k: v for k, v in (row.descriptor or {}).items() if not k.startswith("x-hub-")}
+    return ComponentDetail(id=row.id, name=row.name, version=row.version, descriptor=descriptor,
+                           scope="global" if row.tenant_id is None else "tenant", warnings=warnings)  # fmt: skip
 
 
 @router.post(
@@ -44,4 +42,4 @@ def import_component(body: ComponentImport, editor: Writer) -> ImportOut:
 
 @router.delete("/{component_id}", status_code=204, summary="Delete one of this tenant's components")
 def delete_component(component_id: uuid.UUID, editor: Writer) -> None:
-    catalog.delete_component(editor.hub.db, editor.tenant_id, component_id)
+    catalog.delete_component(editor.hub.db, editor.tenant_id, component_id, user_id=editor.user_id)

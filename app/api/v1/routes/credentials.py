@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from app.api.v1.deps import Reader, Writer
+from app.api.v1.deps import EditorReader, Writer
 from app.api.v1.schemas import CredentialCreate, CredentialOut, CredentialPatch
 from app.services import credentials
 
@@ -17,13 +17,13 @@ router = APIRouter(prefix="/credentials", tags=["credentials"])
 @router.get(
     "", response_model=list[CredentialOut], summary="List credentials (shared and your personal ones)"
 )
-def list_credentials(reader: Reader) -> list[CredentialOut]:
+def list_credentials(reader: EditorReader) -> list[CredentialOut]:
     found = credentials.list_credentials(reader.hub.db, reader.tenant_id, reader.user_id)
     return [CredentialOut.model_validate(c) for c in found]
 
 
 @router.get("/{credential_id}", response_model=CredentialOut, summary="One credential, secrets masked")
-def get_credential(credential_id: uuid.UUID, reader: Reader) -> CredentialOut:
+def get_credential(credential_id: uuid.UUID, reader: EditorReader) -> CredentialOut:
     hub = reader.hub
     view = credentials.get_credential(hub.db, hub.vault, reader.components, reader.tenant_id, reader.user_id,
                                       credential_id)  # fmt: skip

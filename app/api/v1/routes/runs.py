@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime
 
-from app.api.v1.deps import Reader, Runner
+from app.api.v1.deps import Reader, Runner, Writer
 from app.api.v1.schemas import (
     DeadLetterOut,
     LogLineOut,
@@ -38,8 +38,10 @@ def list_runs(
     status: Literal["queued", "running", "succeeded", "failed", "partially_failed", "cancelled"]
     | None = None,
     trigger: str | None = Query(None, max_length=20, description="webhook, polling, manual, replay, ..."),
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="With a time zone: 2026-11-01T00:00:00Z.")
+    ] = None,
+    until: Annotated[AwareDatetime | None, Query(description="With a time zone.")] = None,
     text: str = Query(
         "", max_length=200, description="Part of the flow's name or error, or a run id's start."
     ),
@@ -107,6 +109,7 @@ def replay_dead_letter(dead_letter_id: DeadLetterId, runner: Runner) -> RunStart
 
 
 @router.delete("/dead-letters/{dead_letter_id}", status_code=204, summary="Discard a dead letter")
-def discard_dead_letter(dead_letter_id: DeadLetterId, runner: Runner) -> None:
-    runs.discard_dead_letter(runner.hub.db, runner.hub.bus, runner.tenant_id, dead_letter_id,
-                             user_id=runner.user_id)  # fmt: skip
+def discard_dead_letter(dead_letter_id: DeadLetterId, editor: Writer) -> None:
+    """Needs the `write` scope: the message is gone for good (a token that only starts runs cannot lose data)."""
+    runs.discard_dead_letter(editor.hub.db, editor.hub.bus, editor.tenant_id, dead_letter_id,
+                             user_id=editor.user_id)  # fmt: skip

@@ -41,7 +41,7 @@ def get_template(template_id: uuid.UUID, reader: Reader) -> TemplateDetail:
 
 @router.get("/templates/{template_id}/export", summary="A template as a document to share")
 def export_template(template_id: uuid.UUID, reader: Reader) -> dict:
-    return templates.export_template(reader.hub.db, reader.tenant_id, template_id)
+    return templates.export_template(reader.hub.db, reader.tenant_id, reader.user_id, template_id)
 
 
 @router.post("/templates", response_model=TemplateOut, status_code=201, summary="Save a flow as a template")
