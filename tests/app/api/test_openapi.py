@@ -44,7 +44,7 @@ def test_no_generated_request_makes_a_server_error(world: ApiWorld, owner_token:
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+        @settings(max_examples=15, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def probe(case) -> None:
             case.call_and_validate(headers=headers, checks=[not_a_server_error])
