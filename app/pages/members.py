@@ -8,6 +8,7 @@ import reflex as rx
 
 from app.components.formatting import when
 from app.components.notice import notice
+from app.components.shown_once import shown_once
 from app.context import get_context
 from app.errors import HubError
 from app.services import invitations, members
@@ -192,36 +193,8 @@ def _invite_form() -> rx.Component:
 
 
 def _invite_link() -> rx.Component:
-    return rx.cond(
-        MembersState.invite_link != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon("link")),
-            rx.callout.text(
-                rx.vstack(
-                    rx.text("Send this link to the person you invite. It is shown only now and works once."),
-                    rx.hstack(
-                        rx.code(MembersState.invite_link, data_testid="invite-link"),
-                        rx.icon_button(
-                            rx.icon("copy", size=14),
-                            size="1",
-                            variant="soft",
-                            on_click=rx.set_clipboard(MembersState.invite_link),
-                        ),
-                        rx.button(
-                            "Done",
-                            size="1",
-                            variant="soft",
-                            on_click=MembersState.dismiss,
-                            data_testid="invite-done",
-                        ),
-                        align="center",
-                    ),
-                )
-            ),
-            color_scheme="green",
-            width="100%",
-        ),
-    )
+    return shown_once(MembersState.invite_link, icon="link", on_done=MembersState.dismiss, test_id="invite-link",
+                      advice="Send this link to the person you invite. It is shown only now and works once.")  # fmt: skip
 
 
 def _invitation_row(i: rx.Var) -> rx.Component:

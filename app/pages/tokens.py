@@ -9,6 +9,7 @@ import reflex as rx
 
 from app.components.formatting import when
 from app.components.notice import notice
+from app.components.shown_once import shown_once
 from app.context import get_context
 from app.errors import HubError
 from app.services import api_tokens
@@ -124,39 +125,8 @@ def _form() -> rx.Component:
 
 
 def _new_token() -> rx.Component:
-    return rx.cond(
-        TokensState.new_token != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon("key-round")),
-            rx.callout.text(
-                rx.vstack(
-                    rx.text(
-                        "Copy the token now: it is shown only once. Send it as "
-                        "'Authorization: Bearer <token>'."
-                    ),
-                    rx.hstack(
-                        rx.code(TokensState.new_token, data_testid="token-value"),
-                        rx.icon_button(
-                            rx.icon("copy", size=14),
-                            size="1",
-                            variant="soft",
-                            on_click=rx.set_clipboard(TokensState.new_token),
-                        ),
-                        rx.button(
-                            "Done",
-                            size="1",
-                            variant="soft",
-                            on_click=TokensState.dismiss,
-                            data_testid="token-done",
-                        ),
-                        align="center",
-                    ),
-                )
-            ),
-            color_scheme="green",
-            width="100%",
-        ),
-    )
+    return shown_once(TokensState.new_token, icon="key-round", on_done=TokensState.dismiss, test_id="token-value",
+                      advice="Copy the token now: it is shown only once. Send it as 'Authorization: Bearer <token>'.")  # fmt: skip
 
 
 def _row(t: rx.Var) -> rx.Component:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.passwords import hash_password, password_problem
 from app.errors import NotFoundError, ValidationError
 from app.services import audit
+from app.services.members import parse_role
 from app.storage.db import Database
 from app.storage.models import Membership, Role, Tenant, User
 from app.storage.scoping import system_session
@@ -91,12 +92,7 @@ def create_user(
 
 
 def add_member(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, role: Role | str) -> Membership:
-    try:
-        role = Role(role)
-    except ValueError:
-        raise ValidationError(
-            f"Unknown role {role!r}; use one of {', '.join(r.value for r in Role)}."
-        ) from None
+    role = parse_role(role)
     try:
         with system_session(db.sessions) as session:
             if session.get(Tenant, tenant_id) is None:

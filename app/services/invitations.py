@@ -15,7 +15,7 @@ from app.auth.tokens import new_token, token_hash
 from app.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.services import audit
 from app.services.accounts import normalise_email
-from app.services.members import ADMINS, may_grant, require_role
+from app.services.members import ADMINS, may_grant, parse_role, require_role
 from app.storage.db import Database
 from app.storage.models import Invitation, Membership, Role, Tenant, User
 from app.storage.scoping import system_session, tenant_session
@@ -66,12 +66,7 @@ def invite(
     expires_in_hours: int = 72,
 ) -> tuple[str, InvitationView]:
     """A new invitation; returns its token (the link is INVITE_PATH + token), which is never shown again."""
-    try:
-        role = Role(role)
-    except ValueError:
-        raise ValidationError(
-            f"Unknown role {role!r}; use one of {', '.join(r.value for r in Role)}."
-        ) from None
+    role = parse_role(role)
     if not 1 <= expires_in_hours <= MAX_HOURS:
         raise ValidationError(f"An invitation expires after 1 hour to {MAX_HOURS // 24} days.")
     address = normalise_email(email) if email.strip() else None

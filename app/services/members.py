@@ -21,6 +21,15 @@ EDITORS = (Role.OWNER, Role.ADMIN, Role.EDITOR)
 ADMINS = (Role.OWNER, Role.ADMIN)
 
 
+def parse_role(value: Role | str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValidationError(
+            f"Unknown role {value!r}; use one of {', '.join(r.value for r in Role)}."
+        ) from None
+
+
 def role_of(session: Session, user_id: uuid.UUID | None) -> Role | None:
     """The user's role in the session's tenant; None when they are not a member (or no user is given)."""
     if user_id is None:
@@ -103,12 +112,7 @@ def _revoke_invitations(session: Session, member_id: uuid.UUID) -> None:
 def change_role(
     db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, member_id: uuid.UUID, role: Role | str
 ) -> Member:
-    try:
-        role = Role(role)
-    except ValueError:
-        raise ValidationError(
-            f"Unknown role {role!r}; use one of {', '.join(r.value for r in Role)}."
-        ) from None
+    role = parse_role(role)
     with tenant_session(db.sessions, tenant_id) as session:
         actor = require_role(session, user_id, ADMINS, "change members' roles")
         membership = _membership(session, member_id)
