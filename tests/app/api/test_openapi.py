@@ -3,6 +3,7 @@ requests generated from it (schemathesis) never make the hub answer with a serve
 
 from __future__ import annotations
 
+import os
 import traceback
 
 import pytest
@@ -35,7 +36,10 @@ def owner_token(world: ApiWorld) -> str:
 
 def test_no_generated_request_makes_a_server_error(world: ApiWorld, owner_token: str) -> None:
     """Every operation of the document, each with examples generated from its parameters and bodies (fixed
-    seed: the same requests on every run)."""
+    seed: the same requests on every run). On PostgreSQL when the run has one (it is the stricter store: it found
+    the NUL characters), else on SQLite: once is enough for the time it takes."""
+    if os.environ.get("HUB_TEST_DATABASE_URL") and world.hub.db.engine.dialect.name == "sqlite":
+        pytest.skip("run on PostgreSQL in this run")
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", world.api)
     headers = {"Authorization": f"Bearer {owner_token}"}
     failures: dict[str, str] = {}

@@ -22,14 +22,14 @@ def team(db):
     tenant = accounts.create_tenant(db, f"Acme {uuid.uuid4().hex[:6]}")
     people = {}
     for role in ("owner", "admin", "editor", "viewer"):
-        user = accounts.create_user(db, f"{role}@example.com", "a long password!!")
+        user = accounts.create_user(db, f"{role}@example.com", None)  # never logs in: no password to hash
         accounts.add_member(db, tenant.id, user.id, role)
         people[role] = user.id
     return tenant.id, people
 
 
 def _user(db, email: str) -> uuid.UUID:
-    return accounts.create_user(db, email, "a long password!!").id
+    return accounts.create_user(db, email, None).id
 
 
 def _actions(db) -> list[str]:
