@@ -60,6 +60,8 @@ class HubSettings(BaseSettings):
     log_format: Literal["auto", "text", "json"] = "auto"
     # Run history kept by default (a tenant's own setting overrides): days since a run started (0: no age
     # limit) and the newest runs per tenant (0: no count limit). The hourly retention job deletes the rest.
+    # How long a dead active scheduler keeps the others waiting (they take over within this many seconds).
+    scheduler_lease_s: float = Field(default=20.0, ge=2, le=600)
     retention_days: int = Field(default=30, ge=0, le=36_500)
     retention_runs: int = Field(default=0, ge=0, le=100_000_000)
     session_days: int = Field(default=14, ge=1, le=365)

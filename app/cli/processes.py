@@ -231,20 +231,28 @@ def recorder() -> None:
 @click.command()
 @reports_errors
 def scheduler() -> None:
-    """Run the scheduler that enqueues periodic jobs (polling ticks, retention)."""
-    from rq_scheduler import Scheduler
-
+    """Run the scheduler that enqueues periodic jobs (polling ticks, retention). Start any number: one is active
+    (it holds a lease in Redis), the others stand by and take over within 20 s when it dies."""
     from app.control.citizens import install as install_watch
+    from app.control.leader import LeaderScheduler, Lease
     from app.control.reaper import install as install_reaper
     from app.control.retention import install as install_retention
     from runtime.control import CONTROL_QUEUE
 
+    def lead(scheduler) -> None:
+        install_reaper(
+            scheduler
+        )  # flows left starting/stopping, schedules Redis lost: handed back every minute
+        install_watch(scheduler)  # flows that keep hitting their limits or crashing: escalated every minute
+        install_retention(scheduler)  # runs past their tenant's retention: deleted every hour
+
     config = settings()
-    scheduler = Scheduler(queue_name=CONTROL_QUEUE, connection=_redis(config), interval=5)
-    install_reaper(scheduler)  # flows left starting/stopping, schedules Redis lost: handed back every minute
-    install_watch(scheduler)  # flows that keep hitting their limits or crashing: escalated every minute
-    install_retention(scheduler)  # runs past their tenant's retention: deleted every hour
-    scheduler.run()
+    connection = _redis(config)
+    lease = Lease(connection, lease_s=config.scheduler_lease_s)
+    # Four passes a lease at least: a slow pass keeps it, a dead holder is replaced within one lease.
+    interval = min(5.0, config.scheduler_lease_s / 4)
+    LeaderScheduler(queue_name=CONTROL_QUEUE, connection=connection, interval=interval, lease=lease,
+                    on_lead=lead).run()  # fmt: skip
 
 
 def _sync_routes(config: HubSettings, client) -> int:
