@@ -213,6 +213,8 @@ class WebhookRouter:
                 await self.handle(scope, receive, send)
             elif path == "/healthz":
                 await _respond(send, 200, b'{"status":"ok"}')
+            elif path == "/readyz":
+                await self._ready(send)
             elif path == "/metrics":
                 body = self.metrics.exposition()
                 await _respond(send, 200, body, [(b"content-type", b"text/plain; version=0.0.4")])
@@ -220,6 +222,18 @@ class WebhookRouter:
                 await _respond(send, 404, _error_body("not_found", "no such endpoint"))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _ready(self, send: Send) -> None:
+        """Ready when Redis answers: a router that cannot store a request must get none (a load balancer's
+        readiness probe takes it out of rotation until Redis is back)."""
+        try:
+            if self._redis is None:
+                raise ConnectionError("not started")
+            await asyncio.wait_for(self._redis.ping(), timeout=2.0)
+        except (aioredis.RedisError, OSError, TimeoutError) as exc:
+            await _respond(send, 503, _error_body("unavailable", f"redis: {type(exc).__name__}"))
+            return
+        await _respond(send, 200, b'{"status":"ready"}')
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -311,3 +311,8 @@ def test_a_router_without_redis_answers_503_at_once(harness) -> None:
         statuses = [client.post(f"{base}/hook/{new_token()}", json={}).status_code for _ in range(10)]
         assert set(statuses) == {503}
         assert clock.monotonic() - started < 6
+
+
+def test_liveness_and_readiness_for_probes(hooks: Hooks) -> None:
+    assert hooks.client.get(f"{hooks.base_url}/healthz").json() == {"status": "ok"}
+    assert hooks.client.get(f"{hooks.base_url}/readyz").json() == {"status": "ready"}
