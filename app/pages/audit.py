@@ -11,6 +11,7 @@ import reflex as rx
 
 from app.components.formatting import when
 from app.components.notice import notice
+from app.components.tables import data_table, option_select
 from app.context import get_context
 from app.errors import HubError
 from app.services import audit_log
@@ -98,15 +99,6 @@ class AuditState(AuthState):
         self._read(None)
 
 
-def _select(value: rx.Var, on_change, options: list[str], testid: str) -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(data_testid=testid),
-        rx.select.content(*[rx.select.item(option, value=option) for option in options]),
-        value=value,
-        on_change=on_change,
-    )
-
-
 def _row(r: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(r["when"], white_space="nowrap"),
@@ -126,10 +118,13 @@ def audit_page() -> rx.Component:
         "Audit log",
         "Who did what in this tenant, and its members' logins.",
         rx.hstack(
-            _select(
-                AuditState.category, AuditState.set_category, [ALL, *audit_log.CATEGORIES], "audit-category"
+            option_select(
+                AuditState.category,
+                AuditState.set_category,
+                {c: c for c in (ALL, *audit_log.CATEGORIES)},
+                "audit-category",
             ),
-            _select(AuditState.period, AuditState.set_period, list(PERIODS), "audit-period"),
+            option_select(AuditState.period, AuditState.set_period, {p: p for p in PERIODS}, "audit-period"),
             rx.form(
                 rx.hstack(
                     rx.input(name="actor", placeholder="who (e-mail)", data_testid="audit-actor"),
@@ -142,13 +137,7 @@ def audit_page() -> rx.Component:
             wrap="wrap",
         ),
         notice(AuditState.error, icon="triangle_alert", color="red", test_id="audit-error"),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(AuditState.rows, _row)),
-            variant="surface",
-            width="100%",
-            data_testid="audit-table",
-        ),
+        data_table(headers, AuditState.rows, _row, "audit-table"),
         rx.hstack(
             rx.button("Newest", variant="soft", on_click=AuditState.newest_page),
             rx.button(

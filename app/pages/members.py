@@ -9,6 +9,7 @@ import reflex as rx
 from app.components.formatting import when
 from app.components.notice import notice
 from app.components.shown_once import shown_once
+from app.components.tables import data_table
 from app.context import get_context
 from app.errors import HubError
 from app.services import invitations, members
@@ -161,13 +162,7 @@ def _member_row(m: rx.Var) -> rx.Component:
 
 def _members_table() -> rx.Component:
     headers = ["E-mail", "Name", "Role", "Member since", "Last login", ""]
-    return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-        rx.table.body(rx.foreach(MembersState.members, _member_row)),
-        variant="surface",
-        width="100%",
-        data_testid="members-table",
-    )
+    return data_table(headers, MembersState.members, _member_row, "members-table")
 
 
 def _invite_form() -> rx.Component:
@@ -234,13 +229,7 @@ def _invitations() -> rx.Component:
         _invite_link(),
         rx.cond(
             MembersState.invitations.length() > 0,
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-                rx.table.body(rx.foreach(MembersState.invitations, _invitation_row)),
-                variant="surface",
-                width="100%",
-                data_testid="invitations-table",
-            ),
+            data_table(headers, MembersState.invitations, _invitation_row, "invitations-table"),
         ),
         width="100%",
     )

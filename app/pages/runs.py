@@ -10,6 +10,7 @@ import reflex as rx
 import sqlalchemy as sa
 
 from app.components.formatting import RUN_COLORS, duration, when
+from app.components.tables import option_select
 from app.context import get_context
 from app.errors import HubError
 from app.services import runs as run_service
@@ -196,15 +197,6 @@ class RunsState(AuthState):
         return rx.toast.success("Discarded.") if not self.error else None
 
 
-def _select(value: rx.Var, on_change, options: dict[str, str], testid: str) -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(data_testid=testid),
-        rx.select.content(*[rx.select.item(label, value=key) for key, label in options.items()]),
-        value=value,
-        on_change=on_change,
-    )
-
-
 def _filters() -> rx.Component:
     return rx.hstack(
         rx.select.root(
@@ -216,9 +208,9 @@ def _filters() -> rx.Component:
             value=RunsState.flow,
             on_change=RunsState.set_flow,
         ),
-        _select(RunsState.status, RunsState.set_status, STATUSES, "runs-status"),
-        _select(RunsState.trigger, RunsState.set_trigger, TRIGGERS, "runs-trigger"),
-        _select(RunsState.period, RunsState.set_period, {k: v[0] for k, v in PERIODS.items()}, "runs-period"),
+        option_select(RunsState.status, RunsState.set_status, STATUSES, "runs-status"),
+        option_select(RunsState.trigger, RunsState.set_trigger, TRIGGERS, "runs-trigger"),
+        option_select(RunsState.period, RunsState.set_period, {k: v[0] for k, v in PERIODS.items()}, "runs-period"),
         rx.input(placeholder="Flow name, error or run id", value=RunsState.text, on_change=RunsState.set_text,
                  debounce_timeout=300, width="240px", data_testid="runs-text"),
         rx.checkbox("Test runs", checked=RunsState.include_tests, on_change=RunsState.set_include_tests),

@@ -74,9 +74,7 @@ class TemplatesState(AuthState):
             fitting = list_credentials(get_context().db, tenant_id, user_id)
             for slot in slots:
                 self.options[slot.node_id] = [
-                    [str(c.id), c.name] for c in fitting
-                    if c.kind == slot.kind and (not slot.component_name or c.kind != "fields"
-                                                or c.component_name == slot.component_name)
+                    [str(c.id), c.name] for c in fitting if slot.fits(c.kind, c.component_name)
                 ]  # fmt: skip
                 first = self.options[slot.node_id]
                 self.chosen[slot.node_id] = first[0][0] if len(first) == 1 else NONE

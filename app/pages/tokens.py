@@ -10,6 +10,7 @@ import reflex as rx
 from app.components.formatting import when
 from app.components.notice import notice
 from app.components.shown_once import shown_once
+from app.components.tables import data_table
 from app.context import get_context
 from app.errors import HubError
 from app.services import api_tokens
@@ -172,11 +173,5 @@ def tokens_page() -> rx.Component:
         _form(),
         notice(TokensState.error, icon="triangle_alert", color="red", test_id="token-error"),
         _new_token(),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(TokensState.tokens, _row)),
-            variant="surface",
-            width="100%",
-            data_testid="tokens-table",
-        ),
+        data_table(headers, TokensState.tokens, _row, "tokens-table"),
     )

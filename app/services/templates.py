@@ -42,6 +42,12 @@ class Slot:
     kind: str
     component_name: str | None = None  # for "fields" credentials: the component whose fields they are
 
+    def fits(self, kind: str, component_name: str | None) -> bool:
+        """Whether a credential of this kind (and, for component fields, of this component) can fill the slot."""
+        return kind == self.kind and (
+            not self.component_name or kind != "fields" or component_name == self.component_name
+        )
+
     @property
     def label(self) -> str:
         what = f"{self.component_name} fields" if self.kind == "fields" and self.component_name else self.kind
@@ -302,11 +308,7 @@ def instantiate_document(
                 credential = visible_credential(session, user_id, uuid.UUID(str(raw_id)))
             except ValueError:
                 raise ValidationError(f"{slot.label}: {raw_id!r} is not a credential's id.") from None
-            if credential.kind != slot.kind or (
-                slot.component_name
-                and credential.kind == "fields"
-                and credential.component_name != slot.component_name
-            ):
+            if not slot.fits(credential.kind, credential.component_name):
                 raise ValidationError(
                     f"{slot.label}: the credential {credential.name!r} is of kind {credential.kind}; pick one of "
                     f"kind {slot.kind}{f' for {slot.component_name}' if slot.component_name else ''}."

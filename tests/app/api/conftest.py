@@ -24,6 +24,13 @@ from tests.app.hub_runtime import HubRuntime
 ALL_SCOPES = ("read", "write", "run")
 
 
+def unknown_ids() -> dict[str, str]:
+    """A value for every path parameter of the API, naming nothing that exists."""
+    return {"flow_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "dead_letter_id": "1-0",
+            "credential_id": str(uuid.uuid4()), "component_id": str(uuid.uuid4()), "template_id": str(uuid.uuid4()),
+            "number": "1", "kind": "production"}  # fmt: skip
+
+
 @dataclass
 class ApiWorld:
     hub: HubRuntime

@@ -5,13 +5,12 @@ routes themselves (the OpenAPI document), so a new route without an entry here f
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 
 from app.services import catalog, credentials, runs, templates, webhooks
 from app.services.webhooks import RouteDefaults
-from tests.app.api.conftest import ApiWorld
+from tests.app.api.conftest import ApiWorld, unknown_ids
 from tests.app.services.test_runs import BROKEN
 
 DESCRIPTOR = {"title": "Tenant Widget", "version": "1.0.0", "docker_image": "example/widget:1",
@@ -144,10 +143,7 @@ def test_the_owner_reaches_every_object_of_their_tenant(world: ApiWorld, tenant_
 
 def test_ids_that_never_existed_are_not_found_too(world: ApiWorld) -> None:
     token = world.token("owner_a", world.tenant_a)
-    ids = {"flow_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "dead_letter_id": "1-0",
-           "credential_id": str(uuid.uuid4()), "component_id": str(uuid.uuid4()), "number": "1",
-           "template_id": str(uuid.uuid4()),
-           "kind": "production"}  # fmt: skip
+    ids = unknown_ids()
     for method, path in _routes(world):
         if "{" in path:
             answer = _call(world, method, path, ids, token)

@@ -4,7 +4,6 @@ capping what a token may do, last-used time."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +13,7 @@ from app.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.services import api_tokens
 from app.storage.models import ApiToken, AuditEvent, Membership
 from app.storage.scoping import system_session
-from tests.app.api.conftest import ApiWorld
+from tests.app.api.conftest import ApiWorld, unknown_ids
 
 
 def _row(world: ApiWorld, token: str) -> ApiToken:
@@ -195,9 +194,7 @@ def test_every_route_refuses_a_token_without_its_scope(world: ApiWorld, scope: s
     then RUN_ROUTES must name it)."""
     token = world.headers(world.token("owner_a", world.tenant_a, [scope]))
     paths = world.client.get("/api/v1/openapi.json").json()["paths"]
-    ids = {"flow_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "dead_letter_id": "1-0",
-           "credential_id": str(uuid.uuid4()), "component_id": str(uuid.uuid4()), "template_id": str(uuid.uuid4()),
-           "number": "1", "kind": "production"}  # fmt: skip
+    ids = unknown_ids()
     refused = allowed = 0
     for path, operations in paths.items():
         for method in operations:
